@@ -1,0 +1,1 @@
+"""The web map (a placeholder page until the web-map issue lands)."""

@@ -1,0 +1,343 @@
+"""The data model: categories, layers, their features, and the jobs that do slow work on them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.contrib.gis.db import models
+from django.contrib.gis.db.models.functions import Transform
+from django.contrib.postgres.indexes import GinIndex, GistIndex, OpClass
+from django.core.exceptions import ValidationError
+from django.db.models import F, Func, Q
+from django.db.models.functions import Lower
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from .querysets import LayerQuerySet
+
+MAX_ZOOM = 24
+
+
+def _localised(obj, field: str) -> str:
+    """Return the Vietnamese or English value of a `<field>_vi`/`<field>_en` pair."""
+    language = (get_language() or "vi")[:2]
+    primary = getattr(obj, f"{field}_{'en' if language == 'en' else 'vi'}")
+    return primary or getattr(obj, f"{field}_vi") or getattr(obj, f"{field}_en")
+
+
+class Category(models.Model):
+    """A theme that groups layers in the layer tree (tourism, transport, health…)."""
+
+    slug = models.SlugField(_("slug"), max_length=64, unique=True)
+    name_vi = models.CharField(_("name (Vietnamese)"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    order = models.PositiveIntegerField(_("order"), default=0)
+    icon = models.CharField(
+        _("icon"), max_length=64, blank=True, help_text=_("Icon name used by the web map.")
+    )
+
+    class Meta:
+        ordering = ["order", "slug"]
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return _localised(self, "name")
+
+
+class LayerVisibility(models.TextChoices):
+    PUBLIC = "public", _("Public (everyone)")
+    INTERNAL = "internal", _("Internal (signed-in users)")
+    RESTRICTED = "restricted", _("Restricted (named groups)")
+
+class LayerStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    IMPORTING = "importing", _("Importing")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Failed")
+
+class GeometryType(models.TextChoices):
+    POINT = "point", _("Point")
+    LINE = "line", _("Line")
+    POLYGON = "polygon", _("Polygon")
+    MIXED = "mixed", _("Mixed")
+
+
+class Layer(models.Model):
+    """A thematic data layer: its metadata, style, who may see it and the version of its data."""
+
+    Visibility = LayerVisibility
+    Status = LayerStatus
+    GeometryType = GeometryType
+
+    slug = models.SlugField(_("slug"), max_length=100, unique=True)
+    title_vi = models.CharField(_("title (Vietnamese)"), max_length=200)
+    title_en = models.CharField(_("title (English)"), max_length=200, blank=True)
+    description_vi = models.TextField(_("description (Vietnamese)"), blank=True)
+    description_en = models.TextField(_("description (English)"), blank=True)
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, related_name="layers", verbose_name=_("category")
+    )
+    geometry_type = models.CharField(
+        _("geometry type"), max_length=16, choices=GeometryType, default=GeometryType.MIXED
+    )
+    attribute_schema = models.JSONField(
+        _("attribute schema"),
+        default=list,
+        blank=True,
+        help_text=_('A list of fields: {"name", "type", "label_vi", "label_en"}.'),
+    )
+    name_field = models.CharField(
+        _("naming field"),
+        max_length=100,
+        blank=True,
+        help_text=_("The attribute that names a feature (shown in search and popups)."),
+    )
+    style = models.JSONField(
+        _("style"), default=dict, blank=True, help_text=_("MapLibre paint and layout for the layer.")
+    )
+    min_zoom = models.PositiveSmallIntegerField(_("min zoom"), default=0)
+    max_zoom = models.PositiveSmallIntegerField(_("max zoom"), default=22)
+    prebuild_zoom = models.PositiveSmallIntegerField(
+        _("prebuild depth"),
+        default=14,
+        help_text=_("Tiles are prebuilt from the min zoom to this zoom; deeper ones on demand."),
+    )
+    extent = models.PolygonField(_("extent"), srid=4326, null=True, blank=True)
+    feature_count = models.PositiveIntegerField(_("feature count"), default=0)
+    metadata = models.JSONField(
+        _("metadata"),
+        default=dict,
+        blank=True,
+        help_text=_("Further metadata: keywords, contact, update frequency…"),
+    )
+    source = models.TextField(_("source"), blank=True)
+    licence = models.CharField(_("licence"), max_length=200, blank=True)
+    attribution = models.TextField(_("attribution"), blank=True)
+    visibility = models.CharField(
+        _("visibility"), max_length=16, choices=Visibility, default=Visibility.INTERNAL
+    )
+    groups = models.ManyToManyField(
+        Group,
+        blank=True,
+        related_name="layers",
+        verbose_name=_("groups"),
+        help_text=_("Who may see a restricted layer."),
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.DRAFT)
+    version = models.PositiveIntegerField(
+        _("version"), default=1, help_text=_("Changes whenever the layer's data changes.")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+
+    objects = LayerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["category__order", "title_vi"]
+        verbose_name = _("layer")
+        verbose_name_plural = _("layers")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_zoom__lte=F("max_zoom")) & Q(max_zoom__lte=MAX_ZOOM),
+                name="layer_zoom_range",
+                violation_error_message=_("The min zoom must not exceed the max zoom (at most 24)."),
+            ),
+            models.CheckConstraint(
+                condition=Q(prebuild_zoom__lte=F("max_zoom")),
+                name="layer_prebuild_within_range",
+                violation_error_message=_("The prebuild depth must not exceed the max zoom."),
+            ),
+            models.CheckConstraint(
+                condition=Q(visibility__in=LayerVisibility.values),
+                name="layer_visibility_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=LayerStatus.values), name="layer_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(version__gte=1), name="layer_version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def title(self) -> str:
+        return _localised(self, "title")
+
+    @property
+    def description(self) -> str:
+        return _localised(self, "description")
+
+    def clean(self) -> None:
+        super().clean()
+        names = [field.get("name") for field in self.attribute_schema or []]
+        if self.name_field and names and self.name_field not in names:
+            raise ValidationError(
+                {"name_field": _("The naming field must be one of the layer's attributes.")}
+            )
+
+
+class Unaccent(Func):
+    """`f_unaccent(text)`: PostgreSQL's unaccent, wrapped as IMMUTABLE so a stored column can use it."""
+
+    function = "f_unaccent"
+    output_field = models.TextField()
+
+
+class Feature(models.Model):
+    """One feature of a layer: geometry (4326, with a 3857 copy for tiles) and attributes."""
+
+    layer = models.ForeignKey(
+        Layer, on_delete=models.CASCADE, related_name="features", verbose_name=_("layer")
+    )
+    geom = models.GeometryField(_("geometry"), srid=4326)
+    # Kept in step by PostgreSQL itself, so no code path (ORM, raw SQL, COPY) can forget it.
+    geom_3857 = models.GeneratedField(
+        expression=Transform("geom", 3857),
+        output_field=models.GeometryField(srid=3857, spatial_index=False),
+        db_persist=True,
+    )
+    attributes = models.JSONField(_("attributes"), default=dict, blank=True)
+    name = models.TextField(_("name"), blank=True, default="")
+    # Lower-case and accent-free, so "dai noi" matches "Đại Nội" (unaccent maps đ to d).
+    search_text = models.GeneratedField(
+        expression=Unaccent(Lower("name")),
+        output_field=models.TextField(),
+        db_persist=True,
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("feature")
+        verbose_name_plural = _("features")
+        indexes = [
+            # (layer, geometry) in one GiST index (btree_gist): a tile query filters on both.
+            GistIndex(fields=["layer", "geom_3857"], name="feature_layer_geom3857_gist"),
+            GinIndex(
+                OpClass("search_text", name="gin_trgm_ops"), name="feature_search_trgm"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"#{self.pk}"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Job(models.Model):
+    """What every slow job shares: who started it, its state, progress, messages and timings."""
+
+    Status = JobStatus
+
+    layer = models.ForeignKey(
+        Layer, on_delete=models.CASCADE, null=True, blank=True, verbose_name=_("layer")
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.QUEUED)
+    progress_done = models.PositiveBigIntegerField(_("done"), default=0)
+    progress_total = models.PositiveBigIntegerField(_("total"), default=0)
+    messages = models.JSONField(
+        _("messages"),
+        default=list,
+        blank=True,
+        help_text=_('Warnings and errors: {"level", "feature", "message"}.'),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("started by"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at"]
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.progress_total:
+            return 100 if self.status == self.Status.SUCCEEDED else 0
+        return min(100, round(100 * self.progress_done / self.progress_total))
+
+
+class ImportJob(Job):
+    """An upload being read into a layer (create, replace or append)."""
+
+    class Mode(models.TextChoices):
+        CREATE = "create", _("Create a new layer")
+        REPLACE = "replace", _("Replace the layer's data")
+        APPEND = "append", _("Append to the layer")
+
+    mode = models.CharField(_("mode"), max_length=16, choices=Mode, default=Mode.REPLACE)
+    source_name = models.CharField(_("file name"), max_length=255, blank=True)
+    upload = models.FileField(_("file"), upload_to="imports/", blank=True)
+    options = models.JSONField(_("options"), default=dict, blank=True)
+    imported_count = models.PositiveIntegerField(_("imported"), default=0)
+    repaired_count = models.PositiveIntegerField(_("repaired"), default=0)
+    skipped_count = models.PositiveIntegerField(_("skipped"), default=0)
+
+    class Meta(Job.Meta):
+        verbose_name = _("import job")
+        verbose_name_plural = _("import jobs")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=JobStatus.values), name="importjob_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(progress_done__lte=F("progress_total")) | Q(progress_total=0),
+                name="importjob_progress_bounded",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_name or _('import')} → {self.layer or '?'} ({self.get_status_display()})"
+
+
+class TileJob(Job):
+    """A run that prebuilds a layer's tile pyramid into the cache."""
+
+    min_zoom = models.PositiveSmallIntegerField(_("min zoom"), default=0)
+    max_zoom = models.PositiveSmallIntegerField(_("max zoom"), default=14)
+
+    class Meta(Job.Meta):
+        verbose_name = _("tile job")
+        verbose_name_plural = _("tile jobs")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=JobStatus.values), name="tilejob_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(min_zoom__lte=F("max_zoom")), name="tilejob_zoom_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(progress_done__lte=F("progress_total")) | Q(progress_total=0),
+                name="tilejob_progress_bounded",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{_('tiles')} {self.layer or '?'} z{self.min_zoom}–{self.max_zoom}"

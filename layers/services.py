@@ -1,0 +1,103 @@
+"""Writes: every change to a layer's data goes through here, so counts, extent and version stay true."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+from django.contrib.gis.geos import GEOSGeometry
+from django.db import connection, transaction
+from django.db.models import F
+
+from .models import Feature, Layer
+
+BATCH_SIZE = 2000
+
+
+@dataclass
+class FeatureRecord:
+    """A feature on its way into a layer: geometry in EPSG:4326 and its attributes."""
+
+    geom: GEOSGeometry
+    attributes: dict = field(default_factory=dict)
+
+
+def feature_name(*, layer: Layer, attributes: dict) -> str:
+    """Return the text that names a feature of this layer (its naming field's value)."""
+    value = attributes.get(layer.name_field) if layer.name_field else None
+    return "" if value is None else str(value)
+
+
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+@transaction.atomic
+def layer_replace_features(*, layer: Layer, records: Iterable[FeatureRecord]) -> int:
+    """Replace all of a layer's features in one transaction; return how many were written."""
+    Feature.objects.filter(layer=layer).delete()
+    written = _insert(layer=layer, records=records)
+    layer_data_changed(layer=layer)
+    return written
+
+
+@transaction.atomic
+def layer_append_features(*, layer: Layer, records: Iterable[FeatureRecord]) -> int:
+    """Add features to a layer in one transaction; return how many were written."""
+    written = _insert(layer=layer, records=records)
+    layer_data_changed(layer=layer)
+    return written
+
+
+def _insert(*, layer: Layer, records: Iterable[FeatureRecord]) -> int:
+    written = 0
+    for batch in _batches(records, BATCH_SIZE):
+        rows = []
+        for record in batch:
+            geom = record.geom
+            if geom.srid is None:
+                geom.srid = 4326
+            elif geom.srid != 4326:
+                geom = geom.transform(4326, clone=True)
+            rows.append(
+                Feature(
+                    layer=layer,
+                    geom=geom,
+                    attributes=record.attributes,
+                    name=feature_name(layer=layer, attributes=record.attributes),
+                )
+            )
+        Feature.objects.bulk_create(rows)
+        written += len(rows)
+    return written
+
+
+def layer_data_changed(*, layer: Layer) -> None:
+    """Record that a layer's data changed: new version, fresh count and extent."""
+    Layer.objects.filter(pk=layer.pk).update(version=F("version") + 1)
+    layer_refresh_stats(layer=layer)
+
+
+def layer_refresh_stats(*, layer: Layer) -> Layer:
+    """Recompute a layer's feature count and extent from its features (in SQL)."""
+    with connection.cursor() as cursor:
+        # ST_Extent gives a box2d; a single point gives a degenerate box, still a valid envelope row.
+        cursor.execute(
+            """
+            UPDATE layers_layer SET
+                feature_count = stats.n,
+                extent = CASE WHEN stats.box IS NULL THEN NULL
+                    ELSE ST_SetSRID(ST_MakeEnvelope(ST_XMin(stats.box), ST_YMin(stats.box),
+                                                    ST_XMax(stats.box), ST_YMax(stats.box)), 4326)
+                    END
+            FROM (SELECT count(*) AS n, ST_Extent(geom) AS box
+                  FROM layers_feature WHERE layer_id = %s) AS stats
+            WHERE layers_layer.id = %s
+            """,
+            [layer.pk, layer.pk],
+        )
+    layer.refresh_from_db(fields=["feature_count", "extent", "version"])
+    return layer
