@@ -34,6 +34,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -133,3 +134,11 @@ LOGGING = {
 # Debian 12 ships GDAL 3.6, which cannot block file/network access from crafted spatial references.
 # Only GIS staff may upload data; the importer validates the SRS it is given (see docs/security.md).
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+
+# Browser libraries installed from npm (package.json), copied to var/vendor by the set-up and served
+# as static files: no CDN at run time.
+STATICFILES_DIRS = [("vendor", BASE_DIR / "var" / "vendor")]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}

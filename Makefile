@@ -1,0 +1,27 @@
+# The two commands of the README: `make demo` and `make test`. Both prepare the machine first.
+.PHONY: setup demo serve test lint format messages
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/python manage.py loaddemo
+	.venv/bin/python manage.py ensureadmin
+	bash scripts/serve.sh
+
+serve:
+	bash scripts/serve.sh
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+test: setup lint
+	.venv/bin/pytest --create-db
+
+format:
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+messages:
+	.venv/bin/python manage.py makemessages -l vi --ignore=.venv --ignore=node_modules --ignore=var

@@ -1,0 +1,249 @@
+"""The admin for GIS staff: categories, layers, features, and the jobs that work on them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.gis import admin as gis_admin
+from django.contrib.gis.forms.widgets import OSMWidget
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from . import services, tasks
+from .models import Category, Feature, ImportJob, Layer, TileJob
+
+
+class LocalOSMWidget(OSMWidget):
+    """OpenLayers served from our own static files (installed from npm), so the admin map works
+    without internet; the OpenStreetMap background needs internet, the geometry does not."""
+
+    class Media:
+        css = {"all": ("vendor/ol/ol.css", "gis/css/ol3.css")}
+        js = ("vendor/ol/ol.js", "gis/js/OLMapWidget.js")
+
+
+class MapAdmin(gis_admin.GISModelAdmin):
+    gis_widget = LocalOSMWidget
+    gis_widget_kwargs = {
+        "attrs": {
+            "default_lon": settings.CITY_CENTER[0],
+            "default_lat": settings.CITY_CENTER[1],
+            "default_zoom": settings.GIS_ADMIN_DEFAULT_ZOOM,
+        }
+    }
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name_vi", "name_en", "slug", "order", "icon", "layer_count"]
+    list_editable = ["order"]
+    search_fields = ["name_vi", "name_en", "slug"]
+    prepopulated_fields = {"slug": ["name_en"]}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(n_layers=Count("layers"))
+
+    @admin.display(description=_("layers"), ordering="n_layers")
+    def layer_count(self, category: Category) -> int:
+        return category.n_layers
+
+
+@admin.register(Layer)
+class LayerAdmin(MapAdmin):
+    list_display = [
+        "title_vi",
+        "slug",
+        "category",
+        "geometry_type",
+        "visibility",
+        "status",
+        "feature_count",
+        "version",
+        "updated_at",
+    ]
+    list_filter = ["category", "visibility", "status", "geometry_type"]
+    list_select_related = ["category"]
+    search_fields = ["slug", "title_vi", "title_en", "description_vi", "description_en"]
+    prepopulated_fields = {"slug": ["title_en"]}
+    filter_horizontal = ["groups"]
+    readonly_fields = ["feature_count", "version", "created_at", "updated_at", "created_by"]
+    actions = ["refresh_stats", "make_public", "make_internal"]
+    fieldsets = [
+        (None, {"fields": ["slug", "category", "status"]}),
+        (
+            _("Titles and descriptions"),
+            {"fields": ["title_vi", "title_en", "description_vi", "description_en"]},
+        ),
+        (_("Who may see it"), {"fields": ["visibility", "groups"]}),
+        (
+            _("Data"),
+            {
+                "fields": [
+                    "geometry_type",
+                    "attribute_schema",
+                    "name_field",
+                    "feature_count",
+                    "version",
+                    "extent",
+                ]
+            },
+        ),
+        (_("Display"), {"fields": ["style", "min_zoom", "max_zoom", "prebuild_zoom"]}),
+        (_("Source and licence"), {"fields": ["source", "licence", "attribution", "metadata"]}),
+        (
+            _("History"),
+            {"fields": ["created_at", "updated_at", "created_by"], "classes": ["collapse"]},
+        ),
+    ]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        # The extent is computed from the features: shown on a map, never typed in.
+        form.base_fields["extent"].disabled = True
+        form.base_fields["extent"].help_text = _("Computed from the layer's features.")
+        return form
+
+    def save_model(self, request, obj: Layer, form, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("Recompute feature count and extent (in the background)"))
+    def refresh_stats(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for layer in queryset:
+            tasks.layer_refresh_stats.delay(layer.pk)
+        count = queryset.count()
+        self.message_user(
+            request,
+            ngettext(
+                "Queued a recount of %(count)d layer.",
+                "Queued a recount of %(count)d layers.",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Make public (everyone, anonymous included)"))
+    def make_public(self, request: HttpRequest, queryset: QuerySet) -> None:
+        queryset.update(visibility=Layer.Visibility.PUBLIC)
+
+    @admin.action(description=_("Make internal (signed-in users only)"))
+    def make_internal(self, request: HttpRequest, queryset: QuerySet) -> None:
+        queryset.update(visibility=Layer.Visibility.INTERNAL)
+
+
+@admin.register(Feature)
+class FeatureAdmin(MapAdmin):
+    list_display = ["id", "name", "layer", "updated_at"]
+    list_filter = [("layer", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["layer"]
+    search_fields = ["name", "search_text"]
+    autocomplete_fields = ["layer"]
+    fields = ["layer", "name", "attributes", "geom"]
+    show_full_result_count = False  # counting every feature of a large layer is slow
+
+    def save_model(self, request, obj: Feature, form, change: bool) -> None:
+        if not obj.name:
+            obj.name = services.feature_name(layer=obj.layer, attributes=obj.attributes)
+        super().save_model(request, obj, form, change)
+        services.layer_data_changed(layer=obj.layer)
+
+    def delete_model(self, request, obj: Feature) -> None:
+        layer = obj.layer
+        super().delete_model(request, obj)
+        services.layer_data_changed(layer=layer)
+
+    def delete_queryset(self, request, queryset: QuerySet) -> None:
+        layers = list(Layer.objects.filter(pk__in=queryset.values("layer_id")))
+        super().delete_queryset(request, queryset)
+        for layer in layers:
+            services.layer_data_changed(layer=layer)
+
+
+class JobAdmin(admin.ModelAdmin):
+    """Jobs are written by workers only: staff watch them here."""
+
+    list_filter = ["status"]
+    list_select_related = ["layer", "created_by"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description=_("progress"))
+    def progress(self, job) -> str:
+        return format_html(
+            '<progress max="100" value="{}" title="{} / {}"></progress> {}%',
+            job.progress_percent,
+            job.progress_done,
+            job.progress_total,
+            job.progress_percent,
+        )
+
+    @admin.display(description=_("messages"))
+    def message_list(self, job) -> str:
+        if not job.messages:
+            return "—"
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li><strong>{}</strong> {}{}</li>",
+                (
+                    (
+                        message.get("level", "info"),
+                        f"#{message['feature']} " if message.get("feature") is not None else "",
+                        message.get("message", ""),
+                    )
+                    for message in job.messages
+                ),
+            ),
+        )
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(JobAdmin):
+    list_display = ["id", "source_name", "layer", "mode", "status", "progress", "created_by"]
+    list_filter = ["status", "mode"]
+    readonly_fields = [
+        "layer",
+        "mode",
+        "source_name",
+        "status",
+        "progress",
+        "imported_count",
+        "repaired_count",
+        "skipped_count",
+        "message_list",
+        "options",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    exclude = ["messages", "upload", "progress_done", "progress_total"]
+
+
+@admin.register(TileJob)
+class TileJobAdmin(JobAdmin):
+    list_display = ["id", "layer", "min_zoom", "max_zoom", "status", "progress", "created_by"]
+    readonly_fields = [
+        "layer",
+        "min_zoom",
+        "max_zoom",
+        "status",
+        "progress",
+        "message_list",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    exclude = ["messages", "progress_done", "progress_total"]

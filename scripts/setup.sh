@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Prepare this machine for the server, idempotently: system packages (PostGIS for the installed
+# PostgreSQL, GDAL, Redis, gettext, Node.js), a local PostgreSQL and Redis unless DATABASE_URL /
+# REDIS_URL point elsewhere, the Python venv, the npm packages, the database schema and static files.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+die() { printf '\033[1;31mError:\033[0m %s\n' "$*" >&2; exit 1; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+as_postgres() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
+
+# A value from the environment, else from .env, else empty.
+setting() {
+    local name=$1
+    if [ -n "${!name:-}" ]; then printf '%s' "${!name}"; return; fi
+    [ -f .env ] && sed -n "s/^${name}=//p" .env | tail -n 1
+}
+
+APT_UPDATED=""
+apt_install() {
+    local missing=()
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get: install them by hand."
+    say "Installing ${missing[*]}"
+    if [ -z "$APT_UPDATED" ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+DATABASE_URL_GIVEN=$(setting DATABASE_URL)
+REDIS_URL_GIVEN=$(setting REDIS_URL)
+
+# --- System packages ------------------------------------------------------------------------
+apt_install gdal-bin
+apt_install libgeos-c1v5 libproj25 gettext ca-certificates
+command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+
+# --- PostgreSQL + PostGIS -------------------------------------------------------------------
+if [ -z "$DATABASE_URL_GIVEN" ]; then
+    pg_version() { ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1; }
+    [ -n "$(pg_version)" ] || apt_install postgresql
+    PG_VERSION=$(pg_version)
+    apt_install "postgresql-${PG_VERSION}-postgis-3" postgresql-contrib
+    if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+        say "Starting PostgreSQL ${PG_VERSION}"
+        pg_lsclusters -h 2>/dev/null | grep -q "^${PG_VERSION} main" \
+            || as_root pg_createcluster "$PG_VERSION" main
+        as_root pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" main start 2>/dev/null \
+            || as_root pg_ctlcluster "$PG_VERSION" main start
+        for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+        pg_isready -q -h 127.0.0.1 -p 5432 || die "PostgreSQL did not start on 127.0.0.1:5432."
+    fi
+    # A local development role; superuser because migrations and test databases create extensions.
+    if [ "$(as_postgres psql -tAc "SELECT 1 FROM pg_roles WHERE rolname='mapserver'")" != "1" ]; then
+        say "Creating the database role 'mapserver'"
+        as_postgres psql -q -c "CREATE ROLE mapserver LOGIN SUPERUSER PASSWORD 'mapserver'"
+    fi
+    if [ "$(as_postgres psql -tAc "SELECT 1 FROM pg_database WHERE datname='mapserver'")" != "1" ]; then
+        say "Creating the database 'mapserver'"
+        as_postgres psql -q -c "CREATE DATABASE mapserver OWNER mapserver"
+    fi
+else
+    say "Using the database at DATABASE_URL"
+fi
+
+# --- Redis ------------------------------------------------------------------------------------
+if [ -z "$REDIS_URL_GIVEN" ]; then
+    command -v redis-server >/dev/null || apt_install redis-server
+    if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+        say "Starting Redis on 127.0.0.1:6379"
+        mkdir -p var/redis
+        redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+            --dir "$PWD/var/redis" --logfile "$PWD/var/redis/redis.log"
+        for _ in $(seq 20); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 0.5; done
+    fi
+else
+    say "Using the Redis at REDIS_URL"
+fi
+
+# --- Python ---------------------------------------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+    say "Creating .venv"
+    python3 -m venv .venv
+fi
+REQUIREMENTS_SHA=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat .venv/.requirements.sha 2>/dev/null)" != "$REQUIREMENTS_SHA" ]; then
+    say "Installing Python requirements"
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -r requirements-dev.txt
+    echo "$REQUIREMENTS_SHA" > .venv/.requirements.sha
+fi
+
+# --- Browser libraries (npm) -------------------------------------------------------------------
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    say "Installing npm packages"
+    npm ci --no-audit --no-fund --loglevel=error
+fi
+mkdir -p var/vendor/ol
+cp -u node_modules/ol/dist/ol.js node_modules/ol/ol.css var/vendor/ol/
+
+# --- Settings, schema, translations, static files ------------------------------------------------
+if [ ! -f .env ]; then
+    say "Writing .env with a new SECRET_KEY"
+    printf 'SECRET_KEY=%s\n' "$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
+fi
+.venv/bin/python manage.py compilemessages --ignore=.venv --ignore=node_modules -v 0
+.venv/bin/python manage.py migrate --noinput -v 0
+.venv/bin/python manage.py collectstatic --noinput -v 0
+say "Set-up done"
