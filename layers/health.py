@@ -41,7 +41,7 @@ CHECKS: dict[str, Callable[[], None]] = {
 
 
 def health_report() -> dict:
-    """Return {"status": "ok"|"unavailable", "checks": {name: {"ok", "error"?}}, "failing": [...]}."""
+    """Return the overall status, each check's result (with its error) and the failing names."""
     checks: dict[str, dict] = {}
     for name, check in CHECKS.items():
         try:

@@ -54,11 +54,13 @@ class LayerVisibility(models.TextChoices):
     INTERNAL = "internal", _("Internal (signed-in users)")
     RESTRICTED = "restricted", _("Restricted (named groups)")
 
+
 class LayerStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")
     IMPORTING = "importing", _("Importing")
     READY = "ready", _("Ready")
     FAILED = "failed", _("Failed")
+
 
 class GeometryType(models.TextChoices):
     POINT = "point", _("Point")
@@ -98,7 +100,10 @@ class Layer(models.Model):
         help_text=_("The attribute that names a feature (shown in search and popups)."),
     )
     style = models.JSONField(
-        _("style"), default=dict, blank=True, help_text=_("MapLibre paint and layout for the layer.")
+        _("style"),
+        default=dict,
+        blank=True,
+        help_text=_("MapLibre paint and layout for the layer."),
     )
     min_zoom = models.PositiveSmallIntegerField(_("min zoom"), default=0)
     max_zoom = models.PositiveSmallIntegerField(_("max zoom"), default=22)
@@ -153,7 +158,9 @@ class Layer(models.Model):
             models.CheckConstraint(
                 condition=Q(min_zoom__lte=F("max_zoom")) & Q(max_zoom__lte=MAX_ZOOM),
                 name="layer_zoom_range",
-                violation_error_message=_("The min zoom must not exceed the max zoom (at most 24)."),
+                violation_error_message=_(
+                    "The min zoom must not exceed the max zoom (at most 24)."
+                ),
             ),
             models.CheckConstraint(
                 condition=Q(prebuild_zoom__lte=F("max_zoom")),
@@ -191,7 +198,7 @@ class Layer(models.Model):
 
 
 class Unaccent(Func):
-    """`f_unaccent(text)`: PostgreSQL's unaccent, wrapped as IMMUTABLE so a stored column can use it."""
+    """`f_unaccent(text)`: unaccent wrapped as IMMUTABLE, so a stored column can use it."""
 
     function = "f_unaccent"
     output_field = models.TextField()
@@ -227,9 +234,7 @@ class Feature(models.Model):
         indexes = [
             # (layer, geometry) in one GiST index (btree_gist): a tile query filters on both.
             GistIndex(fields=["layer", "geom_3857"], name="feature_layer_geom3857_gist"),
-            GinIndex(
-                OpClass("search_text", name="gin_trgm_ops"), name="feature_search_trgm"
-            ),
+            GinIndex(OpClass("search_text", name="gin_trgm_ops"), name="feature_search_trgm"),
         ]
 
     def __str__(self) -> str:
@@ -314,7 +319,9 @@ class ImportJob(Job):
         ]
 
     def __str__(self) -> str:
-        return f"{self.source_name or _('import')} → {self.layer or '?'} ({self.get_status_display()})"
+        return (
+            f"{self.source_name or _('import')} → {self.layer or '?'} ({self.get_status_display()})"
+        )
 
 
 class TileJob(Job):
@@ -340,4 +347,4 @@ class TileJob(Job):
         ]
 
     def __str__(self) -> str:
-        return f"{_('tiles')} {self.layer or '?'} z{self.min_zoom}–{self.max_zoom}"
+        return f"{_('tiles')} {self.layer or '?'} z{self.min_zoom}-{self.max_zoom}"

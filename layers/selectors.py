@@ -13,7 +13,7 @@ def layers_visible_to(*, user: AbstractBaseUser | AnonymousUser | None):
 
 
 def layer_get_visible(*, slug: str, user: AbstractBaseUser | AnonymousUser | None) -> Layer:
-    """Return the layer with this slug if the user may see it; raise Layer.DoesNotExist otherwise."""
+    """Return the layer with this slug if the user may see it, else raise Layer.DoesNotExist."""
     return layers_visible_to(user=user).get(slug=slug)
 
 

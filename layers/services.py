@@ -1,4 +1,4 @@
-"""Writes: every change to a layer's data goes through here, so counts, extent and version stay true."""
+"""Writes: each change to a layer's data passes here, so count, extent and version stay true."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def layer_data_changed(*, layer: Layer) -> None:
 def layer_refresh_stats(*, layer: Layer) -> Layer:
     """Recompute a layer's feature count and extent from its features (in SQL)."""
     with connection.cursor() as cursor:
-        # ST_Extent gives a box2d; a single point gives a degenerate box, still a valid envelope row.
+        # ST_Extent gives a box2d; a single point gives a degenerate box, still a valid envelope.
         cursor.execute(
             """
             UPDATE layers_layer SET

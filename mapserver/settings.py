@@ -12,7 +12,7 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-# No production default: a missing SECRET_KEY is an error, except in DEBUG where a fixed dev key is fine.
+# No production default: a missing SECRET_KEY is an error, except in DEBUG (a fixed dev key).
 SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key" if DEBUG else environ.Env.NOTSET)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -80,6 +80,7 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
@@ -118,10 +119,12 @@ REST_FRAMEWORK = {
 
 # The region the city's data must fall in (lon/lat): demo checks and import warnings use it.
 CITY_NAME = env.str("CITY_NAME", default="Huế")
-CITY_REGION_BBOX = tuple(env.list("CITY_REGION_BBOX", cast=float, default=[106.9, 15.9, 108.3, 16.9]))
+CITY_REGION_BBOX = tuple(
+    env.list("CITY_REGION_BBOX", cast=float, default=[106.9, 15.9, 108.3, 16.9])
+)
 CITY_CENTER = tuple(env.list("CITY_CENTER", cast=float, default=[107.5905, 16.4637]))
 
-# The GIS admin's map widget fetches OpenStreetMap tiles; without internet it still shows the geometry.
+# The admin's map widget draws on OpenStreetMap tiles; without internet it still shows geometry.
 GIS_ADMIN_DEFAULT_ZOOM = 12
 
 LOGGING = {

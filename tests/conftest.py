@@ -49,3 +49,52 @@ def layers_by_visibility(category, planners):
     restricted = LayerFactory(slug="restricted-layer", category=category, visibility="restricted")
     restricted.groups.add(planners)
     return {"public": public, "internal": internal, "restricted": restricted}
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """Start a real Celery worker on Redis, bound to the test database and a queue of its own."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import uuid
+    from pathlib import Path
+
+    from django.db import connection
+
+    from mapserver.celery import app
+
+    db = connection.settings_dict
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": (
+            f"postgis://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:"
+            f"{db['PORT'] or 5432}/{db['NAME']}"
+        ),
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+    }
+    root = Path(__file__).resolve().parent.parent
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "mapserver", "worker", "--pool=solo",
+         f"--hostname={queue}@%h",
+         "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=root, env=env,
+    )  # fmt: skip
+    previous_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    # Wait until the worker answers a ping, so the first task is not lost to a slow start.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError("the Celery worker exited at start")
+        if app.control.inspect(timeout=1, destination=[f"{queue}@{socket.gethostname()}"]).ping():
+            break
+    try:
+        yield worker
+    finally:
+        app.conf.task_default_queue = previous_queue
+        worker.terminate()
+        worker.wait(timeout=30)
