@@ -21,6 +21,7 @@ class LocalOSMWidget(OSMWidget):
     without internet; the OpenStreetMap background needs internet, the geometry does not."""
 
     class Media:
+        extend = False
         css = {"all": ("vendor/ol/ol.css", "gis/css/ol3.css")}
         js = ("vendor/ol/ol.js", "gis/js/OLMapWidget.js")
 

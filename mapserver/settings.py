@@ -50,7 +50,7 @@ WSGI_APPLICATION = "mapserver.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "mapserver" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
