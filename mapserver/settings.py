@@ -71,6 +71,8 @@ DATABASES = {
 }
 # Whatever scheme the URL uses (postgres://, postgresql://), the backend must be PostGIS.
 DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
+# Parallel test runs on one server each need their own test database.
+DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
     "DB_CONNECT_TIMEOUT", default=5
