@@ -1,9 +1,15 @@
 """Shared fixtures: users of each kind and layers of each visibility, on the real PostGIS."""
 
+import os
+
 import pytest
 from django.contrib.auth.models import Group, Permission
 
 from tests.factories import CategoryFactory, LayerFactory, UserFactory
+
+# Tasks run in-process unless a test asks for the real worker (`celery_worker_process`), so that no
+# test leaves messages about test rows on the shared broker for another worker to pick up.
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 
 
 @pytest.fixture
@@ -52,7 +58,7 @@ def layers_by_visibility(category, planners):
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker):
+def _celery_worker_session(django_db_setup, django_db_blocker):
     """Start a real Celery worker on Redis, bound to the test database and a queue of its own."""
     import os
     import socket
@@ -75,6 +81,7 @@ def celery_worker_process(django_db_setup, django_db_blocker):
             f"{db['PORT'] or 5432}/{db['NAME']}"
         ),
         "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
     }
     root = Path(__file__).resolve().parent.parent
     worker = subprocess.Popen(
@@ -83,7 +90,6 @@ def celery_worker_process(django_db_setup, django_db_blocker):
          "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=root, env=env,
     )  # fmt: skip
-    previous_queue = app.conf.task_default_queue
     app.conf.task_default_queue = queue
     # Wait until the worker answers a ping, so the first task is not lost to a slow start.
     deadline = time.monotonic() + 60
@@ -95,6 +101,17 @@ def celery_worker_process(django_db_setup, django_db_blocker):
     try:
         yield worker
     finally:
-        app.conf.task_default_queue = previous_queue
         worker.terminate()
         worker.wait(timeout=30)
+
+
+@pytest.fixture
+def celery_worker_process(_celery_worker_session):
+    """Send this test's tasks to the real worker instead of running them in-process."""
+    from mapserver.celery import app
+
+    app.conf.task_always_eager = False
+    try:
+        yield _celery_worker_session
+    finally:
+        app.conf.task_always_eager = True
