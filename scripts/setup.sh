@@ -4,6 +4,7 @@
 # REDIS_URL point elsewhere, the Python venv, the npm packages, the database schema and static files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+trap 'printf "\033[1;31mSet-up failed\033[0m at scripts/setup.sh line %s: %s\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
 
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31mError:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -14,7 +15,7 @@ as_postgres() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else 
 setting() {
     local name=$1
     if [ -n "${!name:-}" ]; then printf '%s' "${!name}"; return; fi
-    [ -f .env ] && sed -n "s/^${name}=//p" .env | tail -n 1
+    if [ -f .env ]; then sed -n "s/^${name}=//p" .env | tail -n 1; fi
 }
 
 APT_UPDATED=""
