@@ -8,3 +8,6 @@ class LayersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "layers"
     verbose_name = _("Map layers")
+
+    def ready(self) -> None:
+        from .tiles import signals  # noqa: F401  (connects the tile cache to layer changes)

@@ -112,6 +112,15 @@ class Layer(models.Model):
         default=14,
         help_text=_("Tiles are prebuilt from the min zoom to this zoom; deeper ones on demand."),
     )
+    tile_fields = models.JSONField(
+        _("tile attributes"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "Attributes carried in the vector tiles. Empty: the naming field and the fields the "
+            "style reads."
+        ),
+    )
     extent = models.PolygonField(_("extent"), srid=4326, null=True, blank=True)
     feature_count = models.PositiveIntegerField(_("feature count"), default=0)
     metadata = models.JSONField(
@@ -329,6 +338,10 @@ class TileJob(Job):
 
     min_zoom = models.PositiveSmallIntegerField(_("min zoom"), default=0)
     max_zoom = models.PositiveSmallIntegerField(_("max zoom"), default=14)
+    tiles_rendered = models.PositiveBigIntegerField(_("tiles rendered"), default=0)
+    tiles_skipped = models.PositiveBigIntegerField(
+        _("tiles skipped"), default=0, help_text=_("Already current in the cache.")
+    )
 
     class Meta(Job.Meta):
         verbose_name = _("tile job")
@@ -348,3 +361,63 @@ class TileJob(Job):
 
     def __str__(self) -> str:
         return f"{_('tiles')} {self.layer or '?'} z{self.min_zoom}-{self.max_zoom}"
+
+
+class TileJobChunk(models.Model):
+    """A share of a tile job's tiles that one worker renders; chunks make a job resumable."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+
+    job = models.ForeignKey(
+        TileJob, on_delete=models.CASCADE, related_name="chunks", verbose_name=_("tile job")
+    )
+    number = models.PositiveIntegerField(_("number"))
+    tiles = models.JSONField(_("tiles"), help_text=_("[[z, x, y], …] in rendering order."))
+    status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.PENDING)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "number"]
+        verbose_name = _("tile job chunk")
+        verbose_name_plural = _("tile job chunks")
+        constraints = [
+            models.UniqueConstraint(fields=["job", "number"], name="tilejobchunk_unique_number"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "running", "done"]),
+                name="tilejobchunk_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}#{self.number}"
+
+
+class TileChange(models.Model):
+    """A box (EPSG:3857) where a layer's data changed and its cached tiles may be stale.
+
+    Rows are written by a database trigger on `layers_feature`, so every write path (ORM, raw SQL,
+    COPY) is seen; `layers.tiles.invalidate` consumes them once the writing transaction commits.
+    The layer is a plain id, not a foreign key: rows appear while a layer's features are deleted.
+    """
+
+    layer_id = models.BigIntegerField(_("layer id"), db_index=True)
+    min_x = models.FloatField()
+    min_y = models.FloatField()
+    max_x = models.FloatField()
+    max_y = models.FloatField()
+    feature_count = models.PositiveIntegerField(
+        _("features"), default=1, help_text=_("How many changed features the box stands for.")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("tile change")
+        verbose_name_plural = _("tile changes")
+
+    def __str__(self) -> str:
+        box = f"{self.min_x:.0f},{self.min_y:.0f},{self.max_x:.0f},{self.max_y:.0f}"
+        return f"{self.layer_id}: {box}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice
 
 from django.contrib.gis.geos import GEOSGeometry
@@ -11,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import F
 
 from .models import Feature, Layer
+from .tiles.services import tiles_after_data_change
 
 BATCH_SIZE = 2000
 
@@ -76,9 +78,14 @@ def _insert(*, layer: Layer, records: Iterable[FeatureRecord]) -> int:
 
 
 def layer_data_changed(*, layer: Layer) -> None:
-    """Record that a layer's data changed: new version, fresh count and extent."""
+    """Record that a layer's data changed: new version, fresh count and extent, and its tiles.
+
+    Once the change commits, the cached tiles it touched are dropped and rebuilt in the background
+    (the trigger on `layers_feature` recorded where); a large change rebuilds the whole layer.
+    """
     Layer.objects.filter(pk=layer.pk).update(version=F("version") + 1)
     layer_refresh_stats(layer=layer)
+    transaction.on_commit(partial(tiles_after_data_change, layer_id=layer.pk), robust=True)
 
 
 def layer_refresh_stats(*, layer: Layer) -> Layer:

@@ -3,7 +3,10 @@
 from celery import shared_task
 
 from . import services
-from .models import Layer
+from .models import Layer, TileJob
+from .tiles import seed
+from .tiles import services as tile_services
+from .tiles.grid import TileCoord
 
 
 @shared_task
@@ -11,3 +14,28 @@ def layer_refresh_stats(layer_id: int) -> int:
     """Recompute a layer's feature count and extent; return the count."""
     layer = Layer.objects.get(pk=layer_id)
     return services.layer_refresh_stats(layer=layer).feature_count
+
+
+@shared_task
+def tile_job_start(job_id: int) -> int:
+    """Plan (or resume) a tile job and queue its chunks; return how many were queued."""
+    chunk_ids = seed.tile_job_prepare(job=TileJob.objects.get(pk=job_id))
+    for chunk_id in chunk_ids:
+        tile_chunk_run.delay(chunk_id)
+    return len(chunk_ids)
+
+
+@shared_task
+def tile_chunk_run(chunk_id: int) -> int:
+    """Render one chunk of a tile job; return how many tiles were rendered."""
+    return seed.tile_chunk_run(chunk_id=chunk_id)
+
+
+@shared_task
+def tiles_rebuild(layer_id: int, tiles: list[list[int]]) -> int:
+    """Render again the cached tiles of a layer that a change dropped; return how many."""
+    layer = Layer.objects.filter(pk=layer_id).first()
+    if layer is None:
+        return 0
+    coords = [TileCoord(z, x, y) for z, x, y in tiles]
+    return tile_services.tiles_rebuild(layer=layer, coords=coords)

@@ -90,6 +90,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Vector tiles are written here; a front server (nginx) may serve public ones straight from disk.
 TILE_CACHE_DIR = Path(env.str("TILE_CACHE_DIR", default=str(BASE_DIR / "var" / "tiles")))
+# The tile cache's storage (layers/tiles/cache.py): a folder by default, object storage later.
+TILE_CACHE_BACKEND = env.str("TILE_CACHE_BACKEND", default="layers.tiles.cache.FolderTileCache")
+# Behind nginx (deploy/nginx.conf), Django hands cached private tiles to nginx with X-Accel-Redirect
+# to this internal location; empty when Django serves the bytes itself.
+TILE_ACCEL_REDIRECT_PREFIX = env.str("TILE_ACCEL_REDIRECT_PREFIX", default="") or None
+# How long proxies and browsers may keep a public tile; tile URLs carry the layer version anyway.
+TILE_PUBLIC_MAX_AGE_S = env.int("TILE_PUBLIC_MAX_AGE_S", default=300)
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "/media/"
 

@@ -3,11 +3,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from layers.tiles.urls import api_urlpatterns as tile_api_urlpatterns
 from layers.views import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("tiles/", include("layers.tiles.urls")),
+    path("api/v1/", include(tile_api_urlpatterns)),
     path("", include("frontend.urls")),
 ]

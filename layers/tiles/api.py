@@ -1,0 +1,77 @@
+"""The tile-job API for GIS staff: start a layer's seed, and watch a job's progress.
+
+    POST /api/v1/layers/{slug}/tiles/seed/   {"min_zoom": 0, "max_zoom": 14}  → 202 with the job
+    GET  /api/v1/tile-jobs/{id}/                                                → the job
+
+Errors are JSON: {"code": …, "detail": …, "parameter": …}.
+"""
+
+from __future__ import annotations
+
+from rest_framework import exceptions, status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from layers.models import Layer, TileJob
+from layers.querysets import can_edit_layers
+from layers.selectors import layer_get_visible
+
+from .seed import tile_seed_start
+from .serializers import TileJobOutput, TileSeedInput
+
+
+class IsGisStaff(BasePermission):
+    """GIS staff only: superusers, or staff with the layer permissions."""
+
+    message = "Only GIS staff may manage tile jobs."
+
+    def has_permission(self, request, view) -> bool:
+        return can_edit_layers(request.user)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """Return errors as {"code", "detail", "parameter"}."""
+    if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
+        parameter, messages = next(iter(exc.detail.items()))
+        message = messages[0] if isinstance(messages, list) else messages
+        body = {"code": "invalid-parameter", "detail": str(message), "parameter": parameter}
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, exceptions.APIException):
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else "error"
+        body = {"code": code.replace("_", "-"), "detail": str(exc.detail)}
+        return Response(body, status=exc.status_code)
+    return None
+
+
+class TileApiView(APIView):
+    permission_classes = [IsGisStaff]
+
+    def get_exception_handler(self):
+        return exception_handler
+
+
+class TileSeedView(TileApiView):
+    """Start prebuilding a layer's tiles in the background."""
+
+    def post(self, request: Request, slug: str) -> Response:
+        try:
+            layer = layer_get_visible(slug=slug, user=request.user)
+        except Layer.DoesNotExist as error:
+            raise exceptions.NotFound(f"No layer named {slug!r}.") from error
+        data = TileSeedInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = tile_seed_start(layer=layer, user=request.user, **data.validated_data)
+        body = TileJobOutput(job, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+
+class TileJobView(TileApiView):
+    """Show a tile job: status and progress (tiles done / total)."""
+
+    def get(self, request: Request, pk: int) -> Response:
+        job = TileJob.objects.select_related("layer", "created_by").filter(pk=pk).first()
+        if job is None:
+            raise exceptions.NotFound(f"No tile job {pk}.")
+        return Response(TileJobOutput(job, context={"request": request}).data)

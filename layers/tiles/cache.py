@@ -1,0 +1,208 @@
+"""The tile cache: one small interface, and the folder behind it that nginx serves from.
+
+Tiles are stored gzip-compressed. A tile that was rendered empty is stored as an empty marker, so
+that a seed does not render it again. Public layers' tiles live apart from the others, so that the
+front server can hand out public ones without asking Django:
+
+    {TILE_CACHE_DIR}/public/{slug}/{z}/{x}/{y}.pbf.gz     (nginx: gzip_static, gunzip)
+    {TILE_CACHE_DIR}/private/{slug}/{z}/{x}/{y}.pbf.gz    (only through Django: X-Accel-Redirect)
+    {TILE_CACHE_DIR}/{scope}/{slug}/{z}/{x}/{y}.empty     (an empty tile; never served as a file)
+
+Object storage can replace the folder by implementing `TileCache` and naming the class in the
+`TILE_CACHE_BACKEND` setting.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from layers.models import Layer
+
+from .grid import TileCoord, TileRange
+
+PUBLIC = "public"
+PRIVATE = "private"
+SCOPES = (PUBLIC, PRIVATE)
+
+
+def layer_scope(layer: Layer) -> str:
+    """Return where a layer's tiles are cached: `public` only if anyone at all may see it."""
+    if layer.visibility == Layer.Visibility.PUBLIC and layer.status != Layer.Status.DRAFT:
+        return PUBLIC
+    return PRIVATE
+
+
+@dataclass(frozen=True, slots=True)
+class TileKey:
+    """Names one cached tile."""
+
+    scope: str
+    slug: str
+    coord: TileCoord
+
+    @classmethod
+    def of(cls, layer: Layer, coord: TileCoord) -> TileKey:
+        """Return the key of a layer's tile."""
+        return cls(layer_scope(layer), layer.slug, coord)
+
+
+class TileCache(ABC):
+    """Where rendered tiles are kept. Values are gzip-compressed MVT bytes; b"" is an empty tile."""
+
+    @abstractmethod
+    def get(self, key: TileKey) -> bytes | None:
+        """Return the cached tile, b"" for a cached empty tile, or None when it is not cached."""
+
+    @abstractmethod
+    def exists(self, key: TileKey) -> bool:
+        """Return whether the tile (or its empty marker) is cached."""
+
+    @abstractmethod
+    def put(self, key: TileKey, data: bytes) -> None:
+        """Store a tile atomically: a reader sees the old tile or the new one, never a part."""
+
+    @abstractmethod
+    def delete(self, key: TileKey) -> bool:
+        """Remove a tile; return whether it was cached."""
+
+    @abstractmethod
+    def cached_zooms(self, scope: str, slug: str) -> list[int]:
+        """Return the zooms at which a layer has cached tiles."""
+
+    @abstractmethod
+    def cached_in(self, scope: str, slug: str, tiles: TileRange) -> list[TileCoord]:
+        """Return the cached tiles of a layer within a range of one zoom."""
+
+    @abstractmethod
+    def clear_layer(self, slug: str) -> None:
+        """Remove every cached tile of a layer, in both scopes."""
+
+    def accel_redirect(self, key: TileKey) -> str | None:
+        """Return the internal URI the front server serves this tile from, if it can."""
+        return None
+
+    @classmethod
+    def from_settings(cls) -> TileCache:
+        """Return the cache configured by the Django settings."""
+        raise NotImplementedError
+
+
+class FolderTileCache(TileCache):
+    """Tiles as files in a folder that nginx can serve (see `deploy/nginx.conf`)."""
+
+    suffix = ".pbf.gz"
+    empty_suffix = ".empty"
+
+    def __init__(self, root: Path | str, accel_redirect_prefix: str | None = None) -> None:
+        self.root = Path(root)
+        self.accel_redirect_prefix = accel_redirect_prefix
+
+    def _dir(self, key: TileKey) -> Path:
+        return self.root / key.scope / key.slug / str(key.coord.z) / str(key.coord.x)
+
+    def _paths(self, key: TileKey) -> tuple[Path, Path]:
+        folder = self._dir(key)
+        return folder / f"{key.coord.y}{self.suffix}", folder / f"{key.coord.y}{self.empty_suffix}"
+
+    def get(self, key: TileKey) -> bytes | None:
+        tile, empty = self._paths(key)
+        try:
+            return tile.read_bytes()
+        except FileNotFoundError:
+            return b"" if empty.exists() else None
+
+    def exists(self, key: TileKey) -> bool:
+        tile, empty = self._paths(key)
+        return tile.exists() or empty.exists()
+
+    def put(self, key: TileKey, data: bytes) -> None:
+        tile, empty = self._paths(key)
+        target, other = (tile, empty) if data else (empty, tile)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Written beside the target and renamed over it: rename is atomic on one file system.
+        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.write(data)
+            os.chmod(temp, 0o644)  # readable by the front server's user
+            os.replace(temp, target)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        other.unlink(missing_ok=True)
+
+    def delete(self, key: TileKey) -> bool:
+        tile, empty = self._paths(key)
+        found = False
+        for path in (tile, empty):
+            try:
+                path.unlink()
+                found = True
+            except FileNotFoundError:
+                pass
+        return found
+
+    def cached_zooms(self, scope: str, slug: str) -> list[int]:
+        folder = self.root / scope / slug
+        if not folder.is_dir():
+            return []
+        return sorted(int(entry.name) for entry in os.scandir(folder) if entry.name.isdigit())
+
+    def cached_in(self, scope: str, slug: str, tiles: TileRange) -> list[TileCoord]:
+        zoom_dir = self.root / scope / slug / str(tiles.z)
+        found = []
+        try:
+            columns = [entry for entry in os.scandir(zoom_dir) if entry.name.isdigit()]
+        except FileNotFoundError:
+            return []
+        for column in columns:
+            x = int(column.name)
+            if not tiles.x_min <= x <= tiles.x_max:
+                continue
+            for entry in os.scandir(column.path):
+                name = entry.name
+                for suffix in (self.suffix, self.empty_suffix):
+                    if name.endswith(suffix) and name[: -len(suffix)].isdigit():
+                        y = int(name[: -len(suffix)])
+                        if tiles.y_min <= y <= tiles.y_max:
+                            found.append(TileCoord(tiles.z, x, y))
+        return sorted(set(found))
+
+    def clear_layer(self, slug: str) -> None:
+        trash = self.root / ".trash"
+        for scope in SCOPES:
+            folder = self.root / scope / slug
+            if not folder.exists():
+                continue
+            trash.mkdir(parents=True, exist_ok=True)
+            # Moved away in one rename, so no reader sees a half-cleared layer; then removed.
+            doomed = trash / f"{slug}-{uuid.uuid4().hex}"
+            os.replace(folder, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
+
+    @classmethod
+    def from_settings(cls) -> FolderTileCache:
+        return cls(settings.TILE_CACHE_DIR, settings.TILE_ACCEL_REDIRECT_PREFIX)
+
+    def accel_redirect(self, key: TileKey) -> str | None:
+        if not self.accel_redirect_prefix:
+            return None
+        coord = key.coord
+        return (
+            f"{self.accel_redirect_prefix.rstrip('/')}/{key.scope}/{key.slug}/"
+            f"{coord.z}/{coord.x}/{coord.y}.pbf"
+        )
+
+
+def tile_cache() -> TileCache:
+    """Return the configured tile cache."""
+    return import_string(settings.TILE_CACHE_BACKEND).from_settings()

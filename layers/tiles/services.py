@@ -1,0 +1,138 @@
+"""Tile writes and reads that must stay consistent with the data: fetch-or-render, stale-proof
+stores, rebuilding the tiles a change touched, and resetting a layer's tiles.
+
+A tile rendered from data older than the layer's current version is never stored. Writers of
+tiles take a shared advisory lock on the layer and compare versions under it; whoever removes
+stale tiles takes the exclusive lock after the data change committed. So a slow render that
+started before a change cannot put its stale tile back after the change's invalidation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+
+from layers.models import Layer, TileChange
+
+from .cache import TileCache, TileKey, layer_scope, tile_cache
+from .grid import TileCoord, tiles_touching
+from .render import RenderedTile, render_tile, tile_spec
+from .sql import TileSQL
+
+logger = logging.getLogger(__name__)
+
+# Advisory-lock namespace of the tile cache (two-key form: namespace, layer id).
+LOCK_NAMESPACE = 0x7417
+# A change of more features than this rebuilds the whole layer (in the background) instead.
+FULL_REBUILD_FEATURES = 1000
+
+
+@dataclass(frozen=True)
+class TileAnswer:
+    """A tile for a response: gzip bytes (b"" when empty) and whether it came from the cache."""
+
+    data: bytes
+    from_cache: bool
+
+
+def store_if_current(*, layer_id: int, tiles: Iterable[tuple[TileKey, RenderedTile]]) -> int:
+    """Store the tiles rendered from the layer's current data; return how many were stored."""
+    tiles = list(tiles)
+    if not tiles:
+        return 0
+    cache = tile_cache()
+    stored = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [LOCK_NAMESPACE, layer_id])
+        # A new statement, so a new snapshot: taken after any invalidation holding the lock.
+        cursor.execute("SELECT version FROM layers_layer WHERE id = %s", [layer_id])
+        row = cursor.fetchone()
+        current = row[0] if row else None
+        for key, tile in tiles:
+            if tile.version == current:
+                cache.put(key, tile.gzipped())
+                stored += 1
+    return stored
+
+
+def layer_tile(*, layer: Layer, coord: TileCoord, cache: TileCache | None = None) -> TileAnswer:
+    """Return a layer's tile from the cache, else render it and cache it when it holds features."""
+    cache = cache or tile_cache()
+    key = TileKey.of(layer, coord)
+    cached = cache.get(key)
+    if cached is not None:
+        return TileAnswer(cached, from_cache=True)
+    tile = render_tile(tile_spec(layer), coord)
+    if not tile.data:
+        return TileAnswer(b"", from_cache=False)
+    # Empty tiles are cached by seeds only: any request far from the data would leave a marker.
+    store_if_current(layer_id=layer.pk, tiles=[(key, tile)])
+    return TileAnswer(tile.gzipped(), from_cache=False)
+
+
+def _claim_changes(layer_id: int) -> list[TileChange]:
+    with transaction.atomic():
+        changes = list(TileChange.objects.select_for_update().filter(layer_id=layer_id))
+        TileChange.objects.filter(pk__in=[change.pk for change in changes]).delete()
+    return changes
+
+
+def tiles_after_data_change(*, layer_id: int) -> list[TileCoord]:
+    """Drop the cached tiles that a committed data change touched and queue their rebuild.
+
+    Returns the dropped tiles. A change too large to follow box by box resets the whole layer.
+    """
+    changes = _claim_changes(layer_id)
+    if not changes:
+        return []
+    layer = Layer.objects.filter(pk=layer_id).first()
+    if layer is None:
+        return []
+    if sum(change.feature_count for change in changes) > FULL_REBUILD_FEATURES:
+        layer_tiles_reset(layer=layer)
+        return []
+    cache = tile_cache()
+    scope = layer_scope(layer)
+    tile_sql = TileSQL()
+    dropped: set[TileCoord] = set()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, layer_id])
+        for z in cache.cached_zooms(scope, layer.slug):
+            margin_m = tile_sql.margin_m(z)
+            for change in changes:
+                box = (change.min_x, change.min_y, change.max_x, change.max_y)
+                for coord in cache.cached_in(scope, layer.slug, tiles_touching(z, box, margin_m)):
+                    if coord not in dropped and cache.delete(TileKey(scope, layer.slug, coord)):
+                        dropped.add(coord)
+    if dropped:
+        from layers import tasks  # tasks import services: import here to avoid a cycle
+
+        tiles = [[coord.z, coord.x, coord.y] for coord in sorted(dropped)]
+        transaction.on_commit(lambda: tasks.tiles_rebuild.delay(layer_id, tiles))
+    return sorted(dropped)
+
+
+def tiles_rebuild(*, layer: Layer, coords: Iterable[TileCoord]) -> int:
+    """Render tiles of a layer again into the cache; return how many were stored."""
+    spec = tile_spec(layer)
+    rendered = [(TileKey.of(layer, coord), render_tile(spec, coord)) for coord in coords]
+    return store_if_current(layer_id=layer.pk, tiles=rendered)
+
+
+def layer_tiles_clear(*, layer_id: int, slug: str) -> None:
+    """Remove every cached tile of a layer at once (under the exclusive lock)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, layer_id])
+        tile_cache().clear_layer(slug)
+
+
+def layer_tiles_reset(*, layer: Layer, reseed: bool = True) -> None:
+    """Drop all of a layer's cached tiles and, unless told not to, queue a seed to rebuild them."""
+    layer_tiles_clear(layer_id=layer.pk, slug=layer.slug)
+    if reseed and layer.feature_count:
+        from .seed import tile_seed_start
+
+        tile_seed_start(layer=layer)

@@ -1,0 +1,201 @@
+"""The tile SQL: one statement per tile over the stored EPSG:3857 column, built once per shape.
+
+Every value is a bound parameter; table and column names go through `psycopg.sql.Identifier`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from psycopg import sql
+
+from layers.models import Feature, Layer
+
+from .grid import TileCoord, tile_size_m
+
+
+@dataclass(frozen=True)
+class TileSpec:
+    """What the tile query needs to know about a layer."""
+
+    layer_id: int
+    name: str
+    fields: tuple[str, ...] = ()
+    geometry_type: str = Layer.GeometryType.MIXED
+
+
+class TileSQL:
+    """The tile query and its generalisation settings; change them by subclassing.
+
+    `ST_AsMVTGeom` snaps geometry to the tile's grid of `extent` units; MapLibre draws a tile over
+    `screen_px` CSS pixels, so one screen pixel is `extent / screen_px` units.
+    """
+
+    extent = 4096
+    # Geometry is kept this far past the tile's edge (extent units; 64 = 8 screen pixels), so that
+    # lines and polygon outlines show no seams or cut-off line caps at tile edges.
+    buffer = 64
+    screen_px = 512
+    # Lines and polygons whose bounding box is smaller than this in both directions are not drawn.
+    min_size_px = 1.0
+    # Below this zoom, points are thinned to one per cell of this many screen pixels.
+    thin_points_below_zoom = 14
+    point_cell_px = 1.0
+    # Past this many features the smallest are dropped, so a dense tile stays small and fast.
+    max_features = 10000
+
+    def margin_m(self, z: int) -> float:
+        """Return the buffer around a tile at zoom z, in EPSG:3857 metres."""
+        return tile_size_m(z) * self.buffer / self.extent
+
+    def params(self, spec: TileSpec, coord: TileCoord) -> dict:
+        """Return the bound values of the tile query for one tile."""
+        pixel_m = tile_size_m(coord.z) / self.screen_px
+        values = {
+            "z": coord.z,
+            "x": coord.x,
+            "y": coord.y,
+            "layer_id": spec.layer_id,
+            "name": spec.name,
+            "extent": self.extent,
+            "buffer": self.buffer,
+            "margin": self.buffer / self.extent,
+            "min_size_m": pixel_m * self.min_size_px,
+            # Douglas-Peucker at half an extent unit: what the tile's grid could not show anyway.
+            "simplify_m": tile_size_m(coord.z) / self.extent / 2,
+            "cell": self.extent / self.screen_px * self.point_cell_px,
+            "max_features": self.max_features,
+        }
+        values.update({f"field_{i}": name for i, name in enumerate(spec.fields)})
+        return values
+
+    def query(self, spec: TileSpec, coord: TileCoord) -> str:
+        """Return the SQL text of the tile query for this layer shape and zoom."""
+        thin = spec.geometry_type == Layer.GeometryType.POINT and (
+            coord.z < self.thin_points_below_zoom
+        )
+        return _tile_query(spec.geometry_type, len(spec.fields), thin)
+
+
+def _attributes(field_count: int) -> sql.Composable:
+    """Return a jsonb object of the tile fields: ST_AsMVT turns its keys into typed attributes."""
+    pairs = [
+        sql.SQL("{key}, p.attributes -> {key}").format(key=sql.Placeholder(f"field_{i}"))
+        for i in range(field_count)
+    ]
+    return sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(pairs))
+
+
+@lru_cache(maxsize=64)
+def _tile_query(geometry_type: str, field_count: int, thin_points: bool) -> str:
+    feature = Feature._meta
+    layer = Layer._meta
+    is_point = geometry_type == Layer.GeometryType.POINT
+    size_test = sql.SQL(
+        "(ST_XMax(f.geom_3857) - ST_XMin(f.geom_3857) >= %(min_size_m)s"
+        " OR ST_YMax(f.geom_3857) - ST_YMin(f.geom_3857) >= %(min_size_m)s{points})"
+    ).format(
+        points=sql.SQL(" OR ST_Dimension(f.geom_3857) = 0")
+        if geometry_type == Layer.GeometryType.MIXED
+        else sql.SQL("")
+    )
+    # Clip before simplifying, so a large polygon is only simplified where it meets the tile.
+    geometry = (
+        sql.SQL("p.geom")
+        if is_point
+        else sql.SQL("ST_Simplify(ST_ClipByBox2D(p.geom, b.area), %(simplify_m)s, true)")
+    )
+    thinned = (
+        sql.SQL(
+            "SELECT DISTINCT ON (floor(ST_XMin(geom) / %(cell)s), floor(ST_YMin(geom) / %(cell)s))"
+            " * FROM shaped WHERE geom IS NOT NULL"
+            " ORDER BY floor(ST_XMin(geom) / %(cell)s), floor(ST_YMin(geom) / %(cell)s), id"
+        )
+        if thin_points
+        else sql.SQL("SELECT * FROM shaped WHERE geom IS NOT NULL")
+    )
+    query = sql.SQL(
+        """
+        WITH bounds AS (
+            SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS tile,
+                   ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s) AS area
+        ),
+        picked AS (
+            SELECT f.{id} AS id, f.{geom} AS geom, f.{attributes} AS attributes
+            FROM {feature_table} AS f, bounds
+            WHERE f.{layer_fk} = %(layer_id)s AND f.{geom} && bounds.area AND {size_test}
+            ORDER BY greatest(ST_XMax(f.{geom}) - ST_XMin(f.{geom}),
+                              ST_YMax(f.{geom}) - ST_YMin(f.{geom})) DESC, f.{id}
+            LIMIT %(max_features)s
+        ),
+        shaped AS (
+            SELECT p.id,
+                   ST_AsMVTGeom({geometry}, b.tile, %(extent)s, %(buffer)s, true) AS geom,
+                   {attributes_object} AS attributes
+            FROM picked AS p, bounds AS b
+        ),
+        kept AS ({thinned})
+        SELECT (SELECT {version} FROM {layer_table} WHERE {layer_pk} = %(layer_id)s),
+               (SELECT ST_AsMVT(kept.*, %(name)s, %(extent)s, 'geom', 'id') FROM kept)
+        """
+    ).format(
+        id=sql.Identifier(feature.pk.column),
+        geom=sql.Identifier(feature.get_field("geom_3857").column),
+        attributes=sql.Identifier(feature.get_field("attributes").column),
+        feature_table=sql.Identifier(feature.db_table),
+        layer_fk=sql.Identifier(feature.get_field("layer").column),
+        size_test=sql.SQL("true") if is_point else size_test,
+        geometry=geometry,
+        attributes_object=_attributes(field_count),
+        thinned=thinned,
+        version=sql.Identifier(layer.get_field("version").column),
+        layer_table=sql.Identifier(layer.db_table),
+        layer_pk=sql.Identifier(layer.pk.column),
+    )
+    return query.as_string(None)
+
+
+@lru_cache(maxsize=1)
+def plan_query() -> str:
+    """Return the SQL that keeps, of candidate tiles of one zoom, those with data under them."""
+    feature = Feature._meta
+    return (
+        sql.SQL(
+            """
+            SELECT t.x, t.y FROM unnest(%(xs)s::integer[], %(ys)s::integer[]) AS t(x, y)
+            WHERE EXISTS (
+                SELECT 1 FROM {feature_table} AS f
+                WHERE f.{layer_fk} = %(layer_id)s
+                  AND f.{geom} && ST_TileEnvelope(%(z)s, t.x, t.y, margin => %(margin)s)
+            )
+            ORDER BY t.x, t.y
+            """
+        )
+        .format(
+            feature_table=sql.Identifier(feature.db_table),
+            layer_fk=sql.Identifier(feature.get_field("layer").column),
+            geom=sql.Identifier(feature.get_field("geom_3857").column),
+        )
+        .as_string(None)
+    )
+
+
+@lru_cache(maxsize=1)
+def extent_query() -> str:
+    """Return the SQL for the EPSG:3857 box of a layer's features."""
+    feature = Feature._meta
+    geom = sql.Identifier(feature.get_field("geom_3857").column)
+    return (
+        sql.SQL(
+            "SELECT ST_XMin(box), ST_YMin(box), ST_XMax(box), ST_YMax(box)"
+            " FROM (SELECT ST_Extent({geom}) AS box FROM {feature_table}"
+            " WHERE {layer_fk} = %(layer_id)s) AS extent"
+        )
+        .format(
+            geom=geom,
+            feature_table=sql.Identifier(feature.db_table),
+            layer_fk=sql.Identifier(feature.get_field("layer").column),
+        )
+        .as_string(None)
+    )

@@ -1,0 +1,79 @@
+"""TileJSON 3.0.0 documents for one layer or several served together."""
+
+from __future__ import annotations
+
+import math
+
+from layers.models import Layer
+
+from .render import layer_tile_fields
+
+TILEJSON_VERSION = "3.0.0"
+WORLD_BOUNDS = (-180.0, -85.05112877980659, 180.0, 85.05112877980659)
+FIELD_TYPES = {"integer": "Number", "number": "Number", "float": "Number", "boolean": "Boolean"}
+
+
+def _field_types(layer: Layer) -> dict[str, str]:
+    """Return each tile attribute with its type as TileJSON clients expect (String, Number…)."""
+    declared = {field.get("name"): field.get("type", "") for field in layer.attribute_schema or []}
+    return {
+        name: FIELD_TYPES.get(declared.get(name, ""), "String") for name in layer_tile_fields(layer)
+    }
+
+
+def _bounds(layers: list[Layer]) -> tuple[float, float, float, float]:
+    boxes = [layer.extent.extent for layer in layers if layer.extent is not None]
+    if not boxes:
+        return WORLD_BOUNDS
+    return (
+        min(box[0] for box in boxes),
+        min(box[1] for box in boxes),
+        max(box[2] for box in boxes),
+        max(box[3] for box in boxes),
+    )
+
+
+def _center_zoom(bounds: tuple[float, float, float, float], min_zoom: int, max_zoom: int) -> int:
+    """Return the zoom at which the bounds fill about one 512-pixel tile."""
+    span = max(bounds[2] - bounds[0], bounds[3] - bounds[1], 1e-6)
+    return max(min_zoom, min(max_zoom, math.floor(math.log2(360 / span))))
+
+
+def tilejson(*, layers: list[Layer], base_url: str) -> dict:
+    """Return the TileJSON of these layers served as one tile source from base_url."""
+    slugs = ",".join(layer.slug for layer in layers)
+    versions = ".".join(str(layer.version) for layer in layers)
+    min_zoom = min(layer.min_zoom for layer in layers)
+    max_zoom = max(layer.max_zoom for layer in layers)
+    bounds = _bounds(layers)
+    single = len(layers) == 1
+    attributions = list(dict.fromkeys(layer.attribution for layer in layers if layer.attribution))
+    return {
+        "tilejson": TILEJSON_VERSION,
+        # The version in the URL changes with the data, so clients fetch new tiles after a change.
+        "tiles": [f"{base_url.rstrip('/')}/tiles/{slugs}/{{z}}/{{x}}/{{y}}.pbf?v={versions}"],
+        "name": layers[0].title if single else " + ".join(layer.title for layer in layers),
+        "description": layers[0].description if single else "",
+        "attribution": " · ".join(attributions),
+        "version": f"{versions if single else '1'}.0.0",
+        "scheme": "xyz",
+        "format": "pbf",
+        "bounds": list(bounds),
+        "center": [
+            round((bounds[0] + bounds[2]) / 2, 6),
+            round((bounds[1] + bounds[3]) / 2, 6),
+            _center_zoom(bounds, min_zoom, max_zoom),
+        ],
+        "minzoom": min_zoom,
+        "maxzoom": max_zoom,
+        "vector_layers": [
+            {
+                "id": layer.slug,
+                "description": layer.title,
+                "minzoom": layer.min_zoom,
+                "maxzoom": layer.max_zoom,
+                "fields": _field_types(layer),
+            }
+            for layer in layers
+        ],
+    }

@@ -1,0 +1,155 @@
+"""HTTP for tiles: MVT tiles of one layer or several, and their TileJSON.
+
+Who may see a layer is asked first (`selectors.layers_visible_to`): a layer the requester may not
+see answers 404 exactly like a missing one. Cache headers follow visibility: public tiles may be
+kept by any proxy and fetched from any origin; the others are private to the requester.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import patch_vary_headers
+from django.utils.http import parse_etags
+from django.views.decorators.http import require_safe
+
+from layers.models import Layer
+from layers.selectors import layers_visible_to
+
+from .cache import PUBLIC, TileKey, layer_scope, tile_cache
+from .grid import TileCoord, TileOutsideGrid
+from .render import GZIP_LEVEL
+from .services import layer_tile
+from .tilejson import tilejson as tilejson_document
+
+MVT_CONTENT_TYPE = "application/vnd.mapbox-vector-tile"
+MAX_LAYERS_PER_REQUEST = 20
+TILEJSON_MAX_AGE_S = 60
+
+
+class TileRequestError(Exception):
+    """A tile request that cannot be answered with a tile: carries its HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _error(error: TileRequestError) -> JsonResponse:
+    code = "not-found" if error.status == 404 else "invalid-parameter"
+    response = JsonResponse({"code": code, "detail": error.message}, status=error.status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _visible_layers(request: HttpRequest, slugs: str) -> list[Layer]:
+    """Return the listed layers the requester may see, in the order asked; 404 if none."""
+    names = list(dict.fromkeys(slugs.split(",")))
+    if len(names) > MAX_LAYERS_PER_REQUEST:
+        raise TileRequestError(400, f"At most {MAX_LAYERS_PER_REQUEST} layers per request.")
+    visible = layers_visible_to(user=request.user).filter(slug__in=names)
+    found = {layer.slug: layer for layer in visible}
+    layers = [found[name] for name in names if name in found]
+    if not layers:
+        raise TileRequestError(404, f"No layer named {slugs!r}.")
+    return layers
+
+
+def _cache_headers(response: HttpResponse, *, public: bool, max_age_s: int) -> HttpResponse:
+    if public:
+        response["Cache-Control"] = f"public, max-age={max_age_s}"
+        response["Access-Control-Allow-Origin"] = "*"
+    else:
+        response["Cache-Control"] = "private, max-age=0, must-revalidate"
+        patch_vary_headers(response, ["Cookie", "Authorization"])
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _not_modified(request: HttpRequest, etag: str) -> bool:
+    wanted = parse_etags(request.headers.get("If-None-Match", ""))
+    return "*" in wanted or any(tag.removeprefix("W/") == etag for tag in wanted)
+
+
+def _accepts_gzip(request: HttpRequest) -> bool:
+    return "gzip" in request.headers.get("Accept-Encoding", "")
+
+
+def _etag(data: bytes) -> str:
+    return '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
+
+
+def _tile_body(parts: list[bytes]) -> bytes:
+    """Return the gzip bytes of a tile made of per-layer tiles (an MVT tile is a list of layers)."""
+    parts = [part for part in parts if part]
+    if len(parts) <= 1:
+        return parts[0] if parts else b""
+    joined = b"".join(gzip.decompress(part) for part in parts)
+    return gzip.compress(joined, GZIP_LEVEL, mtime=0)
+
+
+@require_safe
+def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpResponse:
+    """Answer one MVT tile of one layer or of several (`a,b,c`): 200, 204, 304, 400 or 404."""
+    try:
+        layers = _visible_layers(request, slugs)
+        coord = TileCoord.checked(z, x, y)
+    except TileOutsideGrid as error:
+        return _error(TileRequestError(400, str(error)))
+    except TileRequestError as error:
+        return _error(error)
+    in_range = [layer for layer in layers if layer.min_zoom <= z <= layer.max_zoom]
+    if not in_range:
+        ranges = ", ".join(f"{layer.slug}: {layer.min_zoom}-{layer.max_zoom}" for layer in layers)
+        return _error(TileRequestError(400, f"Zoom {z} is outside the layer's zooms ({ranges})."))
+    public = all(layer_scope(layer) == PUBLIC for layer in in_range)
+    max_age_s = settings.TILE_PUBLIC_MAX_AGE_S
+    cache = tile_cache()
+
+    if len(in_range) == 1 and not public:
+        # Behind nginx, a cached private tile is sent by nginx once Django said yes.
+        key = TileKey.of(in_range[0], coord)
+        redirect = cache.accel_redirect(key)
+        if redirect and cache.get(key):
+            response = HttpResponse(content_type=MVT_CONTENT_TYPE)
+            response["X-Accel-Redirect"] = redirect
+            return _cache_headers(response, public=False, max_age_s=max_age_s)
+
+    body = _tile_body(
+        [layer_tile(layer=layer, coord=coord, cache=cache).data for layer in in_range]
+    )
+    gzipped = _accepts_gzip(request)
+    etag = _etag(body) if gzipped else _etag(body)[:-1] + '-identity"'
+    if _not_modified(request, etag):
+        response = HttpResponse(status=304)
+    elif not body:
+        response = HttpResponse(status=204)
+    elif gzipped:
+        response = HttpResponse(body, content_type=MVT_CONTENT_TYPE)
+        response["Content-Encoding"] = "gzip"
+    else:
+        response = HttpResponse(gzip.decompress(body), content_type=MVT_CONTENT_TYPE)
+    response["ETag"] = etag
+    patch_vary_headers(response, ["Accept-Encoding"])
+    return _cache_headers(response, public=public, max_age_s=max_age_s)
+
+
+@require_safe
+def tilejson(request: HttpRequest, slugs: str) -> HttpResponse:
+    """Answer the TileJSON 3.0.0 of one layer or of several (`a,b,c`): 200, 304 or 404."""
+    try:
+        layers = _visible_layers(request, slugs)
+    except TileRequestError as error:
+        return _error(error)
+    document = tilejson_document(layers=layers, base_url=request.build_absolute_uri("/"))
+    response = JsonResponse(document, json_dumps_params={"ensure_ascii": False})
+    etag = _etag(response.content)
+    if _not_modified(request, etag):
+        response = HttpResponse(status=304)
+    response["ETag"] = etag
+    public = all(layer_scope(layer) == PUBLIC for layer in layers)
+    return _cache_headers(response, public=public, max_age_s=TILEJSON_MAX_AGE_S)
