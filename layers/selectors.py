@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Value
+from django.db.models.functions import Concat, Lower
 
-from .models import Category, Layer
+from .models import Category, Layer, Unaccent
 
 
 def layers_visible_to(*, user: AbstractBaseUser | AnonymousUser | None):
@@ -21,3 +23,22 @@ def categories_with_visible_layers(*, user: AbstractBaseUser | AnonymousUser | N
     """Return the categories that hold at least one layer the user may see."""
     visible = Layer.objects.visible_to(user).values("category_id")
     return Category.objects.filter(pk__in=visible)
+
+
+def layer_list(
+    *, user: AbstractBaseUser | AnonymousUser | None, category: str | None = None, text: str = ""
+):
+    """Return the visible layers, of one category if given, whose title holds each word of `text`.
+
+    Words match either title without regard to case or accents ("benh vien" finds "Bệnh viện").
+    """
+    layers = layers_visible_to(user=user)
+    if category:
+        layers = layers.filter(category__slug=category)
+    if text.strip():
+        layers = layers.annotate(
+            title_text=Unaccent(Lower(Concat("title_vi", Value(" "), "title_en")))
+        )
+        for word in text.split():
+            layers = layers.filter(title_text__contains=Unaccent(Lower(Value(word))))
+    return layers

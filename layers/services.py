@@ -9,7 +9,9 @@ from itertools import islice
 
 from django.contrib.gis.geos import GEOSGeometry
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Coalesce
 
 from .models import Feature, Layer
 from .tiles.services import tiles_after_data_change
@@ -107,4 +109,80 @@ def layer_refresh_stats(*, layer: Layer) -> Layer:
             [layer.pk, layer.pk],
         )
     layer.refresh_from_db(fields=["feature_count", "extent", "version"])
+    return layer
+
+
+def features_changed(*, layer: Layer) -> None:
+    """Say that single features of a layer were created, changed or deleted (one hook point).
+
+    The data bookkeeping (version, count, extent) happens here; the tile cache learns which boxes
+    changed from the database trigger on `layers_feature`, so this needs no geometry.
+    """
+    layer_data_changed(layer=layer)
+
+
+@transaction.atomic
+def feature_create(*, layer: Layer, geom: GEOSGeometry, attributes: dict) -> Feature:
+    """Add one feature to a layer (geometry reprojected to EPSG:4326) and return it."""
+    feature = Feature.objects.create(
+        layer=layer,
+        geom=_in_4326(geom),
+        attributes=attributes,
+        name=feature_name(layer=layer, attributes=attributes),
+    )
+    features_changed(layer=layer)
+    return feature
+
+
+@transaction.atomic
+def feature_update(
+    *, feature: Feature, geom: GEOSGeometry | None = None, attributes: dict | None = None
+) -> Feature:
+    """Change a feature's geometry and/or attributes (the whole dict) and return it."""
+    if geom is not None:
+        feature.geom = _in_4326(geom)
+    if attributes is not None:
+        feature.attributes = attributes
+        feature.name = feature_name(layer=feature.layer, attributes=attributes)
+    feature.save(update_fields=["geom", "attributes", "name", "updated_at"])
+    feature.refresh_from_db(fields=["geom_3857", "search_text"])
+    features_changed(layer=feature.layer)
+    return feature
+
+
+@transaction.atomic
+def feature_delete(*, feature: Feature) -> None:
+    """Delete one feature of a layer."""
+    layer = feature.layer
+    feature.delete()
+    features_changed(layer=layer)
+
+
+def _in_4326(geom: GEOSGeometry) -> GEOSGeometry:
+    if geom.srid is None:
+        geom.srid = 4326
+    return geom if geom.srid == 4326 else geom.transform(4326, clone=True)
+
+
+@transaction.atomic
+def layer_update(*, layer: Layer, data: dict) -> Layer:
+    """Change a layer's metadata or style (validated) and bump its version.
+
+    A new naming field renames every feature (their search text follows), which is a data change.
+    """
+    renaming = "name_field" in data and data["name_field"] != layer.name_field
+    for name, value in data.items():
+        setattr(layer, name, value)
+    layer.full_clean()
+    layer.save()
+    if renaming:
+        Feature.objects.filter(layer=layer).update(
+            name=Coalesce(KeyTextTransform(layer.name_field, "attributes"), Value(""))
+            if layer.name_field
+            else Value("")
+        )
+        layer_data_changed(layer=layer)
+    else:
+        Layer.objects.filter(pk=layer.pk).update(version=F("version") + 1)
+        layer.refresh_from_db(fields=["version"])
     return layer

@@ -28,6 +28,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "layers",
     "frontend",
 ]
@@ -124,7 +126,27 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+
+# The REST API's OpenAPI 3 schema (/api/schema/) and its docs (/api/docs/), whose Swagger UI files
+# come from drf-spectacular-sidecar and are served as our own static files: no CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Map layers API",
+    "DESCRIPTION": "Layers, features, search, identify and exports of the city's map server. "
+    "The OGC API - Features is at /ogc/.",
+    "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Exports (/api/v1/layers/{slug}/export.*): the most features one holds, and how long GDAL may take.
+EXPORT_MAX_FEATURES = env.int("EXPORT_MAX_FEATURES", default=500_000)
+EXPORT_TIMEOUT_S = env.int("EXPORT_TIMEOUT_S", default=300)
 
 # The region the city's data must fall in (lon/lat): demo checks and import warnings use it.
 CITY_NAME = env.str("CITY_NAME", default="Huế")

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from layers.tiles.urls import api_urlpatterns as tile_api_urlpatterns
 from layers.views import healthz
@@ -10,6 +11,10 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("layers.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("ogc/", include("layers.ogc.urls")),
     path("tiles/", include("layers.tiles.urls")),
     path("api/v1/", include(tile_api_urlpatterns)),
     path("", include("frontend.urls")),

@@ -1,0 +1,219 @@
+"""REST views of a layer's features: GeoJSON pages and single features; staff create, change and
+delete them (GeoJSON in, checked against the layer, reprojected when a CRS is given)."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+
+from layers import services
+from layers.errors import NotFound
+from layers.features import geojson as feature_sql
+from layers.features.query import FeatureQuery, feature_query_from_params
+from layers.features.validation import (
+    checked_attributes,
+    geojson_crs,
+    geometry_from_geojson,
+    parse_crs,
+)
+from layers.models import Feature, Layer
+
+from .base import ApiView, query_params
+from .errors import ErrorSerializer
+from .geojson import GEOJSON, collection_response, feature_response
+from .layers import layer_or_404, require_staff
+from .pagination import page_links, page_request
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+
+QUERY_PARAMETERS = [
+    OpenApiParameter(
+        "bbox", str, description="min lon,min lat,max lon,max lat (WGS 84): features meeting it."
+    ),
+    OpenApiParameter("q", str, description="Words of the feature's name, accents optional."),
+    OpenApiParameter("properties", str, description="Comma-separated fields to return."),
+    OpenApiParameter(
+        "sortby", str, description="Comma-separated fields (or id), '-' before one for descending."
+    ),
+    OpenApiParameter("limit", int, description=f"At most {MAX_LIMIT}; {DEFAULT_LIMIT} if absent."),
+    OpenApiParameter("offset", int, description="How many matching features to skip."),
+]
+FILTER_HELP = (
+    "Any other parameter filters on an attribute of the layer: `field=value`, and `field__gt`, "
+    "`field__gte`, `field__lt`, `field__lte`, `field__in` (comma-separated), `field__contains` "
+    "(case and accents ignored). An unknown parameter is an error."
+)
+GEOJSON_RESPONSE = OpenApiResponse(OpenApiTypes.OBJECT, description="GeoJSON")
+
+
+class FeatureInputSerializer(serializers.Serializer):
+    """A GeoJSON Feature; `crs` (GeoJSON 2008) or `?crs=EPSG:…` names its CRS if not WGS 84."""
+
+    type = serializers.ChoiceField(choices=["Feature"])
+    geometry = serializers.JSONField()
+    properties = serializers.JSONField(required=False, default=dict)
+    crs = serializers.JSONField(required=False)
+
+
+def _feature_of(layer: Layer, feature_id: int) -> Feature:
+    feature = Feature.objects.filter(layer=layer, pk=feature_id).select_related("layer").first()
+    if feature is None:
+        raise NotFound(f"No feature {feature_id} in layer '{layer.slug}'.")
+    return feature
+
+
+def _input_srid(request, data: dict) -> int:
+    """Return the EPSG code of a posted feature: the `crs` parameter, its `crs` member, or 4326."""
+    if request.query_params.get("crs"):
+        return parse_crs(request.query_params["crs"])
+    return geojson_crs(data.get("crs")) or 4326
+
+
+def _written(request, layer: Layer, feature: Feature, *, created: bool = False):
+    text = feature_sql.feature_get(FeatureQuery(layer_id=layer.pk), feature_id=feature.pk)
+    response = feature_response(text)
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+        response["Location"] = request.build_absolute_uri(
+            reverse("api:feature-detail", kwargs={"slug": layer.slug, "feature_id": feature.pk})
+        )
+    return response
+
+
+class FeatureListApi(ApiView):
+    """A layer's features as a GeoJSON FeatureCollection, filtered and paged."""
+
+    @extend_schema(
+        operation_id="features_list",
+        parameters=QUERY_PARAMETERS,
+        description=FILTER_HELP,
+        responses={(200, GEOJSON): GEOJSON_RESPONSE, 400: ErrorSerializer, 404: ErrorSerializer},
+        tags=["features"],
+    )
+    def get(self, request, slug: str):
+        layer = layer_or_404(slug=slug, user=request.user)
+        params = query_params(request)
+        page = page_request(params, default_limit=DEFAULT_LIMIT, max_limit=MAX_LIMIT)
+        query = feature_query_from_params(layer=layer, params=params)
+
+        def tail(returned: int, matched: int) -> dict:
+            links = page_links(
+                request, page=page, returned=returned, matched=matched, media_type=GEOJSON
+            )
+            by_rel = {link["rel"]: link["href"] for link in links}
+            return {"next": by_rel.get("next"), "prev": by_rel.get("prev"), "links": links}
+
+        return collection_response(query=query, page=page, tail=tail)
+
+    @extend_schema(
+        operation_id="features_create",
+        request=FeatureInputSerializer,
+        parameters=[OpenApiParameter("crs", str, description="The CRS of the geometry.")],
+        responses={
+            (201, GEOJSON): GEOJSON_RESPONSE,
+            400: ErrorSerializer,
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+        },
+        description="Staff: add a feature; the layer's version goes up.",
+        tags=["staff"],
+    )
+    def post(self, request, slug: str):
+        layer = layer_or_404(slug=slug, user=request.user)
+        require_staff(request)
+        serializer = FeatureInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        geom = geometry_from_geojson(data["geometry"], layer=layer, srid=_input_srid(request, data))
+        attributes = checked_attributes(data["properties"], layer=layer)
+        feature = services.feature_create(layer=layer, geom=geom, attributes=attributes)
+        return _written(request, layer, feature, created=True)
+
+
+class FeatureDetailApi(ApiView):
+    """One feature of a layer as GeoJSON; staff replace, change or delete it."""
+
+    class PatchSerializer(serializers.Serializer):
+        type = serializers.ChoiceField(choices=["Feature"], required=False)
+        geometry = serializers.JSONField(required=False)
+        properties = serializers.JSONField(required=False)
+        crs = serializers.JSONField(required=False)
+
+    @extend_schema(
+        operation_id="features_retrieve",
+        responses={(200, GEOJSON): GEOJSON_RESPONSE, 404: ErrorSerializer},
+        tags=["features"],
+    )
+    def get(self, request, slug: str, feature_id: int):
+        layer = layer_or_404(slug=slug, user=request.user)
+        text = feature_sql.feature_get(FeatureQuery(layer_id=layer.pk), feature_id=feature_id)
+        if text is None:
+            raise NotFound(f"No feature {feature_id} in layer '{slug}'.")
+        return feature_response(text)
+
+    @extend_schema(
+        operation_id="features_update",
+        request=FeatureInputSerializer,
+        parameters=[OpenApiParameter("crs", str, description="The CRS of the geometry.")],
+        responses={
+            (200, GEOJSON): GEOJSON_RESPONSE,
+            400: ErrorSerializer,
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+        },
+        description="Staff: replace a feature's geometry and properties.",
+        tags=["staff"],
+    )
+    def put(self, request, slug: str, feature_id: int):
+        return self._change(request, slug, feature_id, FeatureInputSerializer, partial=False)
+
+    @extend_schema(
+        operation_id="features_partial_update",
+        request=PatchSerializer,
+        parameters=[OpenApiParameter("crs", str, description="The CRS of the geometry.")],
+        responses={
+            (200, GEOJSON): GEOJSON_RESPONSE,
+            400: ErrorSerializer,
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+        },
+        description="Staff: change a feature's geometry and/or some of its properties.",
+        tags=["staff"],
+    )
+    def patch(self, request, slug: str, feature_id: int):
+        return self._change(request, slug, feature_id, self.PatchSerializer, partial=True)
+
+    @extend_schema(
+        operation_id="features_destroy",
+        responses={204: None, 403: ErrorSerializer, 404: ErrorSerializer},
+        description="Staff: delete a feature; the layer's version goes up.",
+        tags=["staff"],
+    )
+    def delete(self, request, slug: str, feature_id: int):
+        layer = layer_or_404(slug=slug, user=request.user)
+        require_staff(request)
+        services.feature_delete(feature=_feature_of(layer, feature_id))
+        return HttpResponse(status=status.HTTP_204_NO_CONTENT)
+
+    def _change(self, request, slug, feature_id, serializer_class, *, partial: bool):
+        layer = layer_or_404(slug=slug, user=request.user)
+        require_staff(request)
+        feature = _feature_of(layer, feature_id)
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        geom = None
+        if "geometry" in data:
+            geom = geometry_from_geojson(
+                data["geometry"], layer=layer, srid=_input_srid(request, data)
+            )
+        attributes = None
+        if "properties" in data:
+            checked = checked_attributes(data["properties"], layer=layer)
+            attributes = {**feature.attributes, **checked} if partial else checked
+        feature = services.feature_update(feature=feature, geom=geom, attributes=attributes)
+        return _written(request, layer, feature)

@@ -1,0 +1,54 @@
+"""Typed errors of the read and write paths, which the REST and OGC APIs map to HTTP answers.
+
+Like pygeoapi's provider errors: the code that finds the problem names it (and the offending
+parameter), and each API decides how to say it (`layers.api.errors`, `layers.ogc.views`).
+"""
+
+from __future__ import annotations
+
+
+class LayerError(Exception):
+    """A problem with a request about layers, told to the requester."""
+
+    code = "error"
+    http_status = 400
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.parameter = parameter
+
+
+class NotFound(LayerError):
+    """What was asked for does not exist, or the requester may not see it (the same answer)."""
+
+    code = "not-found"
+    http_status = 404
+
+
+class InvalidParameter(LayerError):
+    """A query parameter or a field of the body is missing, malformed or not allowed."""
+
+    code = "invalid-parameter"
+    http_status = 400
+
+
+class InvalidData(LayerError):
+    """A feature or a layer sent for writing does not fit the layer."""
+
+    code = "invalid-data"
+    http_status = 400
+
+
+class TooLarge(LayerError):
+    """The answer would be larger than the server hands out in one request."""
+
+    code = "too-large"
+    http_status = 413
+
+
+class Unavailable(LayerError):
+    """A tool the answer needs (the database, GDAL) failed or is missing."""
+
+    code = "unavailable"
+    http_status = 503

@@ -1,0 +1,230 @@
+"""Exports of a layer's features: GeoJSON and CSV streamed from PostgreSQL; GeoPackage and zipped
+Shapefile written by GDAL's `ogr2ogr` from GeoJSON lines that PostgreSQL wrote.
+
+`ogr2ogr` only converts a file we wrote: it never sees the database or a request's values. A
+Shapefile gets a `.prj` (WGS 84) and a `.cpg` saying UTF-8, so Vietnamese text opens right in
+desktop GIS; a Shapefile holds one kind of geometry, so a mixed layer gives one per kind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+from psycopg import sql
+
+from layers.errors import InvalidParameter, TooLarge, Unavailable
+from layers.models import Layer
+
+from . import geojson
+from .query import FeatureQuery, layer_fields, where_sql
+
+# Shapefiles hold one geometry kind each; GeometryCollections fit none and are left out.
+SHAPE_KINDS = {
+    "points": ("ST_Point", "ST_MultiPoint"),
+    "lines": ("ST_LineString", "ST_MultiLineString"),
+    "polygons": ("ST_Polygon", "ST_MultiPolygon"),
+}
+WKT_COLUMN = "WKT"  # the name GDAL's CSV driver reads as geometry
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """A file format a layer can be exported to."""
+
+    suffix: str
+    content_type: str
+    streamed: bool
+
+
+FORMATS = {
+    "geojson": ExportFormat("geojson", "application/geo+json", streamed=True),
+    "csv": ExportFormat("csv", "text/csv; charset=utf-8", streamed=True),
+    "gpkg": ExportFormat("gpkg", "application/geopackage+sqlite3", streamed=False),
+    "shp.zip": ExportFormat("shp.zip", "application/zip", streamed=False),
+}
+
+
+def check_size(query: FeatureQuery, *, limit: int | None) -> int:
+    """Return how many features the export holds, or raise TooLarge past the configured cap."""
+    count = geojson.feature_count(query)
+    if limit is not None:
+        count = min(count, limit)
+    maximum = settings.EXPORT_MAX_FEATURES
+    if count > maximum:
+        raise TooLarge(
+            f"The export would hold {count} features; at most {maximum} are exported at once. "
+            "Narrow it with bbox or attribute filters.",
+        )
+    return count
+
+
+def geojson_chunks(
+    layer: Layer, query: FeatureQuery, *, limit: int | None, offset: int
+) -> Iterator[bytes]:
+    """Yield a GeoJSON FeatureCollection of the matching features, as bytes."""
+    head = '{"type":"FeatureCollection","name":' + _json_string(layer.slug) + ',"features":[\n'
+    yield head.encode()
+    first = True
+    for batch in geojson.feature_page_stream(query, limit=limit, offset=offset):
+        yield (("" if first else ",\n") + ",\n".join(batch)).encode()
+        first = False
+    yield b"\n]}\n"
+
+
+def _json_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def export_columns(layer: Layer, query: FeatureQuery) -> list[str]:
+    """Return the attribute columns of a tabular export: those asked for, else the schema's
+    fields followed by any other key the features hold."""
+    if query.properties is not None:
+        return list(query.properties)
+    names = list(layer_fields(layer))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT key FROM (SELECT DISTINCT jsonb_object_keys(attributes) AS key"
+            " FROM layers_feature WHERE layer_id = %s) AS keys ORDER BY key",
+            [layer.pk],
+        )
+        names += [row[0] for row in cursor.fetchall() if row[0] not in names]
+    return names
+
+
+def csv_chunks(
+    layer: Layer, query: FeatureQuery, *, limit: int | None, offset: int
+) -> Iterator[bytes]:
+    """Yield a CSV of the matching features: id, their attributes, and the geometry as WKT.
+
+    It starts with a UTF-8 byte order mark so that spreadsheets read Vietnamese right; GDAL
+    skips it and reads the WKT column as the geometry.
+    """
+    columns = export_columns(layer, query)
+    values = sql.SQL(", ").join(sql.SQL("f.attributes ->> %s") for _ in columns)
+    select = sql.SQL("f.id, {values}ST_AsText(f.geom)").format(
+        values=sql.Composed([values, sql.SQL(", ")]) if columns else sql.SQL("")
+    )
+    statement, params = geojson.rows_sql(
+        query, select=select, select_params=list(columns), limit=limit, offset=offset
+    )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    header = ["id", *columns]
+    if WKT_COLUMN in header:
+        raise InvalidParameter(
+            f"The layer has a field named {WKT_COLUMN}; export it in another format.",
+            parameter="format",
+        )
+    writer.writerow([*header, WKT_COLUMN])
+    yield ("\ufeff" + buffer.getvalue()).encode()
+    for batch in geojson.stream_rows(statement, params):
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(batch)
+        yield buffer.getvalue().encode()
+
+
+def _write_lines(path: Path, chunks: Iterator[list[str]]) -> int:
+    written = 0
+    with path.open("w", encoding="utf-8") as handle:
+        for batch in chunks:
+            handle.write("\n".join(batch))
+            handle.write("\n")
+            written += len(batch)
+    return written
+
+
+def _ogr2ogr(*args: str) -> None:
+    command = ["ogr2ogr", "-q", *args]
+    try:
+        subprocess.run(command, check=True, capture_output=True, timeout=settings.EXPORT_TIMEOUT_S)
+    except FileNotFoundError:
+        raise Unavailable("GDAL's ogr2ogr is not installed on the server.") from None
+    except subprocess.TimeoutExpired:
+        raise Unavailable("The export took too long; narrow it with bbox or filters.") from None
+    except subprocess.CalledProcessError as error:
+        message = error.stderr.decode(errors="replace").strip().splitlines()
+        raise Unavailable(f"GDAL could not write the export: {message[-1:]}") from None
+
+
+def write_gpkg(
+    layer: Layer, query: FeatureQuery, *, limit: int | None, offset: int, directory: Path
+) -> Path:
+    """Write the matching features to a GeoPackage in `directory` and return its path."""
+    source = directory / "features.geojsonl"
+    _write_lines(source, geojson.feature_page_stream(query, limit=limit, offset=offset))
+    target = directory / f"{layer.slug}.gpkg"
+    kinds = _kinds_present(query)
+    # One kind: a typed table (GDAL sees the kind), multi if any feature is; mixed: any geometry.
+    geometry_type = []
+    if len(kinds) != 1:
+        geometry_type = ["-nlt", "GEOMETRY"]
+    elif any(kinds.values()):
+        geometry_type = ["-nlt", "PROMOTE_TO_MULTI"]
+    _ogr2ogr(
+        "-f", "GPKG", str(target), str(source),
+        "-nln", layer.slug, "-a_srs", "EPSG:4326", *geometry_type,
+        *_select(layer, query),
+    )  # fmt: skip
+    return target
+
+
+def _select(layer: Layer, query: FeatureQuery) -> list[str]:
+    """Return ogr2ogr's arguments to keep the fields in the layer's order, when it has a schema."""
+    names = list(query.properties) if query.properties is not None else list(layer_fields(layer))
+    if not names or any("," in name for name in names):
+        return []
+    return ["-select", ",".join(names)]
+
+
+def _kinds_present(query: FeatureQuery) -> dict[str, bool]:
+    """Return the geometry kinds among the matching features, each with whether any is multi."""
+    where, params = where_sql(query)
+    statement = sql.SQL(
+        "SELECT ST_GeometryType(f.geom), count(*) FROM layers_feature f WHERE {where} GROUP BY 1"
+    ).format(where=where)
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        types = dict(cursor.fetchall())
+    return {
+        kind: names[1] in types
+        for kind, names in SHAPE_KINDS.items()
+        if any(name in types for name in names)
+    }
+
+
+def write_shapefile_zip(
+    layer: Layer, query: FeatureQuery, *, limit: int | None, offset: int, directory: Path
+) -> Path:
+    """Write the matching features as zipped Shapefile(s) (.shp, .shx, .dbf, .prj, .cpg)."""
+    source = directory / "features.geojsonl"
+    _write_lines(source, geojson.feature_page_stream(query, limit=limit, offset=offset))
+    kinds = _kinds_present(query)
+    shapes = directory / "shapes"
+    shapes.mkdir()
+    for kind, has_multi in kinds.items():
+        name = layer.slug if len(kinds) == 1 else f"{layer.slug}_{kind}"
+        geometry_types = ",".join(f"'{t.removeprefix('ST_').upper()}'" for t in SHAPE_KINDS[kind])
+        _ogr2ogr(
+            "-f", "ESRI Shapefile", str(shapes / f"{name}.shp"), str(source),
+            "-nln", name, "-a_srs", "EPSG:4326", "-lco", "ENCODING=UTF-8",
+            # OGR_GEOMETRY is OGR SQL's name for the geometry type; the list is ours, not a
+            # request's.
+            "-where", f"OGR_GEOMETRY IN ({geometry_types})",
+            *(["-nlt", "PROMOTE_TO_MULTI"] if has_multi else []),
+            *_select(layer, query),
+        )  # fmt: skip
+    target = directory / f"{layer.slug}.shp.zip"
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(shapes.iterdir()):
+            archive.write(path, arcname=path.name)
+    return target

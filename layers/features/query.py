@@ -1,0 +1,337 @@
+"""`FeatureQuery`: which of a layer's features a request wants (bbox, attribute filters, text, sort,
+properties), parsed from query parameters and turned into SQL with bound values.
+
+Attribute names are JSONB keys, so they are bound values too (`attributes ->> %s`); only column
+names are identifiers, and those are fixed here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from psycopg import sql
+
+from layers.errors import InvalidParameter
+from layers.models import Layer
+
+NUMERIC_TYPES = frozenset({"integer", "int", "real", "float", "double", "number", "decimal"})
+BOOLEAN_TYPES = frozenset({"boolean", "bool"})
+OPERATORS = ("eq", "gt", "gte", "lt", "lte", "in", "contains")
+# Parameters the features endpoints read themselves; any other one is an attribute filter.
+QUERY_PARAMETERS = frozenset({"bbox", "q", "properties", "sortby", "limit", "offset", "f"})
+# A number stored as text (as some sources do) still compares as a number.
+NUMBER_PATTERN = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
+LONGITUDE_RANGE = (-180.0, 180.0)
+LATITUDE_RANGE = (-90.0, 90.0)
+
+
+@dataclass(frozen=True)
+class AttributeField:
+    """One field of a layer's attribute schema, as far as filtering and sorting care."""
+
+    name: str
+    type: str = "text"
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type.lower() in NUMERIC_TYPES
+
+    @property
+    def is_boolean(self) -> bool:
+        return self.type.lower() in BOOLEAN_TYPES
+
+
+@dataclass(frozen=True)
+class AttributeFilter:
+    """`field`, `operator` and value(s): `?height__gt=10`, `?loai__in=a,b`."""
+
+    field: AttributeField
+    operator: str
+    values: tuple = ()
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """Sort by a field (or the feature id), ascending unless `descending`."""
+
+    field: AttributeField | None  # None: the feature id
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class FeatureQuery:
+    """Which of a layer's features are wanted, and which of their properties."""
+
+    layer_id: int
+    bbox: tuple[float, float, float, float] | None = None
+    filters: tuple[AttributeFilter, ...] = ()
+    text: str = ""
+    properties: tuple[str, ...] | None = None  # None: all of them
+    sort: tuple[SortKey, ...] = ()
+
+    @property
+    def is_whole_layer(self) -> bool:
+        """Return whether every feature of the layer matches (no bbox, filter or text)."""
+        return self.bbox is None and not self.filters and not self.text
+
+
+def layer_fields(layer: Layer) -> dict[str, AttributeField]:
+    """Return the layer's attribute fields by name."""
+    fields = {}
+    for spec in layer.attribute_schema or []:
+        name = spec.get("name") if isinstance(spec, dict) else None
+        if name:
+            fields[name] = AttributeField(name=name, type=str(spec.get("type") or "text"))
+    return fields
+
+
+def parse_bbox(value: str, *, parameter: str = "bbox") -> tuple[float, float, float, float]:
+    """Return `minlon,minlat,maxlon,maxlat` as four floats, or raise InvalidParameter."""
+    parts = value.split(",")
+    if len(parts) == 6:  # OGC allows a 3D box; heights do not matter here.
+        parts = [parts[0], parts[1], parts[3], parts[4]]
+    try:
+        numbers = [float(part) for part in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
+        raise InvalidParameter(
+            f"{parameter} must be four numbers: min lon, min lat, max lon, max lat.",
+            parameter=parameter,
+        )
+    min_lon, min_lat, max_lon, max_lat = numbers
+    if min_lon > max_lon or min_lat > max_lat:
+        raise InvalidParameter(
+            f"{parameter}: the minimum must not exceed the maximum.", parameter=parameter
+        )
+    if not (
+        LONGITUDE_RANGE[0] <= min_lon <= max_lon <= LONGITUDE_RANGE[1]
+        and LATITUDE_RANGE[0] <= min_lat <= max_lat <= LATITUDE_RANGE[1]
+    ):
+        raise InvalidParameter(
+            f"{parameter} must be in longitude/latitude (WGS 84).", parameter=parameter
+        )
+    return min_lon, min_lat, max_lon, max_lat
+
+
+def parse_int(
+    value: str | None, *, parameter: str, default: int, minimum: int, maximum: int
+) -> int:
+    """Return the integer in `value` (or the default), or raise InvalidParameter."""
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidParameter(f"{parameter} must be an integer.", parameter=parameter) from None
+    if not minimum <= number <= maximum:
+        raise InvalidParameter(
+            f"{parameter} must be between {minimum} and {maximum}.", parameter=parameter
+        )
+    return number
+
+
+def _filter_value(attribute: AttributeField, raw: str, *, parameter: str):
+    if attribute.is_numeric:
+        try:
+            number = Decimal(raw.strip())
+        except InvalidOperation:
+            raise InvalidParameter(
+                f"{parameter}: '{raw}' is not a number.", parameter=parameter
+            ) from None
+        if not number.is_finite():
+            raise InvalidParameter(f"{parameter}: '{raw}' is not a number.", parameter=parameter)
+        return number
+    if attribute.is_boolean:
+        lowered = raw.strip().lower()
+        if lowered in {"true", "1", "yes"}:
+            return True
+        if lowered in {"false", "0", "no"}:
+            return False
+        raise InvalidParameter(f"{parameter} must be true or false.", parameter=parameter)
+    return raw
+
+
+def parse_filter(
+    *, parameter: str, raw: str, fields: Mapping[str, AttributeField], operators: Sequence[str]
+) -> AttributeFilter:
+    """Return the filter that `?parameter=raw` asks for, or raise InvalidParameter."""
+    name, operator = parameter, "eq"
+    if "__" in parameter:
+        name, _, operator = parameter.rpartition("__")
+    if name not in fields:
+        raise InvalidParameter(f"Unknown parameter or attribute '{name}'.", parameter=parameter)
+    if operator not in operators:
+        raise InvalidParameter(
+            f"Unknown operator '{operator}': use one of {', '.join(operators)}.",
+            parameter=parameter,
+        )
+    attribute = fields[name]
+    if operator == "contains":
+        if raw == "":
+            raise InvalidParameter(f"{parameter} must not be empty.", parameter=parameter)
+        return AttributeFilter(attribute, operator, (raw,))
+    if operator == "in":
+        parts = raw.split(",")
+        values = tuple(_filter_value(attribute, part, parameter=parameter) for part in parts)
+        return AttributeFilter(attribute, operator, values)
+    if operator != "eq" and attribute.is_boolean:
+        raise InvalidParameter(
+            f"{parameter}: a true/false field only compares for equality.", parameter=parameter
+        )
+    value = _filter_value(attribute, raw, parameter=parameter)
+    return AttributeFilter(attribute, operator, (value,))
+
+
+def parse_sortby(value: str, *, fields: Mapping[str, AttributeField]) -> tuple[SortKey, ...]:
+    """Return the sort keys of `sortby=field,-other` (`+`/`-` prefixes as in OGC API)."""
+    keys = []
+    for part in value.split(","):
+        # A '+' in a query string arrives as a space.
+        name = part.strip()
+        descending = name.startswith("-")
+        name = name.lstrip("+-").strip()
+        if name == "id":
+            keys.append(SortKey(None, descending))
+        elif name in fields:
+            keys.append(SortKey(fields[name], descending))
+        else:
+            raise InvalidParameter(f"Cannot sort by '{name}'.", parameter="sortby")
+    return tuple(keys)
+
+
+def parse_properties(value: str, *, fields: Mapping[str, AttributeField]) -> tuple[str, ...]:
+    """Return the names in `properties=a,b`, each a field of the layer."""
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    for name in names:
+        if name not in fields:
+            raise InvalidParameter(f"Unknown property '{name}'.", parameter="properties")
+    return names
+
+
+def feature_query_from_params(
+    *,
+    layer: Layer,
+    params: Mapping[str, str],
+    ignore: Iterable[str] = (),
+    operators: Sequence[str] = OPERATORS,
+) -> FeatureQuery:
+    """Return the query that these request parameters ask of the layer's features.
+
+    `params` maps each parameter to its (last) value; those in `ignore` are someone else's
+    (paging, format). Any other one that is not a known parameter must name an attribute.
+    """
+    fields = layer_fields(layer)
+    skipped = set(ignore)
+    bbox = parse_bbox(params["bbox"]) if params.get("bbox") else None
+    text = (params.get("q") or "").strip()
+    properties = (
+        parse_properties(params["properties"], fields=fields) if "properties" in params else None
+    )
+    sort = parse_sortby(params["sortby"], fields=fields) if params.get("sortby") else ()
+    filters = tuple(
+        parse_filter(parameter=name, raw=raw, fields=fields, operators=operators)
+        for name, raw in params.items()
+        if name not in QUERY_PARAMETERS and name not in skipped
+    )
+    return FeatureQuery(
+        layer_id=layer.pk, bbox=bbox, filters=filters, text=text, properties=properties, sort=sort
+    )
+
+
+def escape_like(text: str) -> str:
+    """Return `text` with LIKE's wildcards escaped, so it matches literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def text_words(text: str) -> list[str]:
+    """Return the words of a search text: each must occur in a matching name."""
+    return [word for word in text.split() if word]
+
+
+def _value_sql(attribute: AttributeField) -> tuple[sql.Composable, list]:
+    """Return the SQL for a feature's value of this attribute: a number, or text."""
+    if attribute.is_numeric:
+        return (
+            sql.SQL(
+                "(CASE WHEN f.attributes ->> %s ~ {pattern}"
+                " THEN (f.attributes ->> %s)::numeric END)"
+            ).format(pattern=sql.Literal(NUMBER_PATTERN)),
+            [attribute.name, attribute.name],
+        )
+    return sql.SQL("(f.attributes ->> %s)"), [attribute.name]
+
+
+def _filter_sql(item: AttributeFilter) -> tuple[sql.Composable, list]:
+    name = item.field.name
+    if item.operator == "contains":
+        pattern = f"%{escape_like(item.values[0])}%"
+        return (
+            sql.SQL("f_unaccent(lower(f.attributes ->> %s)) LIKE f_unaccent(lower(%s))"),
+            [name, pattern],
+        )
+    if item.field.is_boolean:
+        # eq and in: compare JSON values, so true matches true and not "true".
+        return sql.SQL("(f.attributes -> %s) = ANY(%s::jsonb[])"), [
+            name,
+            ["true" if value else "false" for value in item.values],
+        ]
+    value, params = _value_sql(item.field)
+    if item.operator == "in":
+        return sql.SQL("{value} = ANY(%s)").format(value=value), [*params, list(item.values)]
+    operator = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[item.operator]
+    return sql.SQL("{value} {operator} %s").format(value=value, operator=sql.SQL(operator)), [
+        *params,
+        item.values[0],
+    ]
+
+
+def where_sql(query: FeatureQuery) -> tuple[sql.Composable, list]:
+    """Return the WHERE condition (over `layers_feature f`) and its values."""
+    conditions: list[sql.Composable] = [sql.SQL("f.layer_id = %s")]
+    params: list = [query.layer_id]
+    if query.bbox is not None:
+        conditions.append(sql.SQL("ST_Intersects(f.geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326))"))
+        params.extend(query.bbox)
+    for word in text_words(query.text):
+        # f_unaccent(lower(constant)) is IMMUTABLE, folded at planning: the trigram index serves.
+        conditions.append(sql.SQL("f.search_text LIKE f_unaccent(lower(%s))"))
+        params.append(f"%{escape_like(word)}%")
+    for item in query.filters:
+        condition, values = _filter_sql(item)
+        conditions.append(condition)
+        params.extend(values)
+    return sql.SQL(" AND ").join(conditions), params
+
+
+def order_sql(query: FeatureQuery) -> tuple[sql.Composable, list]:
+    """Return the ORDER BY list; the feature id always ends it, so paging is stable."""
+    parts: list[sql.Composable] = []
+    params: list = []
+    for key in query.sort:
+        direction = sql.SQL("DESC NULLS LAST" if key.descending else "ASC NULLS LAST")
+        if key.field is None:
+            parts.append(sql.SQL("f.id {direction}").format(direction=direction))
+            continue
+        value, values = _value_sql(key.field)
+        parts.append(sql.SQL("{value} {direction}").format(value=value, direction=direction))
+        params.extend(values)
+    if not any(key.field is None for key in query.sort):
+        parts.append(sql.SQL("f.id ASC"))
+    return sql.SQL(", ").join(parts), params
+
+
+def properties_sql(query: FeatureQuery) -> tuple[sql.Composable, list]:
+    """Return the SQL for a feature's properties (JSONB): all, or the ones asked for."""
+    if query.properties is None:
+        return sql.SQL("f.attributes"), []
+    return (
+        sql.SQL(
+            "COALESCE((SELECT jsonb_object_agg(key, value) FROM jsonb_each(f.attributes)"
+            " WHERE key = ANY(%s)), '{}'::jsonb)"
+        ),
+        [list(query.properties)],
+    )

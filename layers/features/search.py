@@ -1,0 +1,142 @@
+"""Across layers: ranked name search and identify (the features at a point of the map).
+
+Both take the ids of the layers the requester may see; choosing them is the caller's business
+(`Layer.objects.visible_to`), so neither can reach a layer it was not given.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+from django.db import connection
+from psycopg import sql
+
+from .query import escape_like, text_words
+
+# Web Mercator's width in metres; MapLibre draws the world 512 px wide at zoom 0.
+WORLD_WIDTH_M = 40_075_016.685578488
+TILE_SIZE_PX = 512
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A feature whose name matches: where it is, and how well it matches."""
+
+    layer_id: int
+    id: int
+    name: str
+    score: float
+    centroid: tuple[float, float]
+    bbox: tuple[float, float, float, float]
+
+
+def search_features(*, layer_ids: list[int], text: str, limit: int) -> list[SearchHit]:
+    """Return the features of these layers whose name holds every word of `text`, best first.
+
+    Names and the text are compared lower-case without accents ("dai noi" finds "Đại Nội"). An
+    exact name ranks first, then a name that starts with the text, then by trigram similarity.
+    """
+    words = text_words(text)
+    if not words or not layer_ids:
+        return []
+    phrase = " ".join(words)
+    conditions = sql.SQL(" AND ").join(
+        sql.SQL("f.search_text LIKE f_unaccent(lower(%s))") for _ in words
+    )
+    statement = sql.SQL(
+        """
+        SELECT hit.layer_id, hit.id, hit.name, hit.score,
+               ST_X(ST_Centroid(f.geom)), ST_Y(ST_Centroid(f.geom)),
+               ST_XMin(f.geom), ST_YMin(f.geom), ST_XMax(f.geom), ST_YMax(f.geom)
+        FROM (
+            SELECT f.id, f.layer_id, f.name,
+                   similarity(f.search_text, f_unaccent(lower(%s)))
+                   + CASE WHEN f.search_text = f_unaccent(lower(%s)) THEN 2
+                          WHEN f.search_text LIKE f_unaccent(lower(%s)) THEN 1
+                          ELSE 0 END AS score
+            FROM layers_feature f
+            WHERE f.layer_id = ANY(%s) AND {conditions}
+            ORDER BY score DESC, length(f.name), f.id
+            LIMIT %s
+        ) AS hit JOIN layers_feature f ON f.id = hit.id
+        ORDER BY hit.score DESC, length(hit.name), hit.id
+        """
+    ).format(conditions=conditions)
+    params = [
+        phrase,
+        phrase,
+        escape_like(phrase) + "%",
+        layer_ids,
+        *(f"%{escape_like(word)}%" for word in words),
+        limit,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        rows = cursor.fetchall()
+    return [
+        SearchHit(
+            layer_id=row[0],
+            id=row[1],
+            name=row[2],
+            score=round(float(row[3]), 4),
+            centroid=(row[4], row[5]),
+            bbox=(row[6], row[7], row[8], row[9]),
+        )
+        for row in rows
+    ]
+
+
+def tolerance_3857(*, zoom: float, tolerance_px: float) -> float:
+    """Return a distance in Web Mercator units that is `tolerance_px` pixels at this zoom.
+
+    Web Mercator units stretch with latitude exactly as the map does, so a pixel is the same
+    number of units everywhere at one zoom: no latitude correction is needed.
+    """
+    return tolerance_px * WORLD_WIDTH_M / (TILE_SIZE_PX * 2**zoom)
+
+
+def identify_features(
+    *,
+    layer_ids: list[int],
+    lon: float,
+    lat: float,
+    zoom: float,
+    tolerance_px: float,
+    limit: int,
+    with_geometry: bool,
+) -> list[dict]:
+    """Return the features of these layers within a few pixels of a point, as GeoJSON dicts.
+
+    They come in the order of `layer_ids` (the map's drawing order, top first), nearest first
+    within a layer; each carries its layer's id, its distance in metres and its bbox.
+    """
+    if not layer_ids:
+        return []
+    geometry = sql.SQL("ST_AsGeoJSON(f.geom, 9)::json") if with_geometry else sql.SQL("NULL::json")
+    statement = sql.SQL(
+        """
+        WITH point AS (SELECT ST_Transform(ST_SetSRID(ST_MakePoint(%s, %s), 4326), 3857) AS geom)
+        SELECT json_build_object(
+            'type', 'Feature', 'id', f.id, 'layer_id', f.layer_id,
+            'distance_m', round((ST_Distance(f.geom_3857, point.geom) * cos(radians(%s)))::numeric, 1),
+            'bbox', json_build_array(ST_XMin(f.geom), ST_YMin(f.geom), ST_XMax(f.geom), ST_YMax(f.geom)),
+            'geometry', {geometry}, 'properties', f.attributes
+        )::text
+        FROM layers_feature f, point
+        WHERE f.layer_id = ANY(%s) AND ST_DWithin(f.geom_3857, point.geom, %s)
+        ORDER BY array_position(%s::bigint[], f.layer_id), ST_Distance(f.geom_3857, point.geom), f.id
+        LIMIT %s
+        """  # noqa: E501
+    ).format(geometry=geometry)
+    tolerance = tolerance_3857(zoom=zoom, tolerance_px=tolerance_px)
+    params = [lon, lat, lat, layer_ids, tolerance, layer_ids, limit]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return [json.loads(row[0]) for row in cursor.fetchall()]
+
+
+def metres_per_pixel(*, zoom: float, lat: float) -> float:
+    """Return how many metres on the ground one pixel of the map spans at this zoom and latitude."""
+    return WORLD_WIDTH_M * math.cos(math.radians(lat)) / (TILE_SIZE_PX * 2**zoom)

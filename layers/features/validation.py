@@ -1,0 +1,147 @@
+"""Checks of a feature sent for writing: its CRS, its GeoJSON geometry (valid, of the layer's kind,
+brought to EPSG:4326) and its properties (the layer's fields, of the declared types)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+from django.contrib.gis.gdal import GDALException, OGRGeometry, SpatialReference
+from django.contrib.gis.geos import GEOSException, GEOSGeometry
+
+from layers.errors import InvalidData, InvalidParameter
+from layers.models import Layer
+
+from .query import BOOLEAN_TYPES, NUMERIC_TYPES, layer_fields
+
+# How a CRS may be named: an EPSG code in its usual spellings, or OGC's CRS84 (lon/lat WGS 84).
+EPSG_PATTERNS = (
+    re.compile(r"^(?:EPSG:)?(\d{4,6})$", re.IGNORECASE),
+    re.compile(r"^urn:ogc:def:crs:EPSG:[\d.]*:(\d{4,6})$", re.IGNORECASE),
+    re.compile(r"^https?://www\.opengis\.net/def/crs/EPSG/[\d.]+/(\d{4,6})$", re.IGNORECASE),
+)
+CRS84_NAMES = frozenset(
+    {
+        "urn:ogc:def:crs:ogc:1.3:crs84",
+        "http://www.opengis.net/def/crs/ogc/1.3/crs84",
+        "https://www.opengis.net/def/crs/ogc/1.3/crs84",
+        "crs84",
+    }
+)
+GEOMETRY_KINDS = {
+    Layer.GeometryType.POINT: {"Point", "MultiPoint"},
+    Layer.GeometryType.LINE: {"LineString", "MultiLineString"},
+    Layer.GeometryType.POLYGON: {"Polygon", "MultiPolygon"},
+}
+INTEGER_TYPES = frozenset({"integer", "int"})
+TEXT_TYPES = frozenset({"text", "string", "str", "date", "datetime", "time"})
+
+
+def parse_crs(value: str | int, *, parameter: str = "crs") -> int:
+    """Return the EPSG code a CRS name stands for (CRS84 is 4326, longitude first)."""
+    text = str(value).strip()
+    if text.lower() in CRS84_NAMES:
+        return 4326
+    for pattern in EPSG_PATTERNS:
+        if match := pattern.match(text):
+            srid = int(match.group(1))
+            break
+    else:
+        raise InvalidParameter(
+            f"Unknown CRS '{text}': give an EPSG code such as EPSG:9214.", parameter=parameter
+        )
+    try:
+        # Built from an integer code only: GDAL reads no file or URL for it.
+        SpatialReference(srid)
+    except (GDALException, ValueError):
+        raise InvalidParameter(f"EPSG:{srid} is not a known CRS.", parameter=parameter) from None
+    return srid
+
+
+def geojson_crs(member: object) -> int | None:
+    """Return the EPSG code of a GeoJSON (2008) `crs` member, or None when there is none."""
+    if member is None:
+        return None
+    name = member.get("properties", {}).get("name") if isinstance(member, dict) else None
+    if not isinstance(name, str | int):
+        raise InvalidParameter(
+            'crs must be {"type": "name", "properties": {"name": "EPSG:…"}}.', parameter="crs"
+        )
+    return parse_crs(name)
+
+
+def geometry_from_geojson(value: object, *, layer: Layer, srid: int = 4326) -> GEOSGeometry:
+    """Return the GeoJSON geometry as a valid geometry of the layer's kind, in EPSG:4326."""
+    if not isinstance(value, dict) or "type" not in value:
+        raise InvalidData("geometry must be a GeoJSON geometry object.", parameter="geometry")
+    try:
+        shape = OGRGeometry.from_json(json.dumps(value))
+        # Features are stored in two dimensions: heights and measures are dropped.
+        shape.set_3d(False)
+        shape.set_measured(False)
+        geom = shape.geos
+    except (GDALException, GEOSException, ValueError, TypeError) as error:
+        raise InvalidData(f"geometry is not valid GeoJSON: {error}", parameter="geometry") from None
+    if geom.empty:
+        raise InvalidData("geometry is empty.", parameter="geometry")
+    allowed = GEOMETRY_KINDS.get(layer.geometry_type)
+    if allowed and geom.geom_type not in allowed:
+        raise InvalidData(
+            f"A {layer.get_geometry_type_display().lower()} layer takes "
+            f"{' or '.join(sorted(allowed))}, not {geom.geom_type}.",
+            parameter="geometry",
+        )
+    geom.srid = srid
+    if srid != 4326:
+        try:
+            geom = geom.transform(4326, clone=True)
+        except (GDALException, GEOSException) as error:
+            raise InvalidData(
+                f"geometry cannot be brought from EPSG:{srid} to EPSG:4326: {error}",
+                parameter="geometry",
+            ) from None
+    xmin, ymin, xmax, ymax = geom.extent
+    inside = -180 <= xmin <= xmax <= 180 and -90 <= ymin <= ymax <= 90
+    if not inside or not all(math.isfinite(n) for n in (xmin, ymin, xmax, ymax)):
+        raise InvalidData(
+            "geometry is outside longitude/latitude: is its CRS right?", parameter="geometry"
+        )
+    if not geom.valid:
+        raise InvalidData(f"geometry is not valid: {geom.valid_reason}.", parameter="geometry")
+    return geom
+
+
+def _fits(kind: str, value: object) -> bool:
+    if value is None:
+        return True
+    if kind in INTEGER_TYPES:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind in NUMERIC_TYPES:
+        return (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
+    if kind in BOOLEAN_TYPES:
+        return isinstance(value, bool)
+    if kind in TEXT_TYPES:
+        return isinstance(value, str)
+    return isinstance(value, str | int | float | bool)
+
+
+def checked_attributes(value: object, *, layer: Layer) -> dict:
+    """Return the properties if each is a field of the layer holding a value of its type."""
+    if not isinstance(value, dict):
+        raise InvalidData("properties must be a JSON object.", parameter="properties")
+    fields = layer_fields(layer)
+    for name, item in value.items():
+        if fields and name not in fields:
+            raise InvalidData(
+                f"'{name}' is not a field of this layer.", parameter=f"properties.{name}"
+            )
+        kind = fields[name].type.lower() if name in fields else ""
+        if not _fits(kind, item):
+            raise InvalidData(
+                f"'{name}' takes {kind or 'a plain value'}, not {json.dumps(item)[:40]}.",
+                parameter=f"properties.{name}",
+            )
+    return value

@@ -1,0 +1,238 @@
+"""Views of the OGC API - Features: landing page, conformance, API definition, collections, items.
+
+Each collection is a layer the requester may see (the one visibility rule); the items are the
+same database-built GeoJSON pages as the REST API's. Errors are `{"code", "description"}`.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.urls import reverse
+from rest_framework import exceptions
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView, set_rollback
+
+from layers import selectors
+from layers.api.base import FirstRenderer, UTF8JSONRenderer, query_params
+from layers.api.geojson import GEOJSON, collection_response, feature_response
+from layers.api.layers import extent_bbox, layer_or_404
+from layers.api.pagination import PageRequest, page_links
+from layers.errors import InvalidParameter, LayerError, NotFound
+from layers.features import geojson as feature_sql
+from layers.features.query import FeatureQuery, feature_query_from_params, parse_int
+from layers.models import Layer
+
+from .conformance import CONFORMANCE_CLASSES, CRS84
+from .openapi import DEFAULT_LIMIT, MAX_LIMIT, openapi_document
+
+JSON = "application/json"
+OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+FORMATS = {"json", "geojson", "application/json", "application/geo+json"}
+# Parameters an items request may carry besides property filters (which name a property).
+ITEMS_IGNORED = ("bbox-crs", "datetime", "f")
+OGC_CODES = {400: "InvalidParameterValue", 404: "NotFound", 413: "TooLarge"}
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """Return the OGC API's JSON answer for an exception."""
+    if isinstance(exc, LayerError):
+        status_code, description = exc.http_status, exc.message
+    elif isinstance(exc, exceptions.APIException):
+        status_code, description = exc.status_code, str(exc.detail)
+    else:
+        return None
+    set_rollback()
+    code = OGC_CODES.get(status_code, "ServerError" if status_code >= 500 else "Error")
+    return Response({"code": code, "description": description}, status=status_code)
+
+
+class OpenApiRenderer(JSONRenderer):
+    media_type = OPENAPI
+    charset = None
+
+
+class OgcView(APIView):
+    """A view of the OGC API: JSON whatever Accept says, OGC error bodies, `f=json` accepted."""
+
+    renderer_classes = [UTF8JSONRenderer]
+    content_negotiation_class = FirstRenderer
+    schema = None  # described by /ogc/api, not by the REST API's schema
+
+    def get_exception_handler(self):
+        return exception_handler
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        wanted = request.query_params.get("f")
+        if wanted is not None and wanted.lower() not in FORMATS:
+            raise InvalidParameter(f"Format '{wanted}' is not offered: use f=json.", parameter="f")
+
+
+def _url(request, name: str, **kwargs) -> str:
+    return request.build_absolute_uri(reverse(f"ogc:{name}", kwargs=kwargs or None))
+
+
+def _link(href: str, rel: str, media_type: str, title: str) -> dict:
+    return {"href": href, "rel": rel, "type": media_type, "title": title}
+
+
+def collection_json(request, layer: Layer) -> dict:
+    """Return the description of a layer as an OGC API collection."""
+    self_url = _url(request, "collection", collection_id=layer.slug)
+    collection = {
+        "id": layer.slug,
+        "title": layer.title,
+        "description": layer.description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "storageCrs": CRS84,
+        "links": [
+            _link(self_url, "self", JSON, "This collection"),
+            _link(
+                _url(request, "items", collection_id=layer.slug), "items", GEOJSON, "Its features"
+            ),
+        ],
+    }
+    if bbox := extent_bbox(layer):
+        collection["extent"] = {"spatial": {"bbox": [bbox], "crs": CRS84}}
+    if keywords := (layer.metadata or {}).get("keywords"):
+        collection["keywords"] = keywords
+    if layer.attribution:
+        collection["attribution"] = layer.attribution
+    if layer.licence:
+        collection["license"] = layer.licence
+    return collection
+
+
+class LandingPageView(OgcView):
+    """The landing page: what this service is and where its parts are."""
+
+    def get(self, request):
+        return Response(
+            {
+                "title": f"{settings.CITY_NAME}: map layers",
+                "description": "The city's map layers as OGC API - Features.",
+                "links": [
+                    _link(_url(request, "landing"), "self", JSON, "This document"),
+                    _link(_url(request, "api"), "service-desc", OPENAPI, "The API definition"),
+                    _link(_url(request, "api-docs"), "service-doc", "text/html", "API docs"),
+                    _link(
+                        _url(request, "conformance"),
+                        "conformance",
+                        JSON,
+                        "The conformance classes implemented",
+                    ),
+                    _link(_url(request, "collections"), "data", JSON, "The collections"),
+                ],
+            }
+        )
+
+
+class ConformanceView(OgcView):
+    """The conformance classes this API implements."""
+
+    def get(self, request):
+        return Response({"conformsTo": CONFORMANCE_CLASSES})
+
+
+class ApiDefinitionView(OgcView):
+    """The OpenAPI 3.0 definition of this API."""
+
+    renderer_classes = [OpenApiRenderer]
+
+    def get(self, request):
+        base_url = request.build_absolute_uri(reverse("ogc:landing")).rstrip("/")
+        return Response(
+            openapi_document(
+                base_url=base_url,
+                title=f"{settings.CITY_NAME}: map layers (OGC API - Features)",
+                description="The city's map layers as OGC API - Features, Part 1.",
+            )
+        )
+
+
+class CollectionsView(OgcView):
+    """The collections: every layer the requester may see."""
+
+    def get(self, request):
+        layers = selectors.layers_visible_to(user=request.user)
+        return Response(
+            {
+                "links": [_link(_url(request, "collections"), "self", JSON, "The collections")],
+                "collections": [collection_json(request, layer) for layer in layers],
+            }
+        )
+
+
+class CollectionView(OgcView):
+    """One collection (layer)."""
+
+    def get(self, request, collection_id: str):
+        layer = layer_or_404(slug=collection_id, user=request.user)
+        return Response(collection_json(request, layer))
+
+
+def _items_page(params: dict[str, str]) -> PageRequest:
+    limit = parse_int(
+        params.pop("limit", None),
+        parameter="limit",
+        default=DEFAULT_LIMIT,
+        minimum=1,
+        maximum=10**9,
+    )
+    offset = parse_int(
+        params.pop("offset", None), parameter="offset", default=0, minimum=0, maximum=10**9
+    )
+    # Asking for more than the maximum is not an error: the answer holds the maximum.
+    return PageRequest(limit=min(limit, MAX_LIMIT), offset=offset)
+
+
+class ItemsView(OgcView):
+    """A collection's features, paged, as a GeoJSON FeatureCollection."""
+
+    def get(self, request, collection_id: str):
+        layer = layer_or_404(slug=collection_id, user=request.user)
+        params = query_params(request)
+        bbox_crs = params.get("bbox-crs")
+        if bbox_crs and bbox_crs != CRS84:
+            raise InvalidParameter(f"bbox-crs must be {CRS84}.", parameter="bbox-crs")
+        page = _items_page(params)
+        query = feature_query_from_params(
+            layer=layer, params=params, ignore=ITEMS_IGNORED, operators=("eq",)
+        )
+        collection_url = _url(request, "collection", collection_id=layer.slug)
+
+        def tail(returned: int, matched: int) -> dict:
+            links = page_links(
+                request, page=page, returned=returned, matched=matched, media_type=GEOJSON
+            )
+            links.append(_link(collection_url, "collection", JSON, layer.title))
+            return {"links": links}
+
+        return collection_response(query=query, page=page, tail=tail)
+
+
+class ItemView(OgcView):
+    """One feature of a collection."""
+
+    def get(self, request, collection_id: str, feature_id: str):
+        layer = layer_or_404(slug=collection_id, user=request.user)
+        text = None
+        if feature_id.isdigit():
+            text = feature_sql.feature_get(
+                FeatureQuery(layer_id=layer.pk), feature_id=int(feature_id)
+            )
+        if text is None:
+            raise NotFound(f"No feature {feature_id} in collection '{collection_id}'.")
+        self_url = _url(request, "item", collection_id=layer.slug, feature_id=feature_id)
+        links = [
+            _link(self_url, "self", GEOJSON, "This feature"),
+            _link(
+                _url(request, "collection", collection_id=layer.slug),
+                "collection",
+                JSON,
+                layer.title,
+            ),
+        ]
+        return feature_response(text, extra={"links": links})
