@@ -6,6 +6,8 @@ setup:
 
 demo: setup
 	.venv/bin/python manage.py loaddemo
+	# Queue the tile seeds for the worker that serve.sh starts: the server does not wait for them.
+	.venv/bin/python manage.py seedtiles --background
 	.venv/bin/python manage.py ensureadmin
 	bash scripts/serve.sh
 

@@ -14,6 +14,8 @@ from django.utils.translation import ngettext
 
 from . import services, tasks
 from .models import Category, Feature, ImportJob, Layer, TileJob
+from .tiles.seed import tile_job_start, tile_seed_start
+from .tiles.services import layer_tiles_reset
 
 
 class LocalOSMWidget(OSMWidget):
@@ -71,7 +73,7 @@ class LayerAdmin(MapAdmin):
     prepopulated_fields = {"slug": ["title_en"]}
     filter_horizontal = ["groups"]
     readonly_fields = ["feature_count", "version", "created_at", "updated_at", "created_by"]
-    actions = ["refresh_stats", "make_public", "make_internal"]
+    actions = ["refresh_stats", "make_public", "make_internal", "seed_tiles"]
     fieldsets = [
         (None, {"fields": ["slug", "category", "status"]}),
         (
@@ -92,7 +94,10 @@ class LayerAdmin(MapAdmin):
                 ]
             },
         ),
-        (_("Display"), {"fields": ["style", "min_zoom", "max_zoom", "prebuild_zoom"]}),
+        (
+            _("Display"),
+            {"fields": ["style", "min_zoom", "max_zoom", "prebuild_zoom", "tile_fields"]},
+        ),
         (_("Source and licence"), {"fields": ["source", "licence", "attribution", "metadata"]}),
         (
             _("History"),
@@ -130,11 +135,25 @@ class LayerAdmin(MapAdmin):
 
     @admin.action(description=_("Make public (everyone, anonymous included)"))
     def make_public(self, request: HttpRequest, queryset: QuerySet) -> None:
-        queryset.update(visibility=Layer.Visibility.PUBLIC)
+        self._set_visibility(queryset, Layer.Visibility.PUBLIC)
 
     @admin.action(description=_("Make internal (signed-in users only)"))
     def make_internal(self, request: HttpRequest, queryset: QuerySet) -> None:
-        queryset.update(visibility=Layer.Visibility.INTERNAL)
+        self._set_visibility(queryset, Layer.Visibility.INTERNAL)
+
+    def _set_visibility(self, queryset: QuerySet, visibility: str) -> None:
+        changed = list(queryset.exclude(visibility=visibility))
+        queryset.update(visibility=visibility)
+        for layer in changed:
+            # Cached tiles live by visibility (public ones are served without Django): move them.
+            layer.visibility = visibility
+            layer_tiles_reset(layer=layer)
+
+    @admin.action(description=_("Prebuild vector tiles (in the background)"))
+    def seed_tiles(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for layer in queryset:
+            tile_seed_start(layer=layer, user=request.user)
+        self.message_user(request, _("Tile jobs queued; see Tile jobs for progress."))
 
 
 @admin.register(Feature)
@@ -234,13 +253,26 @@ class ImportJobAdmin(JobAdmin):
 
 @admin.register(TileJob)
 class TileJobAdmin(JobAdmin):
-    list_display = ["id", "layer", "min_zoom", "max_zoom", "status", "progress", "created_by"]
+    list_display = [
+        "id",
+        "layer",
+        "min_zoom",
+        "max_zoom",
+        "status",
+        "progress",
+        "tiles_rendered",
+        "tiles_skipped",
+        "created_by",
+    ]
+    actions = ["resume"]
     readonly_fields = [
         "layer",
         "min_zoom",
         "max_zoom",
         "status",
         "progress",
+        "tiles_rendered",
+        "tiles_skipped",
         "message_list",
         "created_by",
         "created_at",
@@ -248,3 +280,9 @@ class TileJobAdmin(JobAdmin):
         "finished_at",
     ]
     exclude = ["messages", "progress_done", "progress_total"]
+
+    @admin.action(description=_("Resume (a stopped or failed job goes on where it was)"))
+    def resume(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for job in queryset.exclude(status__in=[TileJob.Status.SUCCEEDED]):
+            TileJob.objects.filter(pk=job.pk).update(status=TileJob.Status.QUEUED)
+            tile_job_start(job=job)

@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 from django.contrib.gis.geos import Point
 
+from layers.tiles.cache import tile_cache
+from layers.tiles.grid import tiles_touching
+from layers.tiles.sql import TileSQL
+
 # The real Celery worker (tests/conftest.py) starts later in a subprocess and reads its settings
 # from the environment: give it a tile cache of its own, never the developer's var/tiles.
 WORKER_TILE_CACHE = Path(tempfile.mkdtemp(prefix="test-tiles-worker-"))
@@ -49,3 +53,42 @@ def _tasks_in_process():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = before
+
+
+def web_mercator(lon_lat):
+    return Point(*lon_lat, srid=4326).transform(3857, clone=True)
+
+
+def expected_tiles(places, min_zoom, max_zoom):
+    """The tiles a seed must build: those whose buffered area holds one of the places."""
+    tiles = set()
+    for z in range(min_zoom, max_zoom + 1):
+        margin_m = TileSQL().margin_m(z)
+        for place in places:
+            p = web_mercator(place)
+            tiles.update(tiles_touching(z, (p.x, p.y, p.x, p.y), margin_m))
+    return tiles
+
+
+def cached_tiles(layer):
+    cache = tile_cache()
+    found = set()
+    for z in cache.cached_zooms("public", layer.slug):
+        found.update(
+            cache.cached_in("public", layer.slug, tiles_touching(z, (-2e7, -2e7, 2e7, 2e7)))
+        )
+    return found
+
+
+@pytest.fixture
+def sites(category, tile_cache_dir):
+    from layers import services
+    from layers.models import TileChange
+    from tests.factories import FeatureFactory, LayerFactory
+
+    layer = LayerFactory(slug="sites", category=category, geometry_type="point", prebuild_zoom=10)
+    FeatureFactory(layer=layer, geom=point(DAI_NOI), attributes={"ten": "Đại Nội"})
+    FeatureFactory(layer=layer, geom=point(LANG_CO), attributes={"ten": "Lăng Cô"})
+    # What committing these writes would have done with the boxes the trigger recorded.
+    TileChange.objects.filter(layer_id=layer.pk).delete()
+    return services.layer_refresh_stats(layer=layer)

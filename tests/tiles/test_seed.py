@@ -8,46 +8,9 @@ from layers.models import Feature, TileChange, TileJob, TileJobChunk
 from layers.tiles import seed
 from layers.tiles.cache import TileKey, tile_cache
 from layers.tiles.grid import TileCoord, tiles_touching
-from layers.tiles.sql import TileSQL
-from tests.factories import FeatureFactory, LayerFactory
-from tests.tiles.conftest import DAI_NOI, LANG_CO, point
+from tests.tiles.conftest import DAI_NOI, LANG_CO, cached_tiles, expected_tiles, point, web_mercator
 
 pytestmark = pytest.mark.django_db
-
-
-def web_mercator(lon_lat):
-    return Point(*lon_lat, srid=4326).transform(3857, clone=True)
-
-
-def expected_tiles(places, min_zoom, max_zoom):
-    """The tiles a seed must build: those whose buffered area holds one of the places."""
-    tiles = set()
-    for z in range(min_zoom, max_zoom + 1):
-        margin_m = TileSQL().margin_m(z)
-        for place in places:
-            p = web_mercator(place)
-            tiles.update(tiles_touching(z, (p.x, p.y, p.x, p.y), margin_m))
-    return tiles
-
-
-def cached_tiles(layer):
-    cache = tile_cache()
-    found = set()
-    for z in cache.cached_zooms("public", layer.slug):
-        found.update(
-            cache.cached_in("public", layer.slug, tiles_touching(z, (-2e7, -2e7, 2e7, 2e7)))
-        )
-    return found
-
-
-@pytest.fixture
-def sites(category, tile_cache_dir):
-    layer = LayerFactory(slug="sites", category=category, geometry_type="point", prebuild_zoom=10)
-    FeatureFactory(layer=layer, geom=point(DAI_NOI), attributes={"ten": "Đại Nội"})
-    FeatureFactory(layer=layer, geom=point(LANG_CO), attributes={"ten": "Lăng Cô"})
-    # What committing these writes would have done with the boxes the trigger recorded.
-    TileChange.objects.filter(layer_id=layer.pk).delete()
-    return services.layer_refresh_stats(layer=layer)
 
 
 def test_a_seed_builds_exactly_the_tiles_over_data_and_progress_adds_up(sites, monkeypatch):

@@ -1,0 +1,55 @@
+"""The tile commands: seedtiles with its progress bar, and a PMTiles export a real reader opens."""
+
+import gzip
+from io import StringIO
+
+import mapbox_vector_tile
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from pmtiles.reader import MmapSource, Reader, all_tiles
+from pmtiles.tile import Compression, TileType
+
+from layers.models import TileJob
+from tests.tiles.conftest import DAI_NOI, LANG_CO, expected_tiles, tile_and_pixel
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seedtiles_shows_progress_and_seeds(sites):
+    out = StringIO()
+    call_command("seedtiles", "sites", "--max-zoom", "8", stdout=out)
+    total = len(expected_tiles([DAI_NOI, LANG_CO], 0, 8))
+    text = out.getvalue()
+    assert f"[{'#' * 30}] {total}/{total} tiles 100%" in text
+    assert f"{total} rendered, 0 already current" in text
+    job = TileJob.objects.get(layer=sites)
+    assert (job.status, job.min_zoom, job.max_zoom) == ("succeeded", 0, 8)
+    with pytest.raises(CommandError, match="No layer named nowhere"):
+        call_command("seedtiles", "nowhere", stdout=StringIO())
+
+
+def test_exportpmtiles_writes_an_archive_the_pmtiles_reader_opens(sites, tmp_path):
+    path = tmp_path / "sites.pmtiles"
+    out = StringIO()
+    call_command("exportpmtiles", "sites", str(path), stdout=out)
+    expected = expected_tiles([DAI_NOI, LANG_CO], 0, 10)
+    assert f"{len(expected)} tiles of sites" in out.getvalue()
+    with path.open("rb") as file:
+        source = MmapSource(file)
+        reader = Reader(source)
+        header = reader.header()
+        assert header["tile_type"] == TileType.MVT
+        assert header["tile_compression"] == Compression.GZIP
+        assert (header["min_zoom"], header["max_zoom"]) == (0, 10)
+        metadata = reader.metadata()
+        assert metadata["vector_layers"][0]["id"] == "sites"
+        assert {tuple(zxy) for zxy, _ in all_tiles(source)} == {(t.z, t.x, t.y) for t in expected}
+        x, y, px, py = tile_and_pixel(*DAI_NOI, 10)
+        tile = mapbox_vector_tile.decode(
+            gzip.decompress(reader.get(10, x, y)), default_options={"y_coord_down": True}
+        )
+        [feature] = tile["sites"]["features"]
+        assert feature["properties"] == {"ten": "Đại Nội"}
+        gx, gy = feature["geometry"]["coordinates"]
+        assert abs(gx - px) <= 8 and abs(gy - py) <= 8
