@@ -48,5 +48,8 @@ def query_params(request: HttpRequest, *, ignore: tuple[str, ...] = ("format",))
             continue
         if len(values) > 1:
             raise InvalidParameter(f"{name} is given more than once.", parameter=name)
+        if "\x00" in values[0] or "\x00" in name:
+            # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
+            raise InvalidParameter(f"{name} holds a NUL character.", parameter=name)
         params[name] = values[0]
     return params

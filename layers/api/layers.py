@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from layers import selectors, services
 from layers.errors import NotFound
+from layers.features.validation import holds_nul
 from layers.models import Category, Layer
 from layers.querysets import can_edit_layers
 
@@ -163,6 +164,12 @@ class LayerDetailApi(ApiView):
         visibility = serializers.ChoiceField(choices=Layer.Visibility.choices, required=False)
         status = serializers.ChoiceField(choices=Layer.Status.choices, required=False)
         metadata = serializers.JSONField(required=False)
+
+        def validate(self, data):
+            for name in ("style", "metadata", "attribute_schema"):
+                if holds_nul(data.get(name)):
+                    raise serializers.ValidationError({name: "NUL characters are not allowed."})
+            return data
 
         def validate_style(self, value):
             if not isinstance(value, dict):

@@ -112,6 +112,17 @@ def geometry_from_geojson(value: object, *, layer: Layer, srid: int = 4326) -> G
     return geom
 
 
+def holds_nul(value: object) -> bool:
+    """Return whether a JSON value has a NUL character anywhere (PostgreSQL refuses it)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(key) or holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(holds_nul(item) for item in value)
+    return False
+
+
 def _fits(kind: str, value: object) -> bool:
     if value is None:
         return True
@@ -132,6 +143,8 @@ def checked_attributes(value: object, *, layer: Layer) -> dict:
     """Return the properties if each is a field of the layer holding a value of its type."""
     if not isinstance(value, dict):
         raise InvalidData("properties must be a JSON object.", parameter="properties")
+    if holds_nul(value):
+        raise InvalidData("properties must not hold NUL characters.", parameter="properties")
     fields = layer_fields(layer)
     for name, item in value.items():
         if fields and name not in fields:

@@ -38,6 +38,13 @@ def hue_records():
     ]  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def _private_tile_cache(settings, tmp_path):
+    """Writes through the API reach the tile cache: give each test its own, never var/tiles."""
+    settings.TILE_CACHE_DIR = tmp_path / "tiles"
+    settings.TILE_ACCEL_REDIRECT_PREFIX = None
+
+
 @pytest.fixture
 def hue_places(category):
     """A public point layer of eight places of Huế with Vietnamese names."""
