@@ -81,7 +81,9 @@ class TileSQL:
 def _attributes(field_count: int) -> sql.Composable:
     """Return a jsonb object of the tile fields: ST_AsMVT turns its keys into typed attributes."""
     pairs = [
-        sql.SQL("{key}, p.attributes -> {key}").format(key=sql.Placeholder(f"field_{i}"))
+        sql.SQL("{key}::text, p.attributes -> {key}::text").format(
+            key=sql.Placeholder(f"field_{i}")
+        )
         for i in range(field_count)
     ]
     return sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(pairs))

@@ -1,0 +1,436 @@
+"""Tile benchmark: each figure beside its reference measured in the same run, as ratios.
+
+(a) uncached tiles through our endpoint (gunicorn) vs the same tile's SQL run directly with psycopg,
+    and vs MapServer 8 (CGI) serving MVT from the same table;
+(b) cached public tiles through nginx (deploy/nginx.conf) and through Django vs nginx serving the
+    same files as plain static files (wrk on 127.0.0.1, bounded in time);
+(c) seeding z0-z16 of 200,000 buildings with two Celery workers vs tippecanoe on the same data.
+
+Run with `bash bench/tiles.sh` (installs the tools). Writes its section of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = Path(tempfile.mkdtemp(prefix="bench-tiles-"))
+WORK.chmod(0o755)  # nginx workers (www-data) read the cache below it
+CACHE = WORK / "tiles"
+os.environ["TILE_CACHE_DIR"] = str(CACHE)
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mapserver.settings")
+sys.path.insert(0, str(ROOT))
+
+import django  # noqa: E402
+
+django.setup()
+
+import psycopg  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from layers.models import Category, Layer, TileJob  # noqa: E402
+from layers.services import layer_refresh_stats  # noqa: E402
+from layers.tiles.cache import TileKey, tile_cache  # noqa: E402
+from layers.tiles.grid import TileCoord  # noqa: E402
+from layers.tiles.render import tile_spec  # noqa: E402
+from layers.tiles.seed import seed_plan  # noqa: E402
+from layers.tiles.sql import TileSQL  # noqa: E402
+
+SLUG = "bench-buildings-200k"
+BUILDINGS = 200_000
+WEB_PORT, NGINX_PORT = 18765, 18766
+VENV = ROOT / ".venv" / "bin"
+RESULTS = ROOT / "bench" / "RESULTS.md"
+X = "\N{MULTIPLICATION SIGN}"
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def buildings_layer() -> Layer:
+    """Return the layer of 200,000 synthetic buildings around Huế, made once."""
+    layer = Layer.objects.filter(slug=SLUG).first()
+    if layer and layer.feature_count == BUILDINGS:
+        return layer
+    say("Generating 200,000 buildings…")
+    category, _ = Category.objects.get_or_create(slug="bench", defaults={"name_vi": "Benchmark"})
+    layer = layer or Layer.objects.create(
+        slug=SLUG,
+        title_vi="Nhà (200.000, tổng hợp)",
+        title_en="Buildings (200,000, synthetic)",
+        category=category,
+        geometry_type="polygon",
+        visibility="public",
+        status="ready",
+        name_field="ten",
+        tile_fields=["height"],
+        prebuild_zoom=16,
+        max_zoom=18,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM layers_feature WHERE layer_id = %s", [layer.pk])
+        # Rotated rectangles of 8-25 m over ~15 x 15 km around the citadel; a fixed seed.
+        cursor.execute("SELECT setseed(0.42)")
+        cursor.execute(
+            """
+            INSERT INTO layers_feature (layer_id, geom, attributes, name, created_at, updated_at)
+            SELECT %(layer)s,
+                   ST_Transform(ST_Rotate(ST_MakeEnvelope(cx, cy, cx + w, cy + h, 3857),
+                                          angle, cx, cy), 4326),
+                   jsonb_build_object('height', height, 'ten', 'Nhà ' || n),
+                   'Nhà ' || n, now(), now()
+            FROM (
+                SELECT n,
+                       11975000 + (random() + random() + random() - 1.5) * 5000 AS cx,
+                       1859000 + (random() + random() + random() - 1.5) * 5000 AS cy,
+                       8 + random() * 17 AS w, 8 + random() * 12 AS h,
+                       random() * pi() AS angle, (3 + floor(random() * 30))::int AS height
+                FROM generate_series(1, %(count)s) AS n
+            ) AS b
+            """,
+            {"layer": layer.pk, "count": BUILDINGS},
+        )
+        cursor.execute("DELETE FROM layers_tilechange WHERE layer_id = %s", [layer.pk])
+        cursor.execute("ANALYZE layers_feature")
+    return layer_refresh_stats(layer=layer)
+
+
+def psycopg_dsn() -> str:
+    db = settings.DATABASES["default"]
+    return (
+        f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} dbname={db['NAME']} "
+        f"user={db['USER']} password={db['PASSWORD']}"
+    )
+
+
+def sample_tiles(layer: Layer) -> dict[int, list[TileCoord]]:
+    """Return, per zoom, tiles with data spread over the layer (every 7th of the plan)."""
+    plan = seed_plan(layer=layer, min_zoom=12, max_zoom=16)
+    by_zoom: dict[int, list[TileCoord]] = {}
+    for z in (12, 14, 16):
+        tiles = [t for t in plan if t.z == z]
+        by_zoom[z] = tiles[:: max(1, len(tiles) // 15)][:15]
+    return by_zoom
+
+
+def timed(func, repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def start_web() -> subprocess.Popen:
+    env = {**os.environ, "DEBUG": "false", "TILE_CACHE_DIR": str(CACHE)}
+    env.setdefault("SECRET_KEY", "bench-only")
+    web = subprocess.Popen(
+        [VENV / "gunicorn", "mapserver.wsgi", "--bind", f"127.0.0.1:{WEB_PORT}", "--workers", "2",
+         "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{WEB_PORT}/healthz", timeout=1)
+            break
+        except Exception:
+            time.sleep(0.2)
+    return web
+
+
+def fetch(url: str) -> bytes:
+    request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.read()
+
+
+MAPFILE = """
+MAP
+  NAME "bench"
+  EXTENT -20037508.34 -20037508.34 20037508.34 20037508.34
+  SIZE 512 512
+  PROJECTION "init=epsg:3857" END
+  OUTPUTFORMAT
+    NAME "mvt"
+    DRIVER MVT
+    FORMATOPTION "EXTENT=4096"
+    FORMATOPTION "EDGE_BUFFER=64"
+  END
+  WEB METADATA "ows_enable_request" "*" END END
+  LAYER
+    NAME "{slug}"
+    TYPE POLYGON
+    STATUS ON
+    CONNECTIONTYPE POSTGIS
+    CONNECTION "{dsn}"
+    DATA "geom_3857 from (select id, geom_3857, attributes->>'height' as height
+          from layers_feature where layer_id = {layer_id}) as t using unique id using srid=3857"
+    PROJECTION "init=epsg:3857" END
+    METADATA "gml_include_items" "height" "gml_types" "auto" END
+  END
+END
+"""
+
+
+def mapserver_tile(mapfile: Path, config: Path, coord: TileCoord) -> bytes:
+    env = {
+        "MAPSERVER_CONFIG_FILE": str(config),
+        "REQUEST_METHOD": "GET",
+        "QUERY_STRING": f"map={mapfile}&mode=tile&tilemode=gmap&tile={coord.x}+{coord.y}+{coord.z}"
+        f"&layers={SLUG}&map.imagetype=mvt",
+    }
+    output = subprocess.run(["mapserv"], env=env, capture_output=True, check=True).stdout
+    return output.split(b"\r\n\r\n", 1)[-1]
+
+
+def bench_uncached(layer: Layer, tiles: dict[int, list[TileCoord]]) -> list[str]:
+    spec, tile_sql, cache = tile_spec(layer), TileSQL(), tile_cache()
+    mapfile, config = WORK / "bench.map", WORK / "mapserver.conf"
+    mapfile.write_text(MAPFILE.format(slug=SLUG, dsn=psycopg_dsn(), layer_id=layer.pk))
+    config.write_text(f'CONFIG\n  ENV\n    MS_MAP_PATTERN "^{WORK}/"\n  END\nEND\n')
+    rows = [
+        "| zoom | tiles | raw SQL (ms) | our endpoint (ms) | ours / raw | MapServer 8 (ms) "
+        "| MapServer / raw | largest tile (KiB raw / gzip) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    with psycopg.connect(psycopg_dsn(), autocommit=True) as pg:
+        for z, coords in tiles.items():
+            raw, ours, ms, sizes = [], [], [], []
+            for coord in coords:
+                query, params = tile_sql.query(spec, coord), tile_sql.params(spec, coord)
+                data = pg.execute(query, params).fetchone()[1] or b""
+                raw.append(timed(lambda q=query, p=params: pg.execute(q, p).fetchone()))
+                url = f"http://127.0.0.1:{WEB_PORT}/tiles/{SLUG}/{coord.z}/{coord.x}/{coord.y}.pbf"
+
+                def uncached(url=url, coord=coord):
+                    cache.delete(TileKey("public", SLUG, coord))
+                    return fetch(url)
+
+                ours.append(timed(uncached))
+                body = fetch(url)
+                sizes.append((len(data), len(body)))
+                ms.append(timed(lambda c=coord: mapserver_tile(mapfile, config, c)))
+            r, o, m = statistics.median(raw), statistics.median(ours), statistics.median(ms)
+            big = max(sizes)
+            rows.append(
+                f"| z{z} | {len(coords)} | {r * 1000:.1f} | {o * 1000:.1f} | {o / r:.2f}{X} "
+                f"| {m * 1000:.1f} | {m / r:.2f}{X} | {big[0] / 1024:.0f} / {big[1] / 1024:.0f} |"
+            )
+            say(rows[-1])
+    return rows
+
+
+NGINX_EXTRA = """
+    location ~ "^/static-tiles/(?<path>.+)$" {{
+        alias {cache}/public/$path;
+        gzip_static always;
+        gunzip on;
+        types {{ }}
+        default_type application/vnd.mapbox-vector-tile;
+    }}
+"""
+
+
+def nginx_conf() -> Path:
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    conf = conf.replace("/srv/mapserver/var/tiles", str(CACHE))
+    conf = conf.replace("/srv/mapserver/staticfiles", str(ROOT / "staticfiles"))
+    conf = conf.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{WEB_PORT};")
+    conf = conf.replace("listen 80;", f"listen 127.0.0.1:{NGINX_PORT};")
+    extra = NGINX_EXTRA.format(cache=CACHE)
+    conf = conf.replace("    location @django {", extra + "\n    location @django {")
+    main = f"""
+worker_processes 1;
+pid {WORK}/nginx.pid;
+error_log {WORK}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    open_file_cache max=10000 inactive=60s;
+    client_body_temp_path {WORK}/nginx-body;
+    proxy_temp_path {WORK}/nginx-proxy;
+    fastcgi_temp_path {WORK}/nginx-fastcgi;
+    uwsgi_temp_path {WORK}/nginx-uwsgi;
+    scgi_temp_path {WORK}/nginx-scgi;
+{conf}
+}}
+"""
+    path = WORK / "nginx.conf"
+    path.write_text(main)
+    return path
+
+
+def wrk(url: str) -> float:
+    output = subprocess.run(
+        ["wrk", "-t2", "-c50", "-d10s", "-H", "Accept-Encoding: gzip", url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+
+
+def bench_cached(layer: Layer, tiles: dict[int, list[TileCoord]]) -> list[str]:
+    coord = tiles[14][len(tiles[14]) // 2]
+    path = f"{SLUG}/{coord.z}/{coord.x}/{coord.y}.pbf"
+    fetch(f"http://127.0.0.1:{WEB_PORT}/tiles/{path}")  # renders and caches it
+    assert tile_cache().get(TileKey("public", SLUG, coord))
+    nginx = subprocess.Popen(["nginx", "-c", str(nginx_conf()), "-g", "daemon off;"])
+    time.sleep(1)
+    try:
+        via_nginx = fetch(f"http://127.0.0.1:{NGINX_PORT}/tiles/{path}")
+        static = fetch(f"http://127.0.0.1:{NGINX_PORT}/static-tiles/{path}.gz")
+        assert via_nginx == static, "nginx must send the cached file"
+        reference = wrk(f"http://127.0.0.1:{NGINX_PORT}/static-tiles/{path}")
+        ours_nginx = wrk(f"http://127.0.0.1:{NGINX_PORT}/tiles/{path}?v={layer.version}")
+        ours_django = wrk(f"http://127.0.0.1:{WEB_PORT}/tiles/{path}?v={layer.version}")
+    finally:
+        nginx.send_signal(signal.SIGQUIT)
+        nginx.wait(timeout=10)
+    rows = [
+        f"Cached z{coord.z} tile {coord.x}/{coord.y} ({len(static) / 1024:.0f} KiB gzip), "
+        "`wrk -t2 -c50 -d10s`, Accept-Encoding: gzip:",
+        "",
+        "| path | requests/s | vs nginx static |",
+        "|---|---|---|",
+        f"| nginx serving the cache folder as plain static files (reference) | {reference:.0f} "
+        f"| 1.00{X} |",
+        f"| our nginx tile route (`deploy/nginx.conf`) | {ours_nginx:.0f} "
+        f"| {ours_nginx / reference:.2f}{X} |",
+        f"| Django (gunicorn, 2 workers), cached | {ours_django:.0f} "
+        f"| {ours_django / reference:.2f}{X} |",
+    ]
+    for row in rows[4:]:
+        say(row)
+    return rows
+
+
+def bench_seed(layer: Layer) -> list[str]:
+    # Ours: an empty cache, two Celery workers (one process each) on a queue of their own.
+    shutil.rmtree(CACHE / "public" / SLUG, ignore_errors=True)
+    queue = "bench-tiles"
+    env = {**os.environ, "TILE_CACHE_DIR": str(CACHE), "CELERY_TASK_DEFAULT_QUEUE": queue,
+           "CELERY_TASK_ALWAYS_EAGER": "false"}  # fmt: skip
+    worker = subprocess.Popen(
+        [VENV / "celery", "-A", "mapserver", "worker", "-Q", queue, "--concurrency=2",
+         "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--hostname", f"{queue}@%h"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    from mapserver.celery import app
+
+    app.conf.task_default_queue = queue
+    app.conf.task_always_eager = False
+    time.sleep(5)
+    try:
+        from layers import tasks
+
+        job = TileJob.objects.create(layer=layer, min_zoom=0, max_zoom=16)
+        start = time.perf_counter()
+        tasks.tile_job_start.delay(job.pk)
+        while job.status not in ("succeeded", "failed"):
+            time.sleep(0.2)
+            job.refresh_from_db()
+        ours = time.perf_counter() - start
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    say(f"our seed: {ours:.1f} s, {job.progress_total} tiles ({job.status})")
+
+    seq = WORK / "buildings.geojsonseq"
+    db = settings.DATABASES["default"]
+    start = time.perf_counter()
+    subprocess.run(
+        ["ogr2ogr", "-f", "GeoJSONSeq", str(seq),
+         f"PG:host={db['HOST'] or '127.0.0.1'} dbname={db['NAME']} user={db['USER']} "
+         f"password={db['PASSWORD']}",
+         "-sql", f"SELECT id, (attributes->>'height')::int AS height, geom FROM layers_feature "
+                 f"WHERE layer_id = {layer.pk}"],
+        check=True,
+    )  # fmt: skip
+    export = time.perf_counter() - start
+    start = time.perf_counter()
+    subprocess.run(
+        [VENV / "tippecanoe", "-q", "-f", "-Z0", "-z16", "-l", SLUG, "-o", str(WORK / "t.mbtiles"),
+         str(seq)],
+        check=True,
+    )  # fmt: skip
+    tippecanoe = time.perf_counter() - start
+    say(f"tippecanoe: {tippecanoe:.1f} s (+ {export:.1f} s GeoJSONSeq export)")
+    return [
+        "| what | seconds | vs tippecanoe |",
+        "|---|---|---|",
+        f"| tippecanoe 2.72 z0-z16 from GeoJSONSeq (reference) | {tippecanoe:.1f} | 1.00{X} |",
+        f"| our seed z0-z16, two Celery workers, {job.progress_total} tiles "
+        f"| {ours:.1f} | {ours / tippecanoe:.2f}{X} |",
+        f"| (exporting the GeoJSONSeq tippecanoe reads, not counted) | {export:.1f} | |",
+    ]
+
+
+def machine() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version(), postgis_lib_version()")
+        pg, postgis = cursor.fetchone()
+    return (
+        f"{os.cpu_count()} cores, {platform.platform()}; {pg.split(' on ')[0]}, PostGIS {postgis}"
+    )
+
+
+def main() -> None:
+    layer = buildings_layer()
+    tiles = sample_tiles(layer)
+    web = start_web()
+    try:
+        uncached = bench_uncached(layer, tiles)
+        cached = bench_cached(layer, tiles)
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
+    seeding = bench_seed(layer)
+    section = "\n".join([
+        "<!-- tiles:start -->",
+        "## Tiles",
+        "",
+        f"{date.today()} · {machine()} · `bash bench/tiles.sh` · layer of {BUILDINGS:,} "
+        "synthetic buildings (8-25 m) over ~15 x 15 km around Huế.",
+        "",
+        "### (a) Uncached tiles: our endpoint and MapServer 8 against the raw tile SQL",
+        "Best of 3 per tile, median over the tiles; our endpoint is HTTP to gunicorn with the "
+        "tile removed from the cache before each request (render + gzip + cache write); "
+        "MapServer is `mapserv` as CGI (one process per tile), as it ships in Debian.",
+        "",
+        *uncached,
+        "",
+        "### (b) Cached public tiles",
+        *cached,
+        "",
+        "### (c) Seeding the pyramid",
+        *seeding,
+        "<!-- tiles:end -->",
+    ])  # fmt: skip
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if "<!-- tiles:start -->" in text:
+        text = re.sub(r"<!-- tiles:start -->.*<!-- tiles:end -->", section, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    RESULTS.write_text(text)
+    say(f"Written to {RESULTS}")
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
