@@ -27,3 +27,6 @@ format:
 
 messages:
 	.venv/bin/python manage.py makemessages -l vi --ignore=.venv --ignore=node_modules --ignore=var
+	# The web map keeps its own catalogues (templates and JavaScript) in frontend/locale.
+	cd frontend && ../.venv/bin/python ../manage.py makemessages -l vi -d django
+	cd frontend && ../.venv/bin/python ../manage.py makemessages -l vi -d djangojs --ignore=static/vendor

@@ -1,12 +1,43 @@
-"""The web map page."""
+"""The web map page and the investor page."""
 
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
-from layers.selectors import layers_visible_to
+from .catalogue import map_config
+from .parcels import (
+    ParcelFilters,
+    investment_layers,
+    parcel_choices,
+    parcel_rows,
+    role_labels,
+)
+
+PARCELS_PER_PAGE = 25
 
 
+@require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    """Render the map page with the layers the visitor may see."""
-    layers = layers_visible_to(user=request.user)
-    return render(request, "frontend/index.html", {"layers": layers})
+    """Render the map with the layers the visitor may see."""
+    return render(request, "frontend/index.html", {"config": map_config(user=request.user)})
+
+
+@require_GET
+def investors(request: HttpRequest) -> HttpResponse:
+    """Render the investment parcels the visitor may see, filtered, each linked to the map."""
+    layers = investment_layers(user=request.user)
+    filters = ParcelFilters.from_query(request.GET)
+    paginator = Paginator(parcel_rows(layers=layers, filters=filters), PARCELS_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "layers": layers,
+        "filters": filters,
+        "choices": parcel_choices(layers=layers),
+        "labels": role_labels(layers),
+        "page": page,
+        "query": query.urlencode(),
+    }
+    return render(request, "frontend/investors.html", context)

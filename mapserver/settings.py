@@ -155,6 +155,20 @@ CITY_REGION_BBOX = tuple(
 )
 CITY_CENTER = tuple(env.list("CITY_CENTER", cast=float, default=[107.5905, 16.4637]))
 
+# The web map (frontend/, docs/webmap.md). The base map is drawn from our own layers, named here by
+# slug (one composite tile request); the layers switched on when the map opens are the base layers
+# plus the default ones. An external raster base map (an XYZ URL template) is off unless set.
+WEBMAP_BASE_LAYERS = env.list(
+    "WEBMAP_BASE_LAYERS",
+    default=["ranh-gioi-tinh", "ranh-gioi-phuong-xa", "mat-nuoc", "song-ho", "duong-pho", "toa-nha"],
+)
+WEBMAP_DEFAULT_LAYERS = env.list("WEBMAP_DEFAULT_LAYERS", default=["di-tich", "khu-dat-dau-tu"])
+WEBMAP_START_ZOOM = env.float("WEBMAP_START_ZOOM", default=13.0)
+WEBMAP_BASEMAP_URL = env.str("WEBMAP_BASEMAP_URL", default="")
+WEBMAP_BASEMAP_ATTRIBUTION = env.str("WEBMAP_BASEMAP_ATTRIBUTION", default="")
+# The investor page lists the parcels of the visible polygon layers of this category.
+WEBMAP_INVESTMENT_CATEGORY = env.str("WEBMAP_INVESTMENT_CATEGORY", default="investment")
+
 # The admin's map widget draws on OpenStreetMap tiles; without internet it still shows geometry.
 GIS_ADMIN_DEFAULT_ZOOM = 12
 
@@ -171,7 +185,11 @@ SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 
 # Browser libraries installed from npm (package.json), copied to var/vendor by the set-up and served
 # as static files: no CDN at run time.
-STATICFILES_DIRS = [("vendor", BASE_DIR / "var" / "vendor")]
+STATICFILES_DIRS = [
+    ("vendor", BASE_DIR / "var" / "vendor"),
+    # The web map's label glyphs (SDF PBFs), built from a font by scripts/build_glyphs.py.
+    ("glyphs", BASE_DIR / "var" / "glyphs"),
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

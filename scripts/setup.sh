@@ -39,6 +39,8 @@ apt_install gdal-bin
 apt_install libgeos-c1v5 libproj25 gettext ca-certificates
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+# The web map's label font (its glyphs are built below) and the browser of the browser tests.
+apt_install fonts-noto-core chromium
 
 # --- PostgreSQL + PostGIS -------------------------------------------------------------------
 if [ -z "$DATABASE_URL_GIVEN" ]; then
@@ -102,6 +104,13 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 mkdir -p var/vendor/ol
 cp -u node_modules/ol/dist/ol.js node_modules/ol/ol.css var/vendor/ol/
+# MapLibre's module loads its worker from beside itself (maplibre-gl-worker.mjs).
+mkdir -p var/vendor/maplibre-gl
+cp -u node_modules/maplibre-gl/dist/maplibre-gl.mjs node_modules/maplibre-gl/dist/maplibre-gl-worker.mjs \
+    node_modules/maplibre-gl/dist/maplibre-gl.css node_modules/maplibre-gl/LICENSE.txt var/vendor/maplibre-gl/
+
+# --- Label glyphs for the web map (Vietnamese included), from the Noto Sans font -----------------
+.venv/bin/python scripts/build_glyphs.py var/glyphs
 
 # --- Settings, schema, translations, static files ------------------------------------------------
 if [ ! -f .env ]; then

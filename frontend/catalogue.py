@@ -1,0 +1,104 @@
+"""The map page's configuration: the layers the visitor may see, and how the map opens.
+
+Everything the map needs to draw its first frame travels inside the page (no request for a layer
+list or a TileJSON per layer before the first tile), and it is built from `layers_visible_to`, so
+the page never names a layer the visitor may not see.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.urls import reverse
+from django.utils.translation import get_language
+
+from layers.models import Layer
+from layers.selectors import layers_visible_to
+
+# Tiles deeper than this are overzoomed in the browser: at z16 a tile's 4096 units are ~0.15 m.
+MAX_SOURCE_ZOOM = 16
+
+
+def _label(field: dict, language: str) -> str:
+    """Return a schema field's label in the language, else in the other one, else its name."""
+    other = "vi" if language == "en" else "en"
+    return field.get(f"label_{language}") or field.get(f"label_{other}") or field.get("name", "")
+
+
+def layer_entry(layer: Layer, *, language: str, base: set[str], default_on: set[str]) -> dict:
+    """Return what the map knows of one layer: titles, style, schema, zooms, extent, credits."""
+    schema = [
+        {
+            "name": field.get("name"),
+            "type": field.get("type", "text"),
+            "label": _label(field, language),
+        }
+        for field in layer.attribute_schema or []
+        if isinstance(field, dict) and field.get("name")
+    ]
+    return {
+        "slug": layer.slug,
+        "title": layer.title,
+        "description": layer.description,
+        "category": layer.category.slug,
+        "geometry_type": layer.geometry_type,
+        "style": layer.style or {},
+        "schema": schema,
+        "name_field": layer.name_field,
+        "min_zoom": layer.min_zoom,
+        "max_zoom": min(layer.max_zoom, MAX_SOURCE_ZOOM),
+        "bbox": list(layer.extent.extent) if layer.extent else None,
+        "feature_count": layer.feature_count,
+        "source": layer.source,
+        "licence": layer.licence,
+        "attribution": layer.attribution,
+        "visibility": layer.visibility,
+        "version": layer.version,
+        "base": layer.slug in base,
+        "on": layer.slug in base or layer.slug in default_on,
+    }
+
+
+def map_config(*, user: AbstractBaseUser | AnonymousUser | None) -> dict:
+    """Return the map page's configuration for this visitor."""
+    language = (get_language() or settings.LANGUAGE_CODE)[:2]
+    base = set(settings.WEBMAP_BASE_LAYERS)
+    default_on = set(settings.WEBMAP_DEFAULT_LAYERS)
+    layers = list(layers_visible_to(user=user).exclude(status=Layer.Status.DRAFT))
+    categories = {}
+    for layer in layers:
+        category = layer.category
+        categories.setdefault(
+            category.slug,
+            {"slug": category.slug, "name": category.name, "icon": category.icon,
+             "order": category.order},
+        )  # fmt: skip
+    entries = [
+        layer_entry(layer, language=language, base=base, default_on=default_on) for layer in layers
+    ]
+    # The base map keeps the order settings give it (the bottom layer first).
+    base_order = [
+        slug for slug in settings.WEBMAP_BASE_LAYERS if any(e["slug"] == slug for e in entries)
+    ]
+    return {
+        "language": language,
+        "center": list(settings.CITY_CENTER),
+        "zoom": settings.WEBMAP_START_ZOOM,
+        "region_bbox": list(settings.CITY_REGION_BBOX),
+        "categories": sorted(categories.values(), key=lambda c: (c["order"], c["slug"])),
+        "layers": entries,
+        "base_order": base_order,
+        "basemap": {
+            "url": settings.WEBMAP_BASEMAP_URL,
+            "attribution": settings.WEBMAP_BASEMAP_ATTRIBUTION,
+        },
+        "urls": {
+            "tiles": "/tiles/{layers}/{z}/{x}/{y}.pbf",
+            "glyphs": f"{settings.STATIC_URL}glyphs/{{fontstack}}/{{range}}.pbf",
+            "search": "/api/v1/search/",
+            "identify": "/api/v1/identify/",
+            "feature": "/api/v1/layers/{layer}/features/{id}/",
+            "investors": reverse("investors"),
+        },
+        "signed_in": bool(user and user.is_authenticated),
+    }

@@ -1,0 +1,260 @@
+// The web map: MapLibre GL JS drawing our own vector tiles, with the layer tree, identify, search,
+// 2D/3D, measuring, a shareable URL and PNG export. `window.webmap` exposes the map and the
+// controller to the browser tests and to curious planners at the console.
+
+import * as maplibregl from 'maplibre-gl';
+
+import { _, fmt, h, svg, toast } from './dom.js';
+import { Identify } from './identify.js';
+import { markZoomRange, renderLayerTree } from './layertree.js';
+import { Search } from './search.js';
+import { buildStyle, drawingOrder, extrusionOf, ids, setOpacity, styleSpecs } from './style.js';
+import { Measure, exportPng, shareView } from './tools.js';
+import { readState, writeState } from './urlstate.js';
+
+const TILE_ERROR_QUIET_MS = 15000;
+const ICONS = {
+  distance: 'M4 18 L10 9 L15 14 L20 5 M4 18h0M10 9h0M15 14h0M20 5h0',
+  area: 'M5 8 L12 3 L20 8 L17 20 L7 20 Z',
+  share: 'M10 14a4 4 0 0 0 5.7 0l3-3a4 4 0 0 0-5.7-5.7l-1 1M14 10a4 4 0 0 0-5.7 0l-3 3a4 4 0 0 0 5.7 5.7l1-1',
+  export: 'M12 4v11M7 10l5 5 5-5M5 20h14',
+};
+
+class WebMap {
+  constructor(config) {
+    this.config = config;
+    this.bySlug = new Map(config.layers.map((layer) => [layer.slug, layer]));
+    const state = readState();
+    this.initialFeature = state.feature;
+    let wanted = state.layers ?? config.layers.filter((layer) => layer.on).map((layer) => layer.slug);
+    if (state.feature && !wanted.includes(state.feature.layer)) wanted = [...wanted, state.feature.layer];
+    const missing = wanted.filter((slug) => !this.bySlug.has(slug));
+    this.on = new Set(wanted.filter((slug) => this.bySlug.has(slug)));
+    this.threeD = Boolean(state.view && state.view.pitch > 0);
+    this.opacityOriginals = new Map();
+    this.selected = null;
+    this.lastTileError = 0;
+
+    const view = state.view || { center: config.center, zoom: config.zoom, bearing: 0, pitch: 0 };
+    this.map = new maplibregl.Map({
+      container: 'map',
+      style: buildStyle(config, { on: this.on, threeD: this.threeD }),
+      center: view.center,
+      zoom: view.zoom,
+      bearing: view.bearing,
+      pitch: view.pitch,
+      maxPitch: 70,
+      hash: false,
+      attributionControl: false,
+      locale: {
+        'NavigationControl.ZoomIn': _('Zoom in'),
+        'NavigationControl.ZoomOut': _('Zoom out'),
+        'NavigationControl.ResetBearing': _('Reset bearing to north'),
+        'AttributionControl.ToggleAttribution': _('Toggle attribution'),
+        'ScaleControl.Meters': 'm',
+        'ScaleControl.Kilometers': 'km',
+      },
+    });
+    this.map.addControl(new maplibregl.NavigationControl({ visualizePitch: true }), 'top-right');
+    this.map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
+    this.map.addControl(new maplibregl.AttributionControl({ compact: true }), 'bottom-right');
+    this.map.addControl(this.toolbar(), 'top-right');
+
+    this.identify = new Identify({
+      map: this.map, config, maplibregl,
+      layersOn: () => drawingOrder(config).map((layer) => layer.slug).filter((slug) => this.on.has(slug)),
+      onSelect: (feature) => { this.selected = feature; this.saveState(); },
+    });
+    this.measure = new Measure({
+      map: this.map,
+      panel: document.getElementById('measure-panel'),
+      onStart: (mode) => { this.identify.enabled = false; this.identify.close(); this.pressTool(mode); },
+      onStop: () => { this.identify.enabled = true; this.pressTool(null); },
+    });
+    this.tree = document.getElementById('layer-tree');
+    renderLayerTree(this.tree, config, {
+      isOn: (slug) => this.on.has(slug),
+      actions: {
+        toggle: (slug, on) => this.setLayer(slug, on),
+        opacity: (slug, value) => setOpacity(this.map, this.bySlug.get(slug), value, this.opacityOriginals),
+        zoomTo: (slug) => this.zoomTo(slug),
+      },
+    });
+    this.search = new Search({
+      form: document.getElementById('search'),
+      input: document.getElementById('search-input'),
+      results: document.getElementById('search-results'),
+      config,
+      onChoose: (hit) => this.goTo(hit),
+    });
+
+    this.watchLoading();
+    this.map.on('moveend', () => this.saveState());
+    this.map.on('zoomend', () => markZoomRange(this.tree, config, this.map.getZoom()));
+    this.map.once('load', () => {
+      markZoomRange(this.tree, config, this.map.getZoom());
+      this.saveState();
+      if (this.initialFeature) this.openFeature(this.initialFeature.layer, this.initialFeature.id, { fit: !state.view });
+    });
+    if (missing.length) toast(_('Some layers of this link are not available to you.'), 'info');
+  }
+
+  // --- Layers -----------------------------------------------------------------------------------
+
+  /** Switch a layer on or off (its drawing, label and, in 3D, its extrusion). */
+  setLayer(slug, on) {
+    const layer = this.bySlug.get(slug);
+    if (!layer) return;
+    if (on) this.on.add(slug); else this.on.delete(slug);
+    const extruded = Boolean(extrusionOf(layer));
+    const visibility = (id, show) => {
+      if (this.map.getLayer(id)) this.map.setLayoutProperty(id, 'visibility', show ? 'visible' : 'none');
+    };
+    styleSpecs(layer).forEach((spec, index) => {
+      visibility(ids.style(slug, index), on && !(extruded && this.threeD && spec.type === 'fill'));
+    });
+    visibility(ids.label(slug), on);
+    if (extruded) visibility(ids.extrusion(slug), on && this.threeD);
+    if (!on && this.selected && this.selected.layer === slug) this.identify.close();
+    const box = document.getElementById(`toggle-${slug}`);
+    if (box && box.checked !== on) box.checked = on;
+    this.saveState();
+  }
+
+  zoomTo(slug) {
+    const layer = this.bySlug.get(slug);
+    if (!layer || !layer.bbox) return;
+    if (!this.on.has(slug)) this.setLayer(slug, true);
+    this.map.fitBounds(layer.bbox, { padding: 40, maxZoom: 17 });
+    this.closePanelOnPhone();
+  }
+
+  // --- 3D ---------------------------------------------------------------------------------------
+
+  setThreeD(on) {
+    this.threeD = on;
+    for (const layer of this.config.layers) {
+      if (!extrusionOf(layer)) continue;
+      this.setLayer(layer.slug, this.on.has(layer.slug));
+    }
+    this.map.easeTo(on ? { pitch: 60, bearing: this.map.getBearing() || -17, duration: 800 } : { pitch: 0, bearing: 0, duration: 800 });
+    const button = document.getElementById('tool-3d');
+    button.setAttribute('aria-pressed', String(on));
+    button.textContent = on ? '2D' : '3D';
+    button.title = on ? _('Back to the flat map') : _('Tilt the map and raise the buildings');
+  }
+
+  // --- Search, features ---------------------------------------------------------------------------
+
+  async goTo(hit) {
+    if (!this.on.has(hit.layer)) this.setLayer(hit.layer, true);
+    const [minLon, minLat, maxLon, maxLat] = hit.bbox || [];
+    if (hit.bbox && (minLon !== maxLon || minLat !== maxLat)) {
+      this.map.fitBounds(hit.bbox, { padding: 60, maxZoom: 17 });
+    } else if (hit.centroid) {
+      this.map.flyTo({ center: hit.centroid, zoom: Math.max(this.map.getZoom(), 17) });
+    }
+    this.closePanelOnPhone();
+    await this.openFeature(hit.layer, hit.id, { fit: false, at: hit.centroid });
+  }
+
+  async openFeature(slug, id, { fit = true, at = null } = {}) {
+    if (!this.bySlug.has(slug)) {
+      toast(_('This feature is not available to you.'), 'error');
+      return;
+    }
+    if (!this.on.has(slug)) this.setLayer(slug, true);
+    try {
+      await this.identify.openFeature(slug, id, { fit });
+    } catch (error) {
+      if (at) this.identify.highlight(slug, id);
+      toast(fmt(_('The feature could not be loaded (%(reason)s).'), { reason: error.message }), 'error');
+    }
+  }
+
+  // --- Interface ----------------------------------------------------------------------------------
+
+  toolbar() {
+    const tool = (id, label, title, onclick) => h('button', { type: 'button', id, title, 'aria-label': title, 'aria-pressed': 'false', onclick }, label);
+    const icon = (d) => svg('svg', { viewBox: '0 0 24 24', 'aria-hidden': 'true' }, svg('path', { d }));
+    const container = h('div', { class: 'maplibregl-ctrl maplibregl-ctrl-group tools' },
+      tool('tool-3d', this.threeD ? '2D' : '3D', _('Tilt the map and raise the buildings'), () => this.setThreeD(!this.threeD)),
+      tool('tool-distance', icon(ICONS.distance), _('Measure distance'), () => this.toggleMeasure('distance')),
+      tool('tool-area', icon(ICONS.area), _('Measure area'), () => this.toggleMeasure('area')),
+      tool('tool-share', icon(ICONS.share), _('Copy a link to this view'), () => shareView()),
+      tool('tool-export', icon(ICONS.export), _('Download this view as PNG'), () => this.exportPng()));
+    if (this.threeD) container.querySelector('#tool-3d').setAttribute('aria-pressed', 'true');
+    return { onAdd: () => container, onRemove: () => container.remove() };
+  }
+
+  toggleMeasure(mode) {
+    if (this.measure.mode === mode) this.measure.stop();
+    else this.measure.start(mode);
+  }
+
+  pressTool(mode) {
+    for (const name of ['distance', 'area']) {
+      document.getElementById(`tool-${name}`)?.setAttribute('aria-pressed', String(mode === name));
+    }
+  }
+
+  async exportPng() {
+    const credits = [...new Set(this.config.layers.filter((layer) => this.on.has(layer.slug)).map((layer) => layer.attribution).filter(Boolean))];
+    try {
+      const bytes = await exportPng(this.map, credits.join(' · ') || document.title);
+      toast(_('The image is downloading.'));
+      return bytes;
+    } catch {
+      toast(_('The image could not be made.'), 'error');
+      return 0;
+    }
+  }
+
+  saveState() {
+    writeState(this.map, drawingOrder(this.config).map((layer) => layer.slug).filter((slug) => this.on.has(slug)), this.selected);
+  }
+
+  /** Show a bar while tiles load; say so when tiles fail (at most once in a while). */
+  watchLoading() {
+    const bar = document.getElementById('loading');
+    const update = () => { bar.hidden = this.map.areTilesLoaded() && this.map.loaded(); };
+    this.map.on('dataloading', () => { bar.hidden = false; });
+    this.map.on('idle', () => { bar.hidden = true; });
+    this.map.on('data', update);
+    this.map.on('error', (event) => {
+      const now = Date.now();
+      if (now - this.lastTileError < TILE_ERROR_QUIET_MS) return;
+      this.lastTileError = now;
+      const status = event.error && event.error.status;
+      toast(status
+        ? fmt(_('Some map data could not be loaded (error %(status)s).'), { status })
+        : _('Some map data could not be loaded.'), 'error');
+    });
+  }
+
+  closePanelOnPhone() {
+    if (window.matchMedia('(max-width: 720px)').matches) document.body.classList.remove('panel-open');
+  }
+}
+
+function start() {
+  const config = JSON.parse(document.getElementById('map-config').textContent);
+  const toggle = document.getElementById('panel-toggle');
+  toggle.addEventListener('click', () => {
+    const open = document.body.classList.toggle('panel-open');
+    toggle.setAttribute('aria-expanded', String(open));
+  });
+  // The language switch keeps the view: the fragment goes along in `next`.
+  document.getElementById('language-form')?.addEventListener('submit', (event) => {
+    event.target.elements.next.value = window.location.pathname + window.location.hash;
+  });
+  if (!maplibregl.Map || !document.createElement('canvas').getContext('webgl2')
+      && !document.createElement('canvas').getContext('webgl')) {
+    document.getElementById('map').append(h('p', { class: 'map-failed' }, _('This browser cannot draw the map (WebGL is off).')));
+    return;
+  }
+  window.webmap = new WebMap(config);
+  window.webmap.map.on('load', () => document.body.classList.add('map-ready'));
+}
+
+start();

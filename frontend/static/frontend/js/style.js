@@ -1,0 +1,413 @@
+// The map's style, built from the layers' own styles (Layer.style): sources for our vector tiles
+// (the base map in one composite request), MapLibre layers for each of our layers, labels with our
+// glyphs, highlight layers for identify, and extrusions for 3D.
+//
+// A Layer.style is MapLibre JSON in one of three shapes:
+//   {"type": "fill", "paint": {...}, "layout": {...}, "filter": [...]}   one MapLibre layer
+//   {"paint": {...}}                                                      type from the geometry
+//   {"layers": [{...}, {...}]}                                            several MapLibre layers
+// plus optional keys of our own: "label" (false, true, or {"minzoom", "layout", "paint"}) and
+// "extrusion" ({"height": expression, "base": expression, "color": colour}) for 3D.
+
+import { escapeHtml } from './dom.js';
+
+export const FONT_REGULAR = ['noto-sans-regular'];
+export const FONT_BOLD = ['noto-sans-bold'];
+export const BASE_SOURCE = 'base';
+export const MEASURE_SOURCE = 'measure';
+
+const PALETTE = ['#2563eb', '#db2777', '#16a34a', '#ea580c', '#7c3aed', '#0891b2', '#ca8a04', '#dc2626'];
+const GEOMETRY_RANK = { polygon: 0, mixed: 1, line: 2, point: 3 };
+const HEIGHT_FIELDS = ['height_m', 'height', 'chieu_cao', 'chieu_cao_m'];
+const FLOOR_FIELDS = ['levels', 'so_tang', 'floors', 'building_levels'];
+const METRES_PER_FLOOR = 3.2;
+const DEFAULT_HEIGHT_M = 6;
+
+/** The MapLibre id of a layer's n-th style layer, its label, highlight and 3D layers. */
+export const ids = {
+  style: (slug, index) => `L:${slug}:${index}`,
+  label: (slug) => `L:${slug}:label`,
+  highlight: (slug, kind) => `L:${slug}:hl-${kind}`,
+  extrusion: (slug) => `L:${slug}:3d`,
+  source: (layer) => (layer.base ? BASE_SOURCE : `S:${layer.slug}`),
+};
+
+function colourFor(layer) {
+  let hash = 0;
+  for (const char of layer.slug) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+  return PALETTE[hash % PALETTE.length];
+}
+
+function typeFromPaint(spec) {
+  const keys = [...Object.keys(spec.paint || {}), ...Object.keys(spec.layout || {})];
+  const prefixes = [['fill-extrusion-', 'fill-extrusion'], ['fill-', 'fill'], ['line-', 'line'],
+    ['circle-', 'circle'], ['text-', 'symbol'], ['icon-', 'symbol'], ['heatmap-', 'heatmap']];
+  for (const [prefix, type] of prefixes) {
+    if (keys.some((key) => key.startsWith(prefix))) return type;
+  }
+  return null;
+}
+
+const IS_POLYGON = ['match', ['geometry-type'], ['Polygon', 'MultiPolygon'], true, false];
+const IS_LINE = ['match', ['geometry-type'], ['LineString', 'MultiLineString'], true, false];
+const IS_POINT = ['match', ['geometry-type'], ['Point', 'MultiPoint'], true, false];
+
+function defaultSpecs(layer) {
+  const colour = colourFor(layer);
+  const fill = { type: 'fill', paint: { 'fill-color': colour, 'fill-opacity': 0.35, 'fill-outline-color': colour } };
+  const line = { type: 'line', paint: { 'line-color': colour, 'line-width': 2 } };
+  const circle = {
+    type: 'circle',
+    paint: { 'circle-color': colour, 'circle-radius': 5, 'circle-stroke-color': '#fff', 'circle-stroke-width': 1.5 },
+  };
+  switch (layer.geometry_type) {
+    case 'point': return [circle];
+    case 'line': return [line];
+    case 'polygon': return [fill];
+    default: return [{ ...fill, filter: IS_POLYGON }, { ...line, filter: IS_LINE }, { ...circle, filter: IS_POINT }];
+  }
+}
+
+/** Return the MapLibre layer specs (type, paint, layout, filter, zooms) a layer's style asks for. */
+export function styleSpecs(layer) {
+  const style = layer.style && typeof layer.style === 'object' ? layer.style : {};
+  let specs;
+  if (Array.isArray(style.layers)) specs = style.layers;
+  else if (style.type || style.paint || style.layout) specs = [style];
+  else specs = [];
+  specs = specs.filter((spec) => spec && typeof spec === 'object');
+  if (!specs.length) return defaultSpecs(layer);
+  const byGeometry = { point: 'circle', line: 'line', polygon: 'fill' };
+  return specs.map((spec) => {
+    const type = spec.type || typeFromPaint(spec) || byGeometry[layer.geometry_type] || 'fill';
+    const out = { type, paint: { ...(spec.paint || {}) }, layout: { ...(spec.layout || {}) } };
+    if (spec.filter) out.filter = spec.filter;
+    if (spec.minzoom !== undefined) out.minzoom = spec.minzoom;
+    if (spec.maxzoom !== undefined) out.maxzoom = spec.maxzoom;
+    // A mixed layer styled with one fill, line or circle draws only that kind of geometry.
+    if (layer.geometry_type === 'mixed' && !out.filter) {
+      out.filter = { fill: IS_POLYGON, line: IS_LINE, circle: IS_POINT }[type];
+      if (!out.filter) delete out.filter;
+    }
+    return out;
+  });
+}
+
+function fieldIn(layer, names) {
+  const present = new Set(layer.schema.map((field) => field.name));
+  return names.find((name) => present.has(name));
+}
+
+/** Return the 3D extrusion of a layer (its height expression and colour), or null if flat. */
+export function extrusionOf(layer) {
+  const style = layer.style || {};
+  const specs = styleSpecs(layer);
+  const fill = specs.find((spec) => spec.type === 'fill');
+  if (!fill && !style.extrusion) return null;
+  const heightField = fieldIn(layer, HEIGHT_FIELDS);
+  const floorField = fieldIn(layer, FLOOR_FIELDS);
+  if (!style.extrusion && !heightField && !floorField) return null;
+  const own = style.extrusion || {};
+  let height = own.height;
+  if (!height) {
+    const guesses = [];
+    if (heightField) guesses.push(['to-number', ['get', heightField], 0]);
+    if (floorField) guesses.push(['*', ['to-number', ['get', floorField], 0], METRES_PER_FLOOR]);
+    // A missing or zero height draws a low block rather than nothing.
+    height = ['max', ...guesses, DEFAULT_HEIGHT_M];
+  }
+  const colour = own.color || literalColour(fill && fill.paint['fill-color']) || '#cbd5e1';
+  return { height, base: own.base || 0, colour };
+}
+
+function labelSpec(layer) {
+  const style = layer.style || {};
+  if (!layer.name_field || style.label === false) return null;
+  const own = typeof style.label === 'object' && style.label ? style.label : {};
+  // A polygon cut by tile edges gets a label in each tile: the base map's large polygons (wards,
+  // water) and its many small ones (buildings) stay unlabelled unless their style asks for labels.
+  if (layer.base && layer.geometry_type !== 'point' && layer.geometry_type !== 'line' && !style.label) return null;
+  const field = ['to-string', ['get', layer.name_field]];
+  const common = {
+    'text-field': field,
+    'text-font': FONT_REGULAR,
+    'text-size': 12,
+    'text-max-width': 8,
+  };
+  const paint = { 'text-color': '#1f2937', 'text-halo-color': 'rgba(255,255,255,0.95)', 'text-halo-width': 1.4 };
+  let layout;
+  let minzoom;
+  if (layer.geometry_type === 'line') {
+    layout = { ...common, 'symbol-placement': 'line', 'text-size': 11 };
+    minzoom = 14;
+  } else if (layer.geometry_type === 'point') {
+    layout = { ...common, 'text-offset': [0, 0.9], 'text-anchor': 'top', 'text-optional': true };
+    minzoom = 13;
+  } else {
+    layout = { ...common, 'text-font': FONT_BOLD, 'text-size': 11 };
+    minzoom = 15;
+  }
+  return {
+    layout: { ...layout, ...(own.layout || {}) },
+    paint: { ...paint, ...(own.paint || {}) },
+    minzoom: Math.max(own.minzoom ?? minzoom, layer.min_zoom || 0),
+  };
+}
+
+function tileUrl(config, slugs, versions) {
+  const path = config.urls.tiles.replace('{layers}', slugs.join(','));
+  return `${window.location.origin}${path}?v=${versions.join('.')}`;
+}
+
+function sourceFor(config, layers) {
+  const minzoom = Math.min(...layers.map((layer) => layer.min_zoom));
+  // Deeper zooms are drawn from the deepest tile every layer of the source has.
+  const maxzoom = Math.max(minzoom, Math.min(...layers.map((layer) => layer.max_zoom)));
+  const bboxes = layers.map((layer) => layer.bbox).filter(Boolean);
+  const source = {
+    type: 'vector',
+    tiles: [tileUrl(config, layers.map((layer) => layer.slug), layers.map((layer) => layer.version))],
+    minzoom,
+    maxzoom,
+    attribution: [...new Set(layers.map((layer) => layer.attribution).filter(Boolean))]
+      .map(escapeHtml).join(' · '),
+  };
+  if (bboxes.length) {
+    source.bounds = [
+      Math.min(...bboxes.map((b) => b[0])), Math.min(...bboxes.map((b) => b[1])),
+      Math.max(...bboxes.map((b) => b[2])), Math.max(...bboxes.map((b) => b[3])),
+    ];
+  }
+  return source;
+}
+
+/** Return the layers in drawing order: the base map from the bottom, then the themes. */
+export function drawingOrder(config) {
+  const base = config.base_order.map((slug) => config.layers.find((layer) => layer.slug === slug));
+  const categoryOrder = new Map(config.categories.map((category, index) => [category.slug, index]));
+  const themes = config.layers.filter((layer) => !layer.base).sort((a, b) => (
+    (GEOMETRY_RANK[a.geometry_type] ?? 1) - (GEOMETRY_RANK[b.geometry_type] ?? 1)
+    || (categoryOrder.get(a.category) ?? 0) - (categoryOrder.get(b.category) ?? 0)
+  ));
+  return [...base.filter(Boolean), ...themes];
+}
+
+function highlightLayers(layer, source) {
+  const common = { source, 'source-layer': layer.slug, filter: ['==', ['id'], -1] };
+  const layers = [];
+  if (layer.geometry_type !== 'point') {
+    layers.push({
+      ...common, id: ids.highlight(layer.slug, 'fill'), type: 'line',
+      paint: { 'line-color': '#facc15', 'line-width': 5, 'line-opacity': 0.9 },
+    });
+    layers.push({
+      ...common, id: ids.highlight(layer.slug, 'line'), type: 'line',
+      paint: { 'line-color': '#b45309', 'line-width': 2 },
+    });
+  }
+  if (layer.geometry_type === 'point' || layer.geometry_type === 'mixed') {
+    layers.push({
+      ...common, id: ids.highlight(layer.slug, 'circle'), type: 'circle',
+      filter: ['all', ['==', ['id'], -1], IS_POINT],
+      paint: { 'circle-radius': 11, 'circle-color': 'rgba(250,204,21,0.35)', 'circle-stroke-color': '#b45309', 'circle-stroke-width': 2.5 },
+    });
+  }
+  return layers;
+}
+
+/** Return every MapLibre layer id that draws this layer's features (not labels or highlights). */
+export function drawnLayerIds(map, layer) {
+  return map.getStyle().layers
+    .filter((styleLayer) => styleLayer.id.startsWith(`L:${layer.slug}:`) && !styleLayer.id.includes(':hl-'))
+    .map((styleLayer) => styleLayer.id);
+}
+
+/** Build the complete MapLibre style for the visitor's layers. */
+export function buildStyle(config, { on, threeD }) {
+  const order = drawingOrder(config);
+  const sources = {};
+  const baseLayers = order.filter((layer) => layer.base);
+  if (baseLayers.length) sources[BASE_SOURCE] = sourceFor(config, baseLayers);
+  for (const layer of order.filter((item) => !item.base)) sources[ids.source(layer)] = sourceFor(config, [layer]);
+  sources[MEASURE_SOURCE] = { type: 'geojson', data: { type: 'FeatureCollection', features: [] } };
+
+  const drawn = [{ id: 'background', type: 'background', paint: { 'background-color': '#eef0ea' } }];
+  if (config.basemap && config.basemap.url) {
+    sources.basemap = {
+      type: 'raster', tiles: [config.basemap.url], tileSize: 256,
+      attribution: escapeHtml(config.basemap.attribution || ''),
+    };
+    drawn.push({ id: 'basemap', type: 'raster', source: 'basemap' });
+  }
+  const extrusions = [];
+  const highlights = [];
+  const labels = [];
+  for (const layer of order) {
+    const visible = on.has(layer.slug) ? 'visible' : 'none';
+    const source = ids.source(layer);
+    const extrusion = extrusionOf(layer);
+    styleSpecs(layer).forEach((spec, index) => {
+      const flatInThreeD = extrusion && spec.type === 'fill' && threeD;
+      drawn.push({
+        id: ids.style(layer.slug, index),
+        source,
+        'source-layer': layer.slug,
+        ...spec,
+        minzoom: Math.max(spec.minzoom ?? 0, layer.min_zoom || 0),
+        layout: { ...spec.layout, visibility: flatInThreeD ? 'none' : visible },
+      });
+    });
+    if (extrusion) {
+      extrusions.push({
+        id: ids.extrusion(layer.slug), type: 'fill-extrusion', source, 'source-layer': layer.slug,
+        minzoom: layer.min_zoom || 0,
+        layout: { visibility: threeD && on.has(layer.slug) ? 'visible' : 'none' },
+        paint: {
+          'fill-extrusion-color': extrusion.colour,
+          'fill-extrusion-height': extrusion.height,
+          'fill-extrusion-base': extrusion.base,
+          'fill-extrusion-opacity': 0.9,
+        },
+      });
+    }
+    highlights.push(...highlightLayers(layer, source));
+    const label = labelSpec(layer);
+    if (label) {
+      labels.push({
+        id: ids.label(layer.slug), type: 'symbol', source, 'source-layer': layer.slug,
+        minzoom: label.minzoom, layout: { ...label.layout, visibility: visible }, paint: label.paint,
+      });
+    }
+  }
+  const measure = [
+    { id: 'measure-fill', type: 'fill', source: MEASURE_SOURCE, filter: IS_POLYGON,
+      paint: { 'fill-color': '#0ea5e9', 'fill-opacity': 0.15 } },
+    { id: 'measure-line', type: 'line', source: MEASURE_SOURCE, filter: ['!', IS_POINT],
+      paint: { 'line-color': '#0369a1', 'line-width': 2.5, 'line-dasharray': [2, 1] } },
+    { id: 'measure-points', type: 'circle', source: MEASURE_SOURCE, filter: IS_POINT,
+      paint: { 'circle-radius': 4.5, 'circle-color': '#fff', 'circle-stroke-color': '#0369a1', 'circle-stroke-width': 2 } },
+  ];
+  return {
+    version: 8,
+    name: 'webmap',
+    glyphs: `${window.location.origin}${config.urls.glyphs}`,
+    sources,
+    layers: [...drawn, ...extrusions, ...highlights, ...labels, ...measure],
+  };
+}
+
+/** Paint properties that carry opacity, by MapLibre layer type. */
+const OPACITY_PROPERTIES = {
+  fill: ['fill-opacity'],
+  line: ['line-opacity'],
+  circle: ['circle-opacity', 'circle-stroke-opacity'],
+  symbol: ['text-opacity', 'icon-opacity'],
+  'fill-extrusion': ['fill-extrusion-opacity'],
+  heatmap: ['heatmap-opacity'],
+  raster: ['raster-opacity'],
+};
+
+/** Scale the opacity of every MapLibre layer that draws `layer` by `factor` (0 to 1). */
+export function setOpacity(map, layer, factor, originals) {
+  for (const styleLayer of map.getStyle().layers) {
+    if (!styleLayer.id.startsWith(`L:${layer.slug}:`) || styleLayer.id.includes(':hl-')) continue;
+    for (const property of OPACITY_PROPERTIES[styleLayer.type] || []) {
+      const key = `${styleLayer.id}|${property}`;
+      if (!originals.has(key)) originals.set(key, map.getPaintProperty(styleLayer.id, property));
+      const original = originals.get(key);
+      let value;
+      if (original === undefined || original === null) value = factor;
+      else if (typeof original === 'number') value = original * factor;
+      else value = factor >= 1 ? original : factor; // an expression: replaced while dimmed
+      map.setPaintProperty(styleLayer.id, property, value);
+    }
+  }
+}
+
+// --- Legend ------------------------------------------------------------------------------------
+
+function literalColour(value) {
+  return typeof value === 'string' ? value : null;
+}
+
+/** Return the entries of a colour expression: [{label, colour}] (one entry without a label). */
+function colourEntries(value) {
+  if (typeof value === 'string') return [{ label: '', colour: value }];
+  if (!Array.isArray(value)) return [];
+  const [operator, ...args] = value;
+  if (operator === 'match') {
+    const entries = [];
+    for (let i = 1; i + 1 < args.length; i += 2) {
+      const labels = Array.isArray(args[i]) ? args[i] : [args[i]];
+      const colour = literalColour(args[i + 1]);
+      if (colour) entries.push({ label: labels.join(', '), colour });
+    }
+    const fallback = literalColour(args[args.length - 1]);
+    if (fallback && args.length % 2 === 0) entries.push({ label: 'other', colour: fallback, other: true });
+    return entries;
+  }
+  if (operator === 'step') {
+    const entries = [];
+    const first = literalColour(args[1]);
+    if (first) entries.push({ label: `< ${args[2]}`, colour: first });
+    for (let i = 2; i + 1 < args.length; i += 2) {
+      const colour = literalColour(args[i + 1]);
+      if (colour) entries.push({ label: `≥ ${args[i]}`, colour });
+    }
+    return entries;
+  }
+  if (operator === 'interpolate' || operator === 'interpolate-hcl' || operator === 'interpolate-lab') {
+    const input = args[1];
+    if (Array.isArray(input) && input[0] === 'zoom') {
+      return colourEntries(args[3]).slice(0, 1);
+    }
+    const entries = [];
+    for (let i = 2; i + 1 < args.length; i += 2) {
+      const colour = literalColour(args[i + 1]);
+      if (colour) entries.push({ label: String(args[i]), colour });
+    }
+    return entries;
+  }
+  if (operator === 'case') {
+    return args.filter((arg, i) => (i % 2 === 1 || i === args.length - 1) && typeof arg === 'string')
+      .map((colour) => ({ label: '', colour }));
+  }
+  return [];
+}
+
+function numberOf(value, fallback) {
+  if (typeof value === 'number') return value;
+  if (Array.isArray(value) && value[0] === 'interpolate') {
+    const last = value[value.length - 1];
+    return typeof last === 'number' ? Math.min(last, fallback * 2) : fallback;
+  }
+  return fallback;
+}
+
+/** Return the legend of a layer: [{kind: fill|line|circle, colour, stroke, width, label}]. */
+export function legendOf(layer) {
+  const entries = [];
+  for (const spec of styleSpecs(layer)) {
+    const paint = spec.paint || {};
+    if (spec.type === 'fill' || spec.type === 'fill-extrusion') {
+      const key = spec.type === 'fill' ? 'fill-color' : 'fill-extrusion-color';
+      const stroke = literalColour(paint['fill-outline-color']);
+      for (const entry of colourEntries(paint[key] ?? '#000')) entries.push({ kind: 'fill', stroke, ...entry });
+    } else if (spec.type === 'line') {
+      const width = Math.min(6, Math.max(1, numberOf(paint['line-width'], 2)));
+      const dashed = Array.isArray(paint['line-dasharray']);
+      for (const entry of colourEntries(paint['line-color'] ?? '#000')) entries.push({ kind: 'line', width, dashed, ...entry });
+    } else if (spec.type === 'circle') {
+      const stroke = literalColour(paint['circle-stroke-color']);
+      for (const entry of colourEntries(paint['circle-color'] ?? '#000')) entries.push({ kind: 'circle', stroke, ...entry });
+    }
+  }
+  // Fill and outline of the same polygons are one key, not two.
+  const seen = new Set();
+  return entries.filter((entry) => {
+    const key = `${entry.label}|${entry.colour}|${entry.kind}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  }).slice(0, 12);
+}

@@ -1,0 +1,46 @@
+// The shareable view in the URL's fragment:
+//   #map=zoom/lat/lon[/bearing/pitch]&layers=slug,slug&feature=slug/id
+// It changes as the view moves (replaceState: no history entry per pan) and restores on load.
+
+/** Parse the fragment into {view: {zoom, center, bearing, pitch} | null, layers: [] | null, feature}. */
+export function readState(hash = window.location.hash) {
+  const params = new URLSearchParams(hash.replace(/^#/, ''));
+  const state = { view: null, layers: null, feature: null };
+  const map = (params.get('map') || '').split('/').map(Number);
+  if (map.length >= 3 && map.slice(0, 3).every(Number.isFinite)) {
+    const [zoom, lat, lon, bearing = 0, pitch = 0] = map;
+    if (Math.abs(lat) <= 85 && Math.abs(lon) <= 180 && zoom >= 0 && zoom <= 24) {
+      state.view = {
+        zoom, center: [lon, lat],
+        bearing: Number.isFinite(bearing) ? bearing : 0,
+        pitch: Number.isFinite(pitch) ? Math.min(Math.max(pitch, 0), 85) : 0,
+      };
+    }
+  }
+  if (params.has('layers')) state.layers = params.get('layers').split(',').filter(Boolean);
+  const feature = (params.get('feature') || '').split('/');
+  if (feature.length === 2 && feature[0] && /^\d+$/.test(feature[1])) {
+    state.feature = { layer: feature[0], id: Number(feature[1]) };
+  }
+  return state;
+}
+
+/** Return the fragment describing this view and these layers. */
+export function stateFragment(map, layersOn, feature = null) {
+  const center = map.getCenter();
+  const parts = [
+    map.getZoom().toFixed(2), center.lat.toFixed(5), center.lng.toFixed(5),
+  ];
+  const bearing = Math.round(map.getBearing());
+  const pitch = Math.round(map.getPitch());
+  if (bearing || pitch) parts.push(String(bearing), String(pitch));
+  let fragment = `#map=${parts.join('/')}&layers=${[...layersOn].join(',')}`;
+  if (feature) fragment += `&feature=${feature.layer}/${feature.id}`;
+  return fragment;
+}
+
+/** Put the current view in the address bar without adding a history entry. */
+export function writeState(map, layersOn, feature = null) {
+  const url = `${window.location.pathname}${window.location.search}${stateFragment(map, layersOn, feature)}`;
+  window.history.replaceState(null, '', url);
+}
