@@ -1,15 +1,22 @@
 """Shared fixtures: users of each kind and layers of each visibility, on the real PostGIS."""
 
-import os
-
 import pytest
 from django.contrib.auth.models import Group, Permission
 
 from tests.factories import CategoryFactory, LayerFactory, UserFactory
 
-# Tasks run in-process unless a test asks for the real worker (`celery_worker_process`), so that no
-# test leaves messages about test rows on the shared broker for another worker to pick up.
-os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+
+@pytest.fixture(autouse=True, scope="session")
+def _tasks_run_in_process():
+    """Run tasks in-process unless a test asks for the real worker (`celery_worker_process`).
+
+    Settings are loaded before this file, so the Celery app is told directly: no test may leave
+    messages about its rows on the shared broker for another worker to pick up.
+    """
+    from mapserver.celery import app
+
+    app.conf.task_always_eager = True
+    yield
 
 
 @pytest.fixture

@@ -44,17 +44,6 @@ def tile_and_pixel(lon: float, lat: float, z: int, extent: int = 4096) -> tuple[
     return x, y, round((fx - x) * extent), round((fy - y) * extent)
 
 
-@pytest.fixture(autouse=True)
-def _tasks_in_process():
-    """Run Celery tasks in-process (tests that ask for `celery_worker_process` switch it off)."""
-    from mapserver.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
 def web_mercator(lon_lat):
     return Point(*lon_lat, srid=4326).transform(3857, clone=True)
 
