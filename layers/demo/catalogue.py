@@ -1,0 +1,110 @@
+"""The demo catalogue: categories, groups and layer definitions (fixtures/demo/catalogue.json)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+CATALOGUE_PATH = Path(settings.BASE_DIR) / "fixtures" / "demo" / "catalogue.json"
+
+# The Layer fields a definition sets, besides slug, category and groups.
+LAYER_FIELDS = (
+    "title_vi",
+    "title_en",
+    "description_vi",
+    "description_en",
+    "geometry_type",
+    "attribute_schema",
+    "name_field",
+    "style",
+    "min_zoom",
+    "max_zoom",
+    "prebuild_zoom",
+    "visibility",
+)
+PROVENANCE_FIELDS = ("source", "licence", "attribution")
+
+
+class CatalogueError(ValueError):
+    """The catalogue file contradicts itself."""
+
+
+@dataclass(frozen=True)
+class CategorySpec:
+    """A category as the catalogue defines it."""
+
+    slug: str
+    name_vi: str
+    name_en: str
+    order: int
+    icon: str
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """A demo layer: what builds its data, and the values of its Layer fields."""
+
+    slug: str
+    builder: str
+    category: str
+    groups: tuple[str, ...]
+    fields: dict
+
+    @property
+    def name_field(self) -> str:
+        return self.fields["name_field"]
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Everything the demo defines."""
+
+    categories: list[CategorySpec]
+    groups: list[str]
+    layers: list[LayerSpec]
+
+
+def catalogue_load(path: Path = CATALOGUE_PATH) -> Catalogue:
+    """Read and check the catalogue file."""
+    with path.open(encoding="utf-8") as handle:
+        data = json.load(handle)
+    provenance = data["provenance"]
+    categories = [CategorySpec(**item) for item in data["categories"]]
+    layers = [
+        LayerSpec(
+            slug=item["slug"],
+            builder=item["builder"],
+            category=item["category"],
+            groups=tuple(item.get("groups", ())),
+            fields={
+                **{name: item[name] for name in LAYER_FIELDS},
+                **{name: provenance[item["provenance"]][name] for name in PROVENANCE_FIELDS},
+            },
+        )
+        for item in data["layers"]
+    ]
+    catalogue = Catalogue(categories=categories, groups=data["groups"], layers=layers)
+    _check(catalogue)
+    return catalogue
+
+
+def _check(catalogue: Catalogue) -> None:
+    category_slugs = {c.slug for c in catalogue.categories}
+    layer_slugs = [spec.slug for spec in catalogue.layers]
+    if len(set(layer_slugs)) != len(layer_slugs):
+        raise CatalogueError("Two demo layers share a slug.")
+    for spec in catalogue.layers:
+        names = [field["name"] for field in spec.fields["attribute_schema"]]
+        problems = [
+            spec.category not in category_slugs and f"unknown category {spec.category!r}",
+            spec.name_field not in names and f"naming field {spec.name_field!r} not in the schema",
+            len(set(names)) != len(names) and "a field is listed twice",
+            not set(spec.groups) <= set(catalogue.groups) and f"unknown group in {spec.groups}",
+            spec.fields["prebuild_zoom"] > spec.fields["max_zoom"] and "prebuild over max zoom",
+            not spec.fields["attribution"] and "no attribution",
+        ]
+        for problem in filter(None, problems):
+            raise CatalogueError(f"Demo layer {spec.slug}: {problem}.")
