@@ -244,6 +244,8 @@ class Feature(models.Model):
             # (layer, geometry) in one GiST index (btree_gist): a tile query filters on both.
             GistIndex(fields=["layer", "geom_3857"], name="feature_layer_geom3857_gist"),
             GinIndex(OpClass("search_text", name="gin_trgm_ops"), name="feature_search_trgm"),
+            # Paging by id within a layer (the APIs' order): counted and skipped in the index.
+            models.Index(fields=["layer", "id"], name="feature_layer_id_idx"),
         ]
 
     def __str__(self) -> str:
@@ -313,6 +315,12 @@ class ImportJob(Job):
     imported_count = models.PositiveIntegerField(_("imported"), default=0)
     repaired_count = models.PositiveIntegerField(_("repaired"), default=0)
     skipped_count = models.PositiveIntegerField(_("skipped"), default=0)
+    report = models.JSONField(
+        _("report"),
+        default=dict,
+        blank=True,
+        help_text=_("What was read (format, layer, CRS, encoding) and how long each step took."),
+    )
 
     class Meta(Job.Meta):
         verbose_name = _("import job")

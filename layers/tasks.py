@@ -2,8 +2,8 @@
 
 from celery import shared_task
 
-from . import services
-from .models import Layer, TileJob
+from . import imports, services
+from .models import ImportJob, Layer, TileJob
 from .tiles import seed
 from .tiles import services as tile_services
 from .tiles.grid import TileCoord
@@ -39,3 +39,12 @@ def tiles_rebuild(layer_id: int, tiles: list[list[int]]) -> int:
         return 0
     coords = [TileCoord(z, x, y) for z, x, y in tiles]
     return tile_services.tiles_rebuild(layer=layer, coords=coords)
+
+
+@shared_task
+def import_run(job_id: int) -> str:
+    """Run an import job; return its final status."""
+    job = ImportJob.objects.select_related("layer").filter(pk=job_id).first()
+    if job is None:
+        return "missing"
+    return imports.import_run(job=job).status

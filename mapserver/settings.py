@@ -169,6 +169,18 @@ WEBMAP_BASEMAP_ATTRIBUTION = env.str("WEBMAP_BASEMAP_ATTRIBUTION", default="")
 # The investor page lists the parcels of the visible polygon layers of this category.
 WEBMAP_INVESTMENT_CATEGORY = env.str("WEBMAP_INVESTMENT_CATEGORY", default="investment")
 
+# Imports (docs/import.md): the largest upload accepted, what an archive may unpack to, where the
+# worker unpacks (the system's temporary folder when empty), the category of layers an import
+# creates without naming one, and whether uploads are kept once their job has finished.
+IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_BYTES", default=512 * 2**20)
+IMPORT_MAX_UNPACKED_BYTES = env.int("IMPORT_MAX_UNPACKED_BYTES", default=2 * 2**30)
+IMPORT_MAX_ARCHIVE_FILES = env.int("IMPORT_MAX_ARCHIVE_FILES", default=1000)
+IMPORT_WORK_DIR = env.str("IMPORT_WORK_DIR", default="") or None
+IMPORT_DEFAULT_CATEGORY = env.str("IMPORT_DEFAULT_CATEGORY", default="other")
+IMPORT_KEEP_UPLOADS = env.bool("IMPORT_KEEP_UPLOADS", default=False)
+# Per-feature warnings kept on a job (repaired, skipped); past it, one line counts the rest.
+IMPORT_MAX_FEATURE_MESSAGES = 100
+
 # The admin's map widget draws on OpenStreetMap tiles; without internet it still shows geometry.
 GIS_ADMIN_DEFAULT_ZOOM = 12
 

@@ -1,0 +1,16 @@
+"""The one error of an import: a message a GIS officer understands, and the feature it is about."""
+
+from __future__ import annotations
+
+
+class ImportFailed(Exception):
+    """The file cannot be imported as given; the message says why and what to do."""
+
+    def __init__(self, message: str, *, feature: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.feature = feature
+
+
+class ImportCancelled(Exception):
+    """Somebody cancelled the job while it ran."""

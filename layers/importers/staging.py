@@ -1,0 +1,239 @@
+"""The database side of an import: staging tables, checks and repairs in SQL, and the one write.
+
+    COPY batches ─► import_staging_<job> (raw WKB, typed attribute columns, feature number)
+                ─► import_prepared_<job> (in 4326, 2D, repaired, attributes as JSONB)
+                ─► layers_feature, in the caller's transaction
+
+Both staging tables are TEMP: private to this session, dropped by `drop()` or when the session ends,
+never seen by readers of the layer. Identifiers go through psycopg's `sql.Identifier`, values are
+bound parameters.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from django.db import connection, transaction
+from psycopg import sql
+
+from .crs import WGS84
+from .schema import SQL_TYPES, Column
+
+MAX_PAIRS_PER_CALL = 50  # jsonb_build_object takes at most 100 arguments
+
+
+@dataclass
+class PreparedStats:
+    """What the prepared data holds, before it reaches the layer."""
+
+    total: int = 0
+    skipped: int = 0
+    repaired: int = 0
+    dropped_zm: int = 0
+    extent: tuple[float, float, float, float] | None = None
+    #: (dimension 0/1/2, is multi-part) → count; collections under dimension -1.
+    kinds: dict[tuple[int, bool], int] = field(default_factory=dict)
+
+    @property
+    def importable(self) -> int:
+        return self.total - self.skipped
+
+
+def _run(query: sql.Composable, params: list | None = None) -> list[tuple]:
+    """Execute one statement in its own transaction (a savepoint inside an outer one)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(query.as_string(connection.connection), params)
+        return cursor.fetchall() if cursor.description else []
+
+
+class Staging:
+    """The two temporary tables of one import job."""
+
+    def __init__(self, *, key: str, columns: list[Column]) -> None:
+        self.columns = columns
+        self.staging = sql.Identifier(f"import_staging_{key}")
+        self.prepared = sql.Identifier(f"import_prepared_{key}")
+
+    def _column(self, index: int) -> sql.Identifier:
+        return sql.Identifier(f"c{index}")
+
+    def create(self) -> None:
+        """Create the empty staging table."""
+        definitions = [sql.SQL("n bigint"), sql.SQL("geom geometry")] + [
+            sql.SQL("{} {}").format(self._column(i), sql.SQL(SQL_TYPES[column.type]))
+            for i, column in enumerate(self.columns)
+        ]
+        self.drop()
+        _run(
+            sql.SQL("CREATE TEMP TABLE {} ({})").format(
+                self.staging, sql.SQL(", ").join(definitions)
+            )
+        )
+
+    def copy(self, table: pa.Table) -> None:
+        """Append a batch (feature number, hex WKB, attributes) with COPY."""
+        buffer = io.BytesIO()
+        pacsv.write_csv(table, buffer, write_options=pacsv.WriteOptions(include_header=False))
+        query = sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(self.staging)
+        with (
+            transaction.atomic(),
+            connection.cursor() as cursor,
+            cursor.copy(query.as_string(connection.connection)) as copy,
+        ):
+            copy.write(buffer.getbuffer())
+
+    def _attributes_expression(self) -> tuple[sql.Composable, list]:
+        if not self.columns:
+            return sql.SQL("'{}'::jsonb"), []
+        calls, params = [], []
+        for start in range(0, len(self.columns), MAX_PAIRS_PER_CALL):
+            pairs = []
+            for offset, column in enumerate(self.columns[start : start + MAX_PAIRS_PER_CALL]):
+                pairs.append(sql.SQL("%s::text, {}").format(self._column(start + offset)))
+                params.append(column.name)
+            calls.append(sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(pairs)))
+        return sql.SQL(" || ").join(calls), params
+
+    def prepare(self, *, srid: int, name_column: str) -> PreparedStats:
+        """Transform to 4326, drop Z/M, repair invalid geometries; return what came out."""
+        attributes, params = self._attributes_expression()
+        index = next((i for i, c in enumerate(self.columns) if c.name == name_column), None)
+        name = (
+            sql.SQL("coalesce({}::text, '')").format(self._column(index))
+            if index is not None
+            else sql.SQL("''")
+        )
+        # Z and M go first (PROJ would otherwise treat Z as a height); then the CRS; then repair.
+        flat = sql.SQL("ST_Force2D(ST_SetSRID(geom, %s))")
+        if srid != WGS84:
+            flat = sql.SQL("ST_Transform({}, 4326)").format(flat)
+        query = sql.SQL(
+            """
+            CREATE TEMP TABLE {prepared} AS
+            SELECT n, name, attrs, had_zm, was_valid, missing,
+                   CASE WHEN fixed IS NULL OR ST_IsEmpty(fixed) THEN NULL ELSE fixed END AS geom
+            FROM (
+                SELECT n, name, attrs, had_zm, was_valid, missing,
+                       CASE WHEN missing THEN NULL
+                            WHEN was_valid THEN g
+                            WHEN GeometryType(g) = 'GEOMETRYCOLLECTION' THEN ST_MakeValid(g)
+                            -- keep the kind: a broken polygon stays (multi)polygon, its slivers go
+                            ELSE ST_CollectionExtract(ST_MakeValid(g), ST_Dimension(g) + 1)
+                       END AS fixed
+                FROM (
+                    SELECT n, name, attrs, had_zm, g,
+                           g IS NULL OR ST_IsEmpty(g) AS missing,
+                           g IS NULL OR ST_IsEmpty(g) OR ST_IsValid(g) AS was_valid
+                    FROM (
+                        SELECT n, {name} AS name, {attributes} AS attrs,
+                               coalesce(ST_NDims(geom) > 2, false) AS had_zm, {flat} AS g
+                        FROM {staging}
+                    ) AS source
+                ) AS checked
+            ) AS repaired
+            """
+        ).format(
+            prepared=self.prepared,
+            staging=self.staging,
+            name=name,
+            attributes=attributes,
+            flat=flat,
+        )
+        with transaction.atomic(), connection.cursor() as cursor:
+            # ST_IsValid says why a geometry is invalid in a NOTICE per row: a million of them
+            # would flood the log; the reasons of the first few are asked for in `invalid()`.
+            cursor.execute("SET LOCAL client_min_messages = warning")
+            cursor.execute(query.as_string(connection.connection), [*params, srid])
+        return self.stats()
+
+    def stats(self) -> PreparedStats:
+        """Return the counts, extent and geometry kinds of the prepared data."""
+        row = _run(
+            sql.SQL(
+                """
+                SELECT count(*), count(*) FILTER (WHERE geom IS NULL),
+                       count(*) FILTER (WHERE NOT was_valid AND geom IS NOT NULL),
+                       count(*) FILTER (WHERE had_zm),
+                       ST_XMin(ST_Extent(geom)), ST_YMin(ST_Extent(geom)),
+                       ST_XMax(ST_Extent(geom)), ST_YMax(ST_Extent(geom))
+                FROM {}
+                """
+            ).format(self.prepared)
+        )[0]
+        stats = PreparedStats(total=row[0], skipped=row[1], repaired=row[2], dropped_zm=row[3])
+        if row[4] is not None:
+            stats.extent = (row[4], row[5], row[6], row[7])
+        for dimension, kind, count in _run(
+            sql.SQL(
+                "SELECT ST_Dimension(geom), GeometryType(geom), count(*) FROM {} "
+                "WHERE geom IS NOT NULL GROUP BY 1, 2"
+            ).format(self.prepared)
+        ):
+            collection = kind == "GEOMETRYCOLLECTION"
+            key = (-1 if collection else dimension, kind.startswith("MULTI"))
+            stats.kinds[key] = stats.kinds.get(key, 0) + count
+        return stats
+
+    def skipped(self, *, limit: int) -> list[tuple[int, str]]:
+        """Return the first skipped features with why."""
+        return _run(
+            sql.SQL(
+                "SELECT n, CASE WHEN missing THEN 'no geometry (empty or missing)' "
+                "ELSE 'an invalid geometry that could not be repaired' END "
+                "FROM {} WHERE geom IS NULL ORDER BY n LIMIT %s"
+            ).format(self.prepared),
+            [limit],
+        )
+
+    def repaired(self, *, srid: int, limit: int) -> list[tuple[int, str]]:
+        """Return the first repaired features with what was wrong."""
+        flat = sql.SQL("ST_Force2D(ST_SetSRID(s.geom, %s))")
+        if srid != WGS84:
+            flat = sql.SQL("ST_Transform({}, 4326)").format(flat)
+        return _run(
+            sql.SQL(
+                "SELECT p.n, ST_IsValidReason({flat}) FROM {prepared} AS p "
+                "JOIN {staging} AS s USING (n) "
+                "WHERE NOT p.was_valid AND p.geom IS NOT NULL ORDER BY p.n LIMIT %s"
+            ).format(flat=flat, prepared=self.prepared, staging=self.staging),
+            [srid, limit],
+        )
+
+    def publish(self, *, layer_id: int, replace: bool, multi_dimensions: list[int]) -> int:
+        """Write the prepared features into the layer (in the caller's transaction); return count.
+
+        `multi_dimensions` lists the dimensions (0 point, 1 line, 2 polygon) whose single parts
+        become multi-parts, so that a layer holds one kind per dimension.
+        """
+        with connection.cursor() as cursor:
+            if replace:
+                cursor.execute("DELETE FROM layers_feature WHERE layer_id = %s", [layer_id])
+            elif multi_dimensions:
+                cursor.execute(
+                    "UPDATE layers_feature SET geom = ST_Multi(geom), updated_at = now() "
+                    "WHERE layer_id = %s AND ST_Dimension(geom) = ANY(%s::int[]) "
+                    "AND GeometryType(geom) IN ('POINT', 'LINESTRING', 'POLYGON')",
+                    [layer_id, multi_dimensions],
+                )
+            query = sql.SQL(
+                """
+                INSERT INTO layers_feature
+                    (layer_id, geom, attributes, name, created_at, updated_at)
+                SELECT %s,
+                       CASE WHEN ST_Dimension(geom) = ANY(%s::int[])
+                                 AND GeometryType(geom) IN ('POINT', 'LINESTRING', 'POLYGON')
+                            THEN ST_Multi(geom) ELSE geom END,
+                       attrs, name, now(), now()
+                FROM {} WHERE geom IS NOT NULL ORDER BY n
+                """
+            ).format(self.prepared)
+            cursor.execute(query.as_string(connection.connection), [layer_id, multi_dimensions])
+            return cursor.rowcount
+
+    def drop(self) -> None:
+        """Drop both tables if they exist."""
+        for table in (self.prepared, self.staging):
+            _run(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
