@@ -23,7 +23,7 @@ from layers.models import Feature, Layer
 
 from .base import ApiView, query_params
 from .errors import ErrorSerializer
-from .geojson import GEOJSON, collection_response, feature_response
+from .geojson import GEOJSON, collection_response, feature_response, whole_layer_count
 from .layers import layer_or_404, require_staff
 from .pagination import page_links, page_request
 
@@ -107,7 +107,9 @@ class FeatureListApi(ApiView):
             by_rel = {link["rel"]: link["href"] for link in links}
             return {"next": by_rel.get("next"), "prev": by_rel.get("prev"), "links": links}
 
-        return collection_response(query=query, page=page, tail=tail)
+        return collection_response(
+            query=query, page=page, tail=tail, matched=whole_layer_count(layer, query)
+        )
 
     @extend_schema(
         operation_id="features_create",

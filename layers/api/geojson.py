@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from layers.features import geojson
 from layers.features.query import FeatureQuery
+from layers.models import Layer
 
 from .pagination import PageRequest
 
@@ -46,6 +47,15 @@ def collection_response(
         return HttpResponse(body.encode(), content_type=content_type)
     chunks = geojson.feature_page_stream(query, limit=page.limit, offset=page.offset)
     return StreamingHttpResponse(_stream(head, chunks, tail, matched), content_type=content_type)
+
+
+def whole_layer_count(layer: Layer, query: FeatureQuery) -> int | None:
+    """Return the layer's feature count when the query wants all of it, else None (count them).
+
+    `services.layer_data_changed` keeps `feature_count` true on every write, so paging through a
+    whole layer need not count 200,000 rows for each page.
+    """
+    return layer.feature_count if query.is_whole_layer else None
 
 
 def _tail_text(tail: Tail, returned: int, matched: int) -> str:

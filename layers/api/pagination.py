@@ -60,7 +60,8 @@ def page_links(
             "href": url_with(request, limit=page.limit, offset=page.offset),
         }
     ]
-    if page.offset + returned < matched:
+    # A short page is the last one, whatever the count says: a client never loops on an empty page.
+    if returned == page.limit and page.offset + returned < matched:
         links.append(
             {
                 "rel": "next",

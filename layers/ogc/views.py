@@ -15,7 +15,12 @@ from rest_framework.views import APIView, set_rollback
 
 from layers import selectors
 from layers.api.base import FirstRenderer, UTF8JSONRenderer, query_params
-from layers.api.geojson import GEOJSON, collection_response, feature_response
+from layers.api.geojson import (
+    GEOJSON,
+    collection_response,
+    feature_response,
+    whole_layer_count,
+)
 from layers.api.layers import extent_bbox, layer_or_404
 from layers.api.pagination import PageRequest, page_links
 from layers.errors import InvalidParameter, LayerError, NotFound
@@ -210,7 +215,9 @@ class ItemsView(OgcView):
             links.append(_link(collection_url, "collection", JSON, layer.title))
             return {"links": links}
 
-        return collection_response(query=query, page=page, tail=tail)
+        return collection_response(
+            query=query, page=page, tail=tail, matched=whole_layer_count(layer, query)
+        )
 
 
 class ItemView(OgcView):
