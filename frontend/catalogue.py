@@ -7,14 +7,19 @@ the page never names a layer the visitor may not see.
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
 from layers.models import Layer
 from layers.selectors import layers_visible_to
 
+# What json_script escapes, so that no text from the data can end the <script> element.
+SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
 # Tiles deeper than this are overzoomed in the browser: at z16 a tile's 4096 units are ~0.15 m.
 MAX_SOURCE_ZOOM = 16
 
@@ -102,3 +107,14 @@ def map_config(*, user: AbstractBaseUser | AnonymousUser | None) -> dict:
         },
         "signed_in": bool(user and user.is_authenticated),
     }
+
+
+def config_script(config: dict) -> SafeString:
+    """Return the configuration as JSON to put inside a <script> element.
+
+    Like Django's json_script, but Vietnamese stays as UTF-8 instead of \\u escapes, which made
+    the page twice as heavy.
+    """
+    text = json.dumps(config, ensure_ascii=False, separators=(",", ":"))
+    # Safe: the three characters that could end the element or start markup are escaped.
+    return mark_safe(text.translate(SCRIPT_ESCAPES))

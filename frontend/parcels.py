@@ -23,11 +23,13 @@ from layers.selectors import layers_visible_to
 
 ROLES = ("area", "zoning", "status", "ward")
 FIELD_NAMES = {
-    "area": ("area_m2", "area", "dien_tich_m2", "dien_tich"),
-    "zoning": ("zoning", "quy_hoach", "muc_dich", "chuc_nang", "land_use"),
+    "area": ("area_m2", "area", "dien_tich_m2", "dien_tich", "area_ha", "dien_tich_ha"),
+    "zoning": ("zoning", "ten_quy_hoach", "quy_hoach", "land_use", "muc_dich", "chuc_nang"),
     "status": ("status", "trang_thai", "tinh_trang"),
     "ward": ("ward", "phuong", "phuong_xa", "ward_name", "dia_ban"),
 }
+# Areas are compared and shown in m²; a field in hectares is converted.
+SQUARE_METRES_PER_UNIT = {"area_ha": 10_000, "dien_tich_ha": 10_000}
 SORTS = {"name": ("name", "pk"), "area": None, "-area": None}
 # Numbers sort after strings in jsonb: a bound below every number keeps only numeric values.
 LOWEST_NUMBER = -1e300
@@ -127,11 +129,12 @@ def _layer_condition(layer: Layer, filters: ParcelFilters) -> Q | None:
         if "area" not in roles:
             return None
         area = f"attributes__{roles['area']}"
+        per_unit = SQUARE_METRES_PER_UNIT.get(roles["area"], 1)
         condition &= Q(**{f"{area}__gte": LOWEST_NUMBER})
         if filters.area_min is not None:
-            condition &= Q(**{f"{area}__gte": filters.area_min})
+            condition &= Q(**{f"{area}__gte": filters.area_min / per_unit})
         if filters.area_max is not None:
-            condition &= Q(**{f"{area}__lte": filters.area_max})
+            condition &= Q(**{f"{area}__lte": filters.area_max / per_unit})
     return condition
 
 
@@ -202,6 +205,8 @@ class ParcelRows:
         roles = self.roles[feature.layer_id]
         attributes = feature.attributes or {}
         values = {role: attributes.get(roles[role]) if role in roles else None for role in ROLES}
+        if isinstance(values["area"], int | float):
+            values["area"] = values["area"] * SQUARE_METRES_PER_UNIT.get(roles["area"], 1)
         return ParcelRow(
             layer=self.layers[feature.layer_id],
             id=feature.pk,

@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from .catalogue import map_config
+from .catalogue import config_script, map_config
 from .parcels import (
     ParcelFilters,
     investment_layers,
@@ -20,7 +20,8 @@ PARCELS_PER_PAGE = 25
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
     """Render the map with the layers the visitor may see."""
-    return render(request, "frontend/index.html", {"config": map_config(user=request.user)})
+    config = config_script(map_config(user=request.user))
+    return render(request, "frontend/index.html", {"config": config})
 
 
 @require_GET

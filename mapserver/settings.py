@@ -160,8 +160,11 @@ CITY_CENTER = tuple(env.list("CITY_CENTER", cast=float, default=[107.5905, 16.46
 # plus the default ones. An external raster base map (an XYZ URL template) is off unless set.
 WEBMAP_BASE_LAYERS = env.list(
     "WEBMAP_BASE_LAYERS",
-    default=["ranh-gioi-tinh", "ranh-gioi-phuong-xa", "mat-nuoc", "song-ho", "duong-pho", "toa-nha"],
-)
+    default=[
+        "ranh-gioi-phuong-xa", "cong-vien", "song-ho", "quoc-lo-tinh-lo", "duong-pho", "toa-nha",
+        "ranh-gioi-tinh",
+    ],
+)  # fmt: skip
 WEBMAP_DEFAULT_LAYERS = env.list("WEBMAP_DEFAULT_LAYERS", default=["di-tich", "khu-dat-dau-tu"])
 WEBMAP_START_ZOOM = env.float("WEBMAP_START_ZOOM", default=13.0)
 WEBMAP_BASEMAP_URL = env.str("WEBMAP_BASEMAP_URL", default="")

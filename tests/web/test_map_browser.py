@@ -136,7 +136,11 @@ def test_3d_tilts_the_map_and_extrudes_the_buildings(map_page):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_shared_url_restores_the_view_and_the_layers(map_page, browser_context):
+    requests = []
+    map_page.page.on("request", lambda request: requests.append(request.url))
     map_page.open("#map=16.5/16.46800/107.58400/30/0&layers=water,roads,landmarks")
+    # A layer that is off costs no request.
+    assert not [url for url in requests if "/tiles/parcels/" in url]
     view = map_page.view()
     assert view["zoom"] == pytest.approx(16.5)
     assert (view["lat"], view["lon"]) == pytest.approx((16.468, 107.584))

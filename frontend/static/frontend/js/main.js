@@ -114,6 +114,7 @@ class WebMap {
       visibility(ids.style(slug, index), on && !(extruded && this.threeD && spec.type === 'fill'));
     });
     visibility(ids.label(slug), on);
+    for (const kind of ['fill', 'line', 'circle']) visibility(ids.highlight(slug, kind), on);
     if (extruded) visibility(ids.extrusion(slug), on && this.threeD);
     if (!on && this.selected && this.selected.layer === slug) this.identify.close();
     const box = document.getElementById(`toggle-${slug}`);
@@ -254,7 +255,16 @@ function start() {
     return;
   }
   window.webmap = new WebMap(config);
-  window.webmap.map.on('load', () => document.body.classList.add('map-ready'));
+  const { map } = window.webmap;
+  map.once('load', () => {
+    document.body.classList.add('map-ready');
+    // The credits stay one click away rather than covering the bottom of the map.
+    const credits = map.getContainer().querySelector('.maplibregl-ctrl-attrib');
+    credits?.classList.remove('maplibregl-compact-show');
+    credits?.removeAttribute('open');
+  });
+  // When the first view was complete (ms since navigation): the page benchmark reads it.
+  map.once('idle', () => { window.webmap.firstIdleMs = performance.now(); });
 }
 
 start();

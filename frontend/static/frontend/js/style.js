@@ -192,8 +192,10 @@ export function drawingOrder(config) {
   return [...base.filter(Boolean), ...themes];
 }
 
-function highlightLayers(layer, source) {
-  const common = { source, 'source-layer': layer.slug, filter: ['==', ['id'], -1] };
+function highlightLayers(layer, source, visible) {
+  // Hidden with their layer: a visible layer of a source, even one drawing nothing, makes MapLibre
+  // fetch that source's tiles.
+  const common = { source, 'source-layer': layer.slug, filter: ['==', ['id'], -1], layout: { visibility: visible } };
   const layers = [];
   if (layer.geometry_type !== 'point') {
     layers.push({
@@ -270,7 +272,7 @@ export function buildStyle(config, { on, threeD }) {
         },
       });
     }
-    highlights.push(...highlightLayers(layer, source));
+    highlights.push(...highlightLayers(layer, source, visible));
     const label = labelSpec(layer);
     if (label) {
       labels.push({
