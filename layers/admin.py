@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import services, tasks
+from .import_admin import ImportJobAdminMixin
 from .models import Category, Feature, ImportJob, Layer, TileJob
 from .tiles.seed import tile_job_start, tile_seed_start
 from .tiles.services import layer_tiles_reset
@@ -229,7 +230,7 @@ class JobAdmin(admin.ModelAdmin):
 
 
 @admin.register(ImportJob)
-class ImportJobAdmin(JobAdmin):
+class ImportJobAdmin(ImportJobAdminMixin, JobAdmin):
     list_display = ["id", "source_name", "layer", "mode", "status", "progress", "created_by"]
     list_filter = ["status", "mode"]
     readonly_fields = [
@@ -243,6 +244,7 @@ class ImportJobAdmin(JobAdmin):
         "skipped_count",
         "message_list",
         "options",
+        "report",
         "created_by",
         "created_at",
         "started_at",

@@ -294,7 +294,9 @@ def _stage(run: _Run, source, staging_key: str) -> tuple[Staging, SourceLayout]:
     return staging, layout
 
 
-def _publish(run: _Run, staging: Staging, layout: SourceLayout, stats: PreparedStats) -> int:
+def _publish(
+    run: _Run, staging: Staging, layout: SourceLayout, stats: PreparedStats, started: float
+) -> int:
     job = run.job
     append = job.mode == ImportJob.Mode.APPEND
     with transaction.atomic():
@@ -329,6 +331,7 @@ def _publish(run: _Run, staging: Staging, layout: SourceLayout, stats: PreparedS
         )
         services.layer_data_changed(layer=layer)
         finished = timezone.now()
+        run.lap("write", started)
         run.timings["total"] = round(time.monotonic() - run.started, 3)
         run.report["timings"] = run.timings
         ImportJob.objects.filter(pk=job.pk).update(
@@ -381,8 +384,7 @@ def import_run(
         _check_location(run, stats, srid)
         _feature_messages(run, staging, stats, srid)
         started = run.lap("check", started)
-        written = _publish(run, staging, layout, stats)
-        run.lap("write", started)
+        written = _publish(run, staging, layout, stats, started)
         logger.info("import %s: %s features into layer %s", job.pk, written, job.layer_id)
     except ImportCancelled:
         run.say("error", "The import was cancelled; the layer was not changed.")

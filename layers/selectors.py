@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Value
 from django.db.models.functions import Concat, Lower
 
-from .models import Category, Layer, Unaccent
+from .models import Category, ImportJob, Layer, Unaccent
 
 
 def layers_visible_to(*, user: AbstractBaseUser | AnonymousUser | None):
@@ -42,3 +42,13 @@ def layer_list(
         for word in text.split():
             layers = layers.filter(title_text__contains=Unaccent(Lower(Value(word))))
     return layers
+
+
+def import_job_get(*, job_id: int) -> ImportJob | None:
+    """Return an import job with its layer and uploader, None if there is no such job."""
+    return ImportJob.objects.select_related("layer", "created_by").filter(pk=job_id).first()
+
+
+def import_jobs_latest(*, limit: int = 50):
+    """Return the latest import jobs, newest first."""
+    return ImportJob.objects.select_related("layer", "created_by").order_by("-created_at")[:limit]

@@ -4,6 +4,13 @@ from django.urls import path, re_path
 
 from .exports import LayerExportApi
 from .features import FeatureDetailApi, FeatureListApi
+from .imports import (
+    ImportCancelApi,
+    ImportDetailApi,
+    ImportListApi,
+    ImportOptionsApi,
+    LayerImportApi,
+)
 from .layers import CategoryListApi, LayerDetailApi, LayerListApi
 from .search import IdentifyApi, SearchApi
 
@@ -24,6 +31,11 @@ urlpatterns = [
         LayerExportApi.as_view(),
         name="layer-export",
     ),
+    path("layers/<slug:slug>/imports/", LayerImportApi.as_view(), name="layer-imports"),
+    path("imports/", ImportListApi.as_view(), name="import-list"),
+    path("imports/options/", ImportOptionsApi.as_view(), name="import-options"),
+    path("imports/<int:job_id>/", ImportDetailApi.as_view(), name="import-detail"),
+    path("imports/<int:job_id>/cancel/", ImportCancelApi.as_view(), name="import-cancel"),
     path("search/", SearchApi.as_view(), name="search"),
     path("identify/", IdentifyApi.as_view(), name="identify"),
 ]
