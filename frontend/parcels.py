@@ -70,7 +70,9 @@ def role_labels(layers: list[Layer]) -> dict[str, str]:
     labels = {}
     for layer in layers:
         for role, name in role_fields(layer).items():
-            labels.setdefault(role, field_label(layer, name))
+            # Areas are shown converted to m², whatever unit the layer's own label names.
+            if role != "area":
+                labels.setdefault(role, field_label(layer, name))
     return labels
 
 
