@@ -255,9 +255,12 @@ def page_through_http(port: int, path: str, *, total: int, page: int, extra: str
 
 
 def page_through_sql(layer: Layer, *, total: int, page: int) -> dict:
-    """Run our pages' SQL (count + GeoJSON rows) directly with psycopg and join the text."""
+    """Run our pages' SQL directly with psycopg and join the text, as the views do.
+
+    Like the views, the whole layer's count is the layer's own `feature_count` (read once).
+    """
     query = FeatureQuery(layer_id=layer.pk)
-    count_sql = sql.SQL("SELECT count(*) FROM layers_feature f WHERE f.layer_id = %s")
+    count_sql = sql.SQL("SELECT feature_count FROM layers_layer WHERE id = %s")
     seen: set = set()
     returned = 0
     elapsed = 0.0
