@@ -142,6 +142,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Layers and jobs both have a "status": name each choice set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "LayerStatusEnum": "layers.models.LayerStatus",
+        "JobStatusEnum": "layers.models.JobStatus",
+    },
 }
 
 # Exports (/api/v1/layers/{slug}/export.*): the most features one holds, and how long GDAL may take.
