@@ -344,6 +344,7 @@ def _publish(
             messages=run.messages,
             report=run.report,
             finished_at=finished,
+            **_upload_cleared(),
         )
     return written
 
@@ -411,8 +412,7 @@ def import_run(
             staging.drop()
         shutil.rmtree(workdir, ignore_errors=True)
         if job.upload and not settings.IMPORT_KEEP_UPLOADS:
-            job.upload.delete(save=False)
-            ImportJob.objects.filter(pk=job.pk).update(upload="")
+            job.upload.storage.delete(job.upload.name)
     job.refresh_from_db()
     return job
 
@@ -430,11 +430,21 @@ def _name_field(job: ImportJob, layout: SourceLayout) -> str:
     return guess_name_field(names)
 
 
+def _upload_cleared() -> dict:
+    """Return the job fields that forget the stored upload (deleted once the job has finished)."""
+    return {} if settings.IMPORT_KEEP_UPLOADS else {"upload": ""}
+
+
 def _finish(run: _Run, status: str) -> None:
     """Record a failed or cancelled run; a layer created for it is marked failed."""
     run.timings["total"] = round(time.monotonic() - run.started, 3)
     run.report["timings"] = run.timings
-    fields = {"messages": run.messages, "report": run.report, "finished_at": timezone.now()}
+    fields = {
+        "messages": run.messages,
+        "report": run.report,
+        "finished_at": timezone.now(),
+        **_upload_cleared(),
+    }
     jobs = ImportJob.objects.filter(pk=run.job.pk)
     if jobs.filter(status=ImportJob.Status.CANCELLED).exists():
         status = ImportJob.Status.CANCELLED  # a cancelled job stays cancelled, whatever came next

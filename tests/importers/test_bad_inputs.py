@@ -121,4 +121,5 @@ def test_no_work_files_are_left_behind(layer, tmp_path, settings):
     point = b'{"type": "Feature", "geometry": {"type": "Point", "coordinates": [107.5, 16.4]}}'
     run(b'{"type": "FeatureCollection", "features": [' + point + b"]}", layer=layer, name="a.json")
     assert list((tmp_path / "work").iterdir()) == []
+    assert list((settings.MEDIA_ROOT / "imports").iterdir()) == []  # uploads deleted
     assert not (tmp_path / "evil.geojson").exists()
