@@ -25,6 +25,7 @@ def test_staff_upload_a_file_and_land_on_the_job_page(
 ):
     page = staff_client.get(reverse("admin:layers_importjob_changelist")).content.decode()
     assert reverse("admin:layers_importjob_upload") in page
+    assert "Nhập dữ liệu từ tệp" in page  # the admin speaks Vietnamese by default
 
     form = staff_client.get(reverse("admin:layers_importjob_upload")).content.decode()
     assert "VN-2000 / TM-3 107-00 (Thừa Thiên Huế)" in form
@@ -54,7 +55,8 @@ def test_a_new_layer_from_the_admin(staff_client, category, django_capture_on_co
     assert Layer.objects.get(slug="moi").feature_count == 1
 
 
-def test_the_form_says_what_is_wrong(staff_client, layer):
+def test_the_form_says_what_is_wrong(staff_client, layer, settings):
+    settings.LANGUAGE_CODE = "en"
     response = staff_client.post(
         reverse("admin:layers_importjob_upload"),
         {"file": SimpleUploadedFile("a.csv", CSV), "mode": "replace", "other_srid": 99999},
