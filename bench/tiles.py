@@ -2,15 +2,17 @@
 
 (a) uncached tiles through our endpoint (gunicorn) vs the same tile's SQL run directly with psycopg,
     and vs MapServer 8 (CGI) serving MVT from the same table;
-(b) cached public tiles through nginx (deploy/nginx.conf) and through Django vs nginx serving the
-    same files as plain static files (wrk on 127.0.0.1, bounded in time);
+(b) cached public tiles through nginx (deploy/nginx.conf.template) and through Django vs nginx
+    serving the same files as plain static files (wrk on 127.0.0.1, bounded in time);
 (c) seeding z0-z16 of 200,000 buildings with two Celery workers vs tippecanoe on the same data.
 
-Run with `bash bench/tiles.sh` (installs the tools). Writes its section of bench/RESULTS.md.
+Run with `bash bench/tiles.sh` (installs the tools); `--only uncached` measures (a) alone. Writes
+its section of bench/RESULTS.md; each (a) run moves the previous one to the section's history.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import re
@@ -45,6 +47,7 @@ from layers.models import Category, Layer, TileJob  # noqa: E402
 from layers.services import layer_refresh_stats  # noqa: E402
 from layers.tiles.cache import TileKey, tile_cache  # noqa: E402
 from layers.tiles.grid import TileCoord  # noqa: E402
+from layers.tiles.nginx import NginxSite, standalone_config  # noqa: E402
 from layers.tiles.render import tile_spec  # noqa: E402
 from layers.tiles.seed import seed_plan  # noqa: E402
 from layers.tiles.sql import TileSQL  # noqa: E402
@@ -159,6 +162,21 @@ def fetch(url: str) -> bytes:
         return response.read()
 
 
+def fetch_uncached(url: str, key: TileKey, cache) -> float:
+    """Time a request for a tile that is not cached, then wait for the server to cache it.
+
+    The server writes the tile after sending it: the next request must not find it there early.
+    """
+    cache.delete(key)
+    start = time.perf_counter()
+    body = fetch(url)
+    elapsed = time.perf_counter() - start
+    deadline = time.monotonic() + 10
+    while body and not cache.exists(key) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return elapsed
+
+
 MAPFILE = """
 MAP
   NAME "bench"
@@ -216,12 +234,8 @@ def bench_uncached(layer: Layer, tiles: dict[int, list[TileCoord]]) -> list[str]
                 data = pg.execute(query, params).fetchone()[1] or b""
                 raw.append(timed(lambda q=query, p=params: pg.execute(q, p).fetchone()))
                 url = f"http://127.0.0.1:{WEB_PORT}/tiles/{SLUG}/{coord.z}/{coord.x}/{coord.y}.pbf"
-
-                def uncached(url=url, coord=coord):
-                    cache.delete(TileKey("public", SLUG, coord))
-                    return fetch(url)
-
-                ours.append(timed(uncached))
+                key = TileKey("public", SLUG, coord)
+                ours.append(min(fetch_uncached(url, key, cache) for _ in range(3)))
                 body = fetch(url)
                 sizes.append((len(data), len(body)))
                 ms.append(timed(lambda c=coord: mapserver_tile(mapfile, config, c)))
@@ -247,33 +261,18 @@ NGINX_EXTRA = """
 
 
 def nginx_conf() -> Path:
-    conf = (ROOT / "deploy" / "nginx.conf").read_text()
-    conf = conf.replace("/srv/mapserver/var/tiles", str(CACHE))
-    conf = conf.replace("/srv/mapserver/staticfiles", str(ROOT / "staticfiles"))
-    conf = conf.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{WEB_PORT};")
-    conf = conf.replace("listen 80;", f"listen 127.0.0.1:{NGINX_PORT};")
+    """Write the shipped nginx site (deploy/nginx.conf.template) plus a plain static route."""
+    site = NginxSite(listen=f"127.0.0.1:{NGINX_PORT}", upstream=f"127.0.0.1:{WEB_PORT}").render()
     extra = NGINX_EXTRA.format(cache=CACHE)
-    conf = conf.replace("    location @django {", extra + "\n    location @django {")
-    main = f"""
-worker_processes 1;
-pid {WORK}/nginx.pid;
-error_log {WORK}/nginx-error.log;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    open_file_cache max=10000 inactive=60s;
-    client_body_temp_path {WORK}/nginx-body;
-    proxy_temp_path {WORK}/nginx-proxy;
-    fastcgi_temp_path {WORK}/nginx-fastcgi;
-    uwsgi_temp_path {WORK}/nginx-uwsgi;
-    scgi_temp_path {WORK}/nginx-scgi;
-{conf}
-}}
-"""
+    site = site.replace("    location @django {", extra + "\n    location @django {")
+    site_path = WORK / "site.conf"
+    site_path.write_text(site)
     path = WORK / "nginx.conf"
-    path.write_text(main)
+    path.write_text(
+        standalone_config(
+            site=site_path, work_dir=WORK, http_extra="open_file_cache max=10000 inactive=60s;"
+        )
+    )
     return path
 
 
@@ -290,7 +289,9 @@ def bench_cached(layer: Layer, tiles: dict[int, list[TileCoord]]) -> list[str]:
     path = f"{SLUG}/{coord.z}/{coord.x}/{coord.y}.pbf"
     fetch(f"http://127.0.0.1:{WEB_PORT}/tiles/{path}")  # renders and caches it
     assert tile_cache().get(TileKey("public", SLUG, coord))
-    nginx = subprocess.Popen(["nginx", "-c", str(nginx_conf()), "-g", "daemon off;"])
+    nginx = subprocess.Popen(
+        ["nginx", "-p", str(WORK), "-c", str(nginx_conf()), "-e", str(WORK / "error.log")]
+    )
     time.sleep(1)
     try:
         via_nginx = fetch(f"http://127.0.0.1:{NGINX_PORT}/tiles/{path}")
@@ -310,7 +311,7 @@ def bench_cached(layer: Layer, tiles: dict[int, list[TileCoord]]) -> list[str]:
         "|---|---|---|",
         f"| nginx serving the cache folder as plain static files (reference) | {reference:.0f} "
         f"| 1.00{X} |",
-        f"| our nginx tile route (`deploy/nginx.conf`) | {ours_nginx:.0f} "
+        f"| our nginx tile route (`deploy/nginx.conf.template`) | {ours_nginx:.0f} "
         f"| {ours_nginx / reference:.2f}{X} |",
         f"| Django (gunicorn, 2 workers), cached | {ours_django:.0f} "
         f"| {ours_django / reference:.2f}{X} |",
@@ -390,17 +391,61 @@ def machine() -> str:
     )
 
 
-def main() -> None:
-    layer = buildings_layer()
-    tiles = sample_tiles(layer)
-    web = start_web()
-    try:
-        uncached = bench_uncached(layer, tiles)
-        cached = bench_cached(layer, tiles)
-    finally:
-        web.terminate()
-        web.wait(timeout=30)
-    seeding = bench_seed(layer)
+def git_commit() -> str:
+    """Return the checkout's commit, marked `+` when files differ from it."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
+
+    commit = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    return commit + ("+" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def uncached_block(rows: list[str]) -> str:
+    """Return (a) as RESULTS.md keeps it: when, what was measured, and the table."""
+    return "\n".join([
+        "<!-- tiles-a:start -->",
+        f"**{date.today()}**, commit {git_commit()} · {machine()} · best of 3 per tile, median "
+        "over the tiles. Ours: HTTP to gunicorn (2 sync workers), the tile removed from the "
+        "cache before each request, timed to the response's last byte (lookup + render + gzip; "
+        "the cache write follows the response). MapServer: `mapserv` as CGI (one process per "
+        "tile), as it ships in Debian. Raw SQL: the same statement on a psycopg connection.",
+        "",
+        *rows,
+        "<!-- tiles-a:end -->",
+    ])  # fmt: skip
+
+
+def with_history(block: str, text: str) -> str:
+    """Return the (a) history: the (a) block now in text, then the older ones, newest first."""
+    found = re.search(r"<!-- tiles-a:start -->\n(.*?)\n<!-- tiles-a:end -->", text, flags=re.S)
+    older = re.search(
+        r"<!-- tiles-a-history:start -->\n(.*?)<!-- tiles-a-history:end -->", text, flags=re.S
+    )
+    entries = [found.group(1).strip()] if found else []
+    if older and older.group(1).strip():
+        entries.append(older.group(1).strip())
+    return "\n".join([
+        block,
+        "",
+        "Earlier runs of (a), newest first:",
+        "",
+        "<!-- tiles-a-history:start -->",
+        "\n\n".join(entries),
+        "<!-- tiles-a-history:end -->",
+    ])  # fmt: skip
+
+
+def write_results(*, uncached: list[str], cached: list[str] | None, seeding: list[str] | None):
+    """Write (a), and (b) and (c) when measured, into RESULTS.md's tile section."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    block = with_history(uncached_block(uncached), text)
+    if cached is None or seeding is None:
+        part = re.compile(r"<!-- tiles-a:start -->.*<!-- tiles-a-history:end -->", flags=re.S)
+        if not part.search(text):
+            raise SystemExit("RESULTS.md has no (a) block to update: run the whole benchmark.")
+        RESULTS.write_text(part.sub(lambda _: block, text))
+        return
     section = "\n".join([
         "<!-- tiles:start -->",
         "## Tiles",
@@ -409,11 +454,7 @@ def main() -> None:
         "synthetic buildings (8-25 m) over ~15 x 15 km around Huế.",
         "",
         "### (a) Uncached tiles: our endpoint and MapServer 8 against the raw tile SQL",
-        "Best of 3 per tile, median over the tiles; our endpoint is HTTP to gunicorn with the "
-        "tile removed from the cache before each request (render + gzip + cache write); "
-        "MapServer is `mapserv` as CGI (one process per tile), as it ships in Debian.",
-        "",
-        *uncached,
+        block,
         "",
         "### (b) Cached public tiles",
         *cached,
@@ -422,14 +463,39 @@ def main() -> None:
         *seeding,
         "<!-- tiles:end -->",
     ])  # fmt: skip
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     if "<!-- tiles:start -->" in text:
-        text = re.sub(r"<!-- tiles:start -->.*<!-- tiles:end -->", section, text, flags=re.S)
+        text = re.sub(
+            r"<!-- tiles:start -->.*<!-- tiles:end -->", lambda _: section, text, flags=re.S
+        )
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
     RESULTS.write_text(text)
-    say(f"Written to {RESULTS}")
-    shutil.rmtree(WORK, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--only", choices=["uncached"], help="measure (a) alone and update it in RESULTS.md"
+    )
+    options = parser.parse_args()
+    layer = buildings_layer()
+    tiles = sample_tiles(layer)
+    cached = seeding = None
+    try:
+        web = start_web()
+        try:
+            uncached = bench_uncached(layer, tiles)
+            if options.only is None:
+                cached = bench_cached(layer, tiles)
+        finally:
+            web.terminate()
+            web.wait(timeout=30)
+        if options.only is None:
+            seeding = bench_seed(layer)
+        write_results(uncached=uncached, cached=cached, seeding=seeding)
+        say(f"Written to {RESULTS}")
+    finally:
+        shutil.rmtree(WORK, ignore_errors=True)
 
 
 if __name__ == "__main__":

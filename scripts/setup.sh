@@ -41,6 +41,8 @@ command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs np
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 # The web map's label font (its glyphs are built below) and the browser of the browser tests.
 apt_install fonts-noto-core chromium
+# nginx, the front server of deploy/nginx.conf.template: the tests run it in front of Django.
+apt_install nginx-light
 
 # --- PostgreSQL + PostGIS -------------------------------------------------------------------
 if [ -z "$DATABASE_URL_GIVEN" ]; then

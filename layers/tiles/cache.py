@@ -97,7 +97,7 @@ class TileCache(ABC):
 
 
 class FolderTileCache(TileCache):
-    """Tiles as files in a folder that nginx can serve (see `deploy/nginx.conf`)."""
+    """Tiles as files in a folder that nginx can serve (`deploy/nginx.conf.template`)."""
 
     suffix = ".pbf.gz"
     empty_suffix = ".empty"

@@ -2,6 +2,7 @@
 
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,9 +14,17 @@ from layers.tiles.grid import tiles_touching
 from layers.tiles.sql import TileSQL
 
 # The real Celery worker (tests/conftest.py) starts later in a subprocess and reads its settings
-# from the environment: give it a tile cache of its own, never the developer's var/tiles.
-WORKER_TILE_CACHE = Path(tempfile.mkdtemp(prefix="test-tiles-worker-"))
+# from the environment: give it a tile cache of its own, never the developer's var/tiles. The
+# folder appears only if the worker writes a tile, and goes when the session ends.
+WORKER_TILE_CACHE = Path(tempfile.gettempdir()) / f"test-tiles-worker-{os.getpid()}"
 os.environ["TILE_CACHE_DIR"] = str(WORKER_TILE_CACHE)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Remove the worker's tile cache once the session's fixtures (the worker too) have ended."""
+    shutil.rmtree(WORKER_TILE_CACHE, ignore_errors=True)
+
 
 # Places in and around Huế (lon, lat).
 DAI_NOI = (107.5775, 16.4698)

@@ -1,4 +1,5 @@
-"""The tile commands: seedtiles with its progress bar, and a PMTiles export a real reader opens."""
+"""The tile commands: seedtiles with its progress bar, a PMTiles export a real reader opens, and
+the nginx site rendered from the settings."""
 
 import gzip
 from io import StringIO
@@ -53,3 +54,31 @@ def test_exportpmtiles_writes_an_archive_the_pmtiles_reader_opens(sites, tmp_pat
         assert feature["properties"] == {"ten": "Đại Nội"}
         gx, gy = feature["geometry"]["coordinates"]
         assert abs(gx - px) <= 8 and abs(gy - py) <= 8
+
+
+def test_nginxconf_renders_the_site_from_the_settings(settings, tmp_path):
+    settings.TILE_CACHE_DIR = tmp_path / "tiles"
+    settings.TILE_ACCEL_REDIRECT_PREFIX = "/_private_tiles/"
+    settings.TILE_PUBLIC_MAX_AGE_S = 120
+    out, err = StringIO(), StringIO()
+    call_command("nginxconf", "--listen", "8080", "--upstream", "127.0.0.1:9000", stdout=out)
+    site = out.getvalue()
+    assert "listen 8080;" in site
+    assert "server 127.0.0.1:9000;" in site
+    assert f"alias {tmp_path}/tiles/public/$slug/$z/$x/$y.pbf;" in site
+    assert "location /_private_tiles/ {" in site
+    assert 'add_header Cache-Control "public, max-age=120";' in site
+    assert "{{" not in site and "{%" not in site
+
+    output = tmp_path / "mapserver.conf"
+    call_command("nginxconf", "-o", str(output), stdout=StringIO(), stderr=err)
+    assert "listen 80;" in output.read_text()
+    assert "nginx -t" in err.getvalue()
+
+
+def test_nginxconf_refuses_what_would_break_the_config(settings):
+    with pytest.raises(CommandError, match="upstream"):
+        call_command("nginxconf", "--upstream", "127.0.0.1:8000; include /etc/passwd")
+    settings.TILE_CACHE_DIR = "/srv/tiles with space"
+    with pytest.raises(CommandError, match="tile_cache_dir"):
+        call_command("nginxconf")
