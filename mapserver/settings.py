@@ -94,11 +94,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 TILE_CACHE_DIR = Path(env.str("TILE_CACHE_DIR", default=str(BASE_DIR / "var" / "tiles")))
 # The tile cache's storage (layers/tiles/cache.py): a folder by default, object storage later.
 TILE_CACHE_BACKEND = env.str("TILE_CACHE_BACKEND", default="layers.tiles.cache.FolderTileCache")
-# Behind nginx (deploy/nginx.conf), Django hands cached private tiles to nginx with X-Accel-Redirect
-# to this internal location; empty when Django serves the bytes itself.
+# Behind nginx (`manage.py nginxconf`), Django hands cached private tiles to nginx with
+# X-Accel-Redirect to this internal location; empty when Django serves the bytes itself.
 TILE_ACCEL_REDIRECT_PREFIX = env.str("TILE_ACCEL_REDIRECT_PREFIX", default="") or None
 # How long proxies and browsers may keep a public tile; tile URLs carry the layer version anyway.
 TILE_PUBLIC_MAX_AGE_S = env.int("TILE_PUBLIC_MAX_AGE_S", default=300)
+# The tile SQL is prepared once per database connection (layers/tiles/render.py); turn it off
+# behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode before 1.21).
+TILE_SQL_PREPARE = env.bool("TILE_SQL_PREPARE", default=True)
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "/media/"
 

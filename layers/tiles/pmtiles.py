@@ -50,7 +50,7 @@ def export_pmtiles(
             if data is None:
                 tile = render_tile(spec, coord)
                 store_if_current(layer_id=layer.pk, tiles=[(key, tile)])
-                data = tile.gzipped()
+                data = tile.gzipped
             if data:
                 writer.write_tile(_tile_id(coord), data)
                 written += 1

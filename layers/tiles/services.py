@@ -32,10 +32,21 @@ FULL_REBUILD_FEATURES = 1000
 
 @dataclass(frozen=True)
 class TileAnswer:
-    """A tile for a response: gzip bytes (b"" when empty) and whether it came from the cache."""
+    """A tile for a response: gzip bytes (b"" when empty) and whether it came from the cache.
+
+    A tile rendered but not yet cached carries what `store()` needs to cache it.
+    """
 
     data: bytes
     from_cache: bool
+    layer_id: int | None = None
+    unstored: tuple[TileKey, RenderedTile] | None = None
+
+    def store(self) -> int:
+        """Cache the rendered tile if it still shows the layer's current data; return 1 if so."""
+        if self.unstored is None:
+            return 0
+        return store_if_current(layer_id=self.layer_id, tiles=[self.unstored])
 
 
 def store_if_current(*, layer_id: int, tiles: Iterable[tuple[TileKey, RenderedTile]]) -> int:
@@ -53,13 +64,19 @@ def store_if_current(*, layer_id: int, tiles: Iterable[tuple[TileKey, RenderedTi
         current = row[0] if row else None
         for key, tile in tiles:
             if tile.version == current:
-                cache.put(key, tile.gzipped())
+                cache.put(key, tile.gzipped)
                 stored += 1
     return stored
 
 
-def layer_tile(*, layer: Layer, coord: TileCoord, cache: TileCache | None = None) -> TileAnswer:
-    """Return a layer's tile from the cache, else render it and cache it when it holds features."""
+def layer_tile(
+    *, layer: Layer, coord: TileCoord, cache: TileCache | None = None, store: bool = True
+) -> TileAnswer:
+    """Return a layer's tile from the cache, else render it and cache it when it holds features.
+
+    With `store=False` the caller caches it later with `TileAnswer.store()` (the tile view does
+    once the response is sent).
+    """
     cache = cache or tile_cache()
     key = TileKey.of(layer, coord)
     cached = cache.get(key)
@@ -67,10 +84,12 @@ def layer_tile(*, layer: Layer, coord: TileCoord, cache: TileCache | None = None
         return TileAnswer(cached, from_cache=True)
     tile = render_tile(tile_spec(layer), coord)
     if not tile.data:
+        # Empty tiles are cached by seeds only: any request far from the data would leave a marker.
         return TileAnswer(b"", from_cache=False)
-    # Empty tiles are cached by seeds only: any request far from the data would leave a marker.
-    store_if_current(layer_id=layer.pk, tiles=[(key, tile)])
-    return TileAnswer(tile.gzipped(), from_cache=False)
+    answer = TileAnswer(tile.gzipped, from_cache=False, layer_id=layer.pk, unstored=(key, tile))
+    if store:
+        answer.store()
+    return answer
 
 
 def _claim_changes(layer_id: int) -> list[TileChange]:

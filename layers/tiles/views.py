@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
+from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -25,9 +27,23 @@ from .render import GZIP_LEVEL
 from .services import layer_tile
 from .tilejson import tilejson as tilejson_document
 
+logger = logging.getLogger(__name__)
+
 MVT_CONTENT_TYPE = "application/vnd.mapbox-vector-tile"
 MAX_LAYERS_PER_REQUEST = 20
 TILEJSON_MAX_AGE_S = 60
+# What a tile request reads of a layer: no extent to parse, no category to join.
+TILE_LAYER_FIELDS = (
+    "slug",
+    "min_zoom",
+    "max_zoom",
+    "visibility",
+    "status",
+    "geometry_type",
+    "tile_fields",
+    "name_field",
+    "style",
+)
 
 
 class TileRequestError(Exception):
@@ -46,12 +62,43 @@ def _error(error: TileRequestError) -> JsonResponse:
     return response
 
 
-def _visible_layers(request: HttpRequest, slugs: str) -> list[Layer]:
-    """Return the listed layers the requester may see, in the order asked; 404 if none."""
+class TileResponse(HttpResponse):
+    """A tile response that does the work it was given once it has been sent.
+
+    A WSGI server closes the response after its last byte went out (PEP 3333), so caching a
+    freshly rendered tile (a version check under a lock, a file write) costs the client nothing.
+    """
+
+    def __init__(self, *args, after_sent: Iterable[Callable[[], object]] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.after_sent = list(after_sent)
+
+    def close(self) -> None:
+        """Run the deferred work, then close as usual (the database connection is still open)."""
+        work, self.after_sent = self.after_sent, []
+        for task in work:
+            try:
+                task()
+            except Exception:
+                # The client has its tile; a tile that could not be cached is rendered again.
+                logger.exception("Caching a rendered tile failed")
+        super().close()
+
+
+def _visible_layers(
+    request: HttpRequest, slugs: str, fields: tuple[str, ...] | None = None
+) -> list[Layer]:
+    """Return the listed layers the requester may see, in the order asked; 404 if none.
+
+    With `fields`, only those columns are read.
+    """
     names = list(dict.fromkeys(slugs.split(",")))
     if len(names) > MAX_LAYERS_PER_REQUEST:
         raise TileRequestError(400, f"At most {MAX_LAYERS_PER_REQUEST} layers per request.")
     visible = layers_visible_to(user=request.user).filter(slug__in=names)
+    if fields is not None:
+        # No category and no layer-tree order: the order asked is restored below.
+        visible = visible.select_related(None).only(*fields).order_by()
     found = {layer.slug: layer for layer in visible}
     layers = [found[name] for name in names if name in found]
     if not layers:
@@ -96,7 +143,7 @@ def _tile_body(parts: list[bytes]) -> bytes:
 def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpResponse:
     """Answer one MVT tile of one layer or of several (`a,b,c`): 200, 204, 304, 400 or 404."""
     try:
-        layers = _visible_layers(request, slugs)
+        layers = _visible_layers(request, slugs, TILE_LAYER_FIELDS)
         coord = TileCoord.checked(z, x, y)
     except TileOutsideGrid as error:
         return _error(TileRequestError(400, str(error)))
@@ -119,20 +166,23 @@ def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpRespon
             response["X-Accel-Redirect"] = redirect
             return _cache_headers(response, public=False, max_age_s=max_age_s)
 
-    body = _tile_body(
-        [layer_tile(layer=layer, coord=coord, cache=cache).data for layer in in_range]
-    )
+    answers = [layer_tile(layer=layer, coord=coord, cache=cache, store=False) for layer in in_range]
+    # Tiles rendered now are cached once the response is out (see TileResponse).
+    after_sent = [answer.store for answer in answers if answer.unstored]
+    body = _tile_body([answer.data for answer in answers])
     gzipped = _accepts_gzip(request)
     etag = _etag(body) if gzipped else _etag(body)[:-1] + '-identity"'
     if _not_modified(request, etag):
-        response = HttpResponse(status=304)
+        response = TileResponse(status=304, after_sent=after_sent)
     elif not body:
-        response = HttpResponse(status=204)
+        response = TileResponse(status=204, after_sent=after_sent)
     elif gzipped:
-        response = HttpResponse(body, content_type=MVT_CONTENT_TYPE)
+        response = TileResponse(body, content_type=MVT_CONTENT_TYPE, after_sent=after_sent)
         response["Content-Encoding"] = "gzip"
     else:
-        response = HttpResponse(gzip.decompress(body), content_type=MVT_CONTENT_TYPE)
+        response = TileResponse(
+            gzip.decompress(body), content_type=MVT_CONTENT_TYPE, after_sent=after_sent
+        )
     response["ETag"] = etag
     patch_vary_headers(response, ["Accept-Encoding"])
     return _cache_headers(response, public=public, max_age_s=max_age_s)

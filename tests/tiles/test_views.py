@@ -4,8 +4,14 @@ import gzip
 
 import mapbox_vector_tile
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.gis.geos import LineString
+from django.core.signals import request_finished
+from django.db import close_old_connections
 
+from layers.tiles.cache import FolderTileCache, TileKey, tile_cache
+from layers.tiles.grid import TileCoord
+from layers.tiles.views import tile
 from tests.factories import FeatureFactory, LayerFactory
 from tests.tiles.conftest import CHO_DONG_BA, DAI_NOI, point, tile_and_pixel
 
@@ -206,3 +212,67 @@ def test_gdal_mvt_driver_opens_a_served_tile(client, landmarks, tmp_path):
     assert "Feature Count: 1" in output
     assert "ten (String) = Đại Nội" in output
     assert "POINT (107.57" in output or "POINT (11975" in output
+
+
+def closed_by_the_server(response) -> None:
+    """Close a response as the WSGI server does once it is sent (the test keeps its connection)."""
+    request_finished.disconnect(close_old_connections)
+    try:
+        response.close()
+    finally:
+        request_finished.connect(close_old_connections)
+
+
+def test_an_uncached_tile_costs_two_queries_and_is_cached_after_the_response(
+    rf, landmarks, django_assert_num_queries
+):
+
+    layer, _ = landmarks
+    x, y, _, _ = tile_and_pixel(*DAI_NOI, 16)
+    request = rf.get(f"/tiles/landmarks/16/{x}/{y}.pbf", HTTP_ACCEPT_ENCODING="gzip")
+    request.user = AnonymousUser()
+    key = TileKey.of(layer, TileCoord(16, x, y))
+
+    with django_assert_num_queries(2):  # the visible layers, the tile
+        response = tile(request, "landmarks", 16, x, y)
+    assert response.status_code == 200
+    assert tile_cache().get(key) is None
+    # Sent: now the cache write (version check under the layer's lock: 2 + transaction).
+    with django_assert_num_queries(4):
+        closed_by_the_server(response)
+    assert tile_cache().get(key) == response.content
+
+    with django_assert_num_queries(1):
+        again = tile(request, "landmarks", 16, x, y)
+    with django_assert_num_queries(0):
+        closed_by_the_server(again)
+    assert again.content == response.content
+
+
+def test_a_cached_tile_costs_one_query_through_the_whole_stack(
+    client, landmarks, signed_in, django_assert_num_queries
+):
+    x, y, _, _ = tile_and_pixel(*DAI_NOI, 16)
+    url = f"/tiles/landmarks/16/{x}/{y}.pbf"
+    client.get(url)  # now cached
+    with django_assert_num_queries(1):  # no session, no user for an anonymous request
+        assert client.get(url).status_code == 200
+    client.force_login(signed_in)
+    with django_assert_num_queries(3):  # the session, the user, the visible layers
+        assert client.get(url).status_code == 200
+
+
+class UnwritableTileCache(FolderTileCache):
+    """A tile cache whose storage refuses every write (a full disk, a read-only mount)."""
+
+    def put(self, key: TileKey, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+
+def test_a_tile_that_cannot_be_cached_is_still_served(client, landmarks, settings, caplog):
+    settings.TILE_CACHE_BACKEND = f"{__name__}.UnwritableTileCache"
+    x, y, _, _ = tile_and_pixel(*DAI_NOI, 16)
+    response = client.get(f"/tiles/landmarks/16/{x}/{y}.pbf")
+    assert response.status_code == 200
+    assert decode(response.content)["landmarks"]["features"]
+    assert "Caching a rendered tile failed" in caplog.text
