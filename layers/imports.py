@@ -391,6 +391,7 @@ def import_run(
         run.say("error", "The import was cancelled; the layer was not changed.")
         _finish(run, ImportJob.Status.CANCELLED)
     except ImportFailed as error:
+        run.report.update(error.details)
         run.say("error", error.message, error.feature)
         _finish(run, ImportJob.Status.FAILED)
     except DatabaseError as error:

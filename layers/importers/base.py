@@ -112,12 +112,14 @@ def choose_layer(
     """
     counts = layer_counts(path, **(open_options or {}))
     names = [name for name, _count in counts]
+    offered = {"layers": [{"name": name, "features": count} for name, count in counts]}
     if options.source_layer:
         if options.source_layer not in names:
             raise ImportFailed(
                 f"The file has no layer “{options.source_layer}”; its layers are: "
                 + ", ".join(names)
-                + "."
+                + ".",
+                details=offered,
             )
         return options.source_layer, names
     with_data = [(name, count) for name, count in counts if count and name not in ignore]
@@ -129,6 +131,7 @@ def choose_layer(
         listed = ", ".join(f"“{name}” ({count} features)" for name, count in with_data)
         raise ImportFailed(
             f"The file has {len(with_data)} layers with data: {listed}. "
-            "Choose one (source_layer) and import the others separately."
+            "Choose one (source_layer) and import the others separately.",
+            details=offered,
         )
     return with_data[0][0], names

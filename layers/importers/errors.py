@@ -6,10 +6,14 @@ from __future__ import annotations
 class ImportFailed(Exception):
     """The file cannot be imported as given; the message says why and what to do."""
 
-    def __init__(self, message: str, *, feature: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, feature: int | None = None, details: dict | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.feature = feature
+        #: Facts for the job's report, such as the layers a file offers to choose from.
+        self.details = details or {}
 
 
 class ImportCancelled(Exception):

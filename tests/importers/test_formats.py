@@ -81,6 +81,10 @@ def test_geopackage_lists_its_layers_and_takes_the_one_chosen(layer, tmp_path):
     job = run(path, layer=layer)
     assert job.status == "failed"
     assert "“truong_hoc” (1 features)" in errors(job) and "“cho” (2 features)" in errors(job)
+    assert job.report["layers"] == [
+        {"name": "truong_hoc", "features": 1},
+        {"name": "cho", "features": 2},
+    ]
     layer.refresh_from_db()
     assert layer.version == before
 
