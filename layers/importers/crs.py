@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.gis.gdal import GDALException, SpatialReference
+from django.contrib.gis.gdal.error import SRSException
 from django.db import connection, transaction
 
 from .errors import ImportFailed
@@ -62,7 +63,7 @@ def crs_name(srid: int) -> str:
         raise ValueError(f"EPSG:{srid} is not an EPSG code.")
     try:
         return SpatialReference(f"EPSG:{srid}").name
-    except GDALException as error:
+    except (GDALException, SRSException) as error:
         raise ValueError(f"EPSG:{srid} is not a CRS known to PROJ.") from error
 
 
@@ -75,7 +76,7 @@ def _epsg_code(crs: str) -> int | None:
 def _identified_code(reference: SpatialReference) -> int | None:
     try:
         reference.identify_epsg()
-    except GDALException:
+    except (GDALException, SRSException):  # no EPSG code matches it
         return None
     code = reference.auth_code(None)
     if reference.auth_name(None) == "EPSG" and code and code.isdigit():
@@ -88,7 +89,7 @@ def srid_for(crs: str) -> int:
     code = _epsg_code(crs)
     try:
         reference = SpatialReference(f"EPSG:{code}" if code else crs)
-    except GDALException as error:
+    except (GDALException, SRSException) as error:
         raise ImportFailed(
             "The file's coordinate system cannot be read: give its EPSG code "
             "(for VN-2000 Thừa Thiên Huế, EPSG:9214)."

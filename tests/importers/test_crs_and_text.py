@@ -177,3 +177,40 @@ def test_cp1258_csv(layer):
     job = run(to_cp1258(text), layer=layer, name="a.csv")
     assert job.status == "succeeded", job.messages
     assert [f.name for f in Feature.objects.filter(layer=layer).order_by("id")] == VIETNAMESE
+
+
+# VN-2000 / TM-3 107-45 (Đà Nẵng's zone), which has no EPSG code: its .prj names none.
+DA_NANG_TM3 = (
+    "+proj=tmerc +lat_0=0 +lon_0=107.75 +k=0.9999 +x_0=500000 +y_0=0 +ellps=WGS84 "
+    "+towgs84=-191.90441429,-39.30318279,-111.45032835,-0.00928836,0.01975479,-0.00427372,"
+    "0.252906278 +units=m +no_defs"
+)
+
+
+def test_a_prj_without_epsg_code_gets_a_private_srid(layer, tmp_path):
+    from django.db import connection
+
+    shp = write_layer(
+        tmp_path / "da_nang.shp",
+        [shapely.Point(x, y) for x, y in TM3_POINTS],
+        {"ten": ["A", "B", "C"]},
+        driver="ESRI Shapefile",
+        crs=DA_NANG_TM3,
+    )
+    job = run(zip_files(tmp_path / "da_nang.zip", *shapefile_parts(shp)), layer=layer)
+    assert job.status == "succeeded", job.messages
+    srid = job.report["source"]["srid"]
+    assert srid >= 910000
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT auth_name FROM spatial_ref_sys WHERE srid = %s", [srid])
+        assert cursor.fetchone() == (None,)
+    source = SpatialReference(shp.with_suffix(".prj").read_text(), axis_order=AxisOrder.TRADITIONAL)
+    target = SpatialReference(4326, axis_order=AxisOrder.TRADITIONAL)
+    for stored, (x, y) in zip(stored_points(layer), TM3_POINTS, strict=True):
+        point = OGRGeometry(f"POINT ({x} {y})", source)
+        point.transform(CoordTransform(source, target))
+        assert metres_apart(stored, (point.x, point.y)) < 1.0
+
+    # The same CRS again reuses its SRID.
+    again = run(zip_files(tmp_path / "again.zip", *shapefile_parts(shp)), layer=layer)
+    assert again.report["source"]["srid"] == srid
