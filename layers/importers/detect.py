@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pyogrio.errors import DataLayerError, DataSourceError
+
 from .archives import is_zip, unpack_zip
 from .base import Format, ImportOptions, Probe, Source
 from .delimited import Delimited
@@ -82,5 +84,11 @@ def open_upload(path: Path, options: ImportOptions, workdir: Path, shown_name: s
         )
     for fmt in FORMATS:
         if fmt.matches(probe):
-            return fmt.open(probe, options, workdir)
+            try:
+                return fmt.open(probe, options, workdir)
+            except (DataSourceError, DataLayerError) as error:
+                raise ImportFailed(
+                    f"The file looks like {fmt.name} but GDAL cannot read it ({error}). "
+                    "It may be damaged or incomplete: export it again."
+                ) from error
     raise ImportFailed(f"The format of “{shown_name}” is not recognised. Upload {SUPPORTED}.")

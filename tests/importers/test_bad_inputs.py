@@ -35,6 +35,17 @@ def shapefile_without_prj(tmp_path) -> bytes:
     return zip_files(tmp_path / "ranh_gioi.zip", *parts).read_bytes()
 
 
+def shapefile_missing(tmp_path, suffix: str) -> bytes:
+    shp = write_layer(
+        tmp_path / "thieu.shp",
+        [shapely.Point(107.5, 16.4)],
+        {"ten": ["x"]},
+        driver="ESRI Shapefile",
+    )
+    parts = [p for p in shapefile_parts(shp) if p.suffix != suffix]
+    return zip_files(tmp_path / "thieu.zip", *parts).read_bytes()
+
+
 def traversal_zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as bundle:
@@ -72,6 +83,26 @@ CASES = {
         lambda tmp: b'{"type": "FeatureCollection", "features": []}',
         "a.geojson",
         "no features",
+    ),
+    "broken GeoJSON": (
+        lambda tmp: b'{"type": "FeatureCollection", "features": [{"type": "Feat',
+        "a.geojson",
+        "GDAL cannot read it",
+    ),
+    "Shapefile without .shx": (
+        lambda tmp: shapefile_missing(tmp, ".shx"),
+        "a.zip",
+        "GDAL cannot read it",
+    ),
+    "Shapefile without .dbf": (
+        lambda tmp: shapefile_missing(tmp, ".dbf"),
+        "a.zip",
+        "has no .dbf file",
+    ),
+    "zip without map data": (
+        lambda tmp: zipped(**{"a.pdf": b"%PDF-1.4"}),
+        "a.zip",
+        "no map data",
     ),
     "loose .shp": (
         lambda tmp: b"\x00\x00\x27\x0a" + b"\x00" * 96,
