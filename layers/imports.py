@@ -18,7 +18,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from . import services
@@ -128,7 +128,7 @@ def import_cancel(*, job: ImportJob) -> bool:
 
 
 class _Run:
-    """One run of an import job: its work folder, messages, timings and progress."""
+    """One run of an import job: its options, messages, report, timings and progress."""
 
     def __init__(self, job: ImportJob, progress: Progress | None) -> None:
         self.job = job
@@ -248,8 +248,6 @@ def _dimension_plan(layer: Layer, stats: PreparedStats, append: bool) -> tuple[l
 
 def _existing_kinds(layer: Layer) -> list[tuple[int, bool, int]]:
     """Return (dimension, is multi-part, count) of a layer's stored features."""
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT CASE WHEN GeometryType(geom) = 'GEOMETRYCOLLECTION' THEN -1 "
@@ -312,20 +310,15 @@ def _publish(
             layer.attribute_schema = [column.schema_entry for column in layout.kept]
         layer.name_field = run.name_field
         layer.geometry_type = geometry_type
-        if job.mode == ImportJob.Mode.CREATE or layer.status in (
-            Layer.Status.DRAFT,
-            Layer.Status.FAILED,
-        ):
+        # A new layer is published by its first import; a draft that staff hold back stays one.
+        if job.mode == ImportJob.Mode.CREATE or layer.status == Layer.Status.FAILED:
             layer.status = Layer.Status.READY
-        if not layer.source:
-            layer.source = job.source_name
         layer.save(
             update_fields=[
                 "attribute_schema",
                 "name_field",
                 "geometry_type",
                 "status",
-                "source",
                 "updated_at",
             ]
         )

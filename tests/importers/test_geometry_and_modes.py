@@ -185,3 +185,15 @@ def test_cancelling_leaves_the_layer_as_it_was(layer, tmp_path):
     assert job.status == "cancelled"
     assert "cancelled" in job.messages[-1]["message"]
     assert snapshot(layer) == before
+
+
+def test_a_draft_layer_stays_a_draft(layer):
+    Layer.objects.filter(pk=layer.pk).update(status=Layer.Status.DRAFT)
+    job = run(
+        geojson(({"type": "Point", "coordinates": [107.6, 16.48]}, {"ten": "Mới"})),
+        layer=layer,
+        name="a.geojson",
+    )
+    assert job.status == "succeeded", job.messages
+    layer.refresh_from_db()
+    assert layer.status == Layer.Status.DRAFT
