@@ -244,7 +244,7 @@ class ImportJobAdmin(ImportJobAdminMixin, JobAdmin):
         "skipped_count",
         "message_list",
         "options",
-        "report",
+        "report_summary",
         "created_by",
         "created_at",
         "started_at",

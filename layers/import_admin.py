@@ -58,6 +58,10 @@ class ImportUploadForm(forms.Form):
     lon_field = forms.CharField(label=_("longitude column (CSV)"), required=False, max_length=255)
     lat_field = forms.CharField(label=_("latitude column (CSV)"), required=False, max_length=255)
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["layer"].label_from_instance = lambda layer: f"{layer.title} ({layer.slug})"
+
     def clean(self) -> dict:
         data = super().clean()
         if data.get("mode") == ImportJob.Mode.CREATE:
@@ -119,6 +123,25 @@ class ImportJobAdminMixin:
             "true" if running else "false",
             job.progress_percent,
         )
+
+    @admin.display(description=_("report"))
+    def report_summary(self, job: ImportJob) -> str:
+        source = job.report.get("source") or {}
+        timings = job.report.get("timings") or {}
+        parts = []
+        if source:
+            layer = f" “{source['layer']}”" if source.get("layer") else ""
+            parts.append(
+                f"{source.get('format')}{layer} · EPSG:{source.get('srid')} · "
+                f"{source.get('encoding')}"
+            )
+        if timings:
+            parts.append(" · ".join(f"{step} {seconds:.2f} s" for step, seconds in timings.items()))
+        if job.report.get("layers"):
+            parts.append(
+                ", ".join(f"{item['name']} ({item['features']})" for item in job.report["layers"])
+            )
+        return " — ".join(parts) or "—"
 
     def upload_view(self, request: HttpRequest):
         """Show the upload form; on a valid post, create the job and go to its page."""
