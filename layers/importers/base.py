@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyogrio
+
 from .errors import ImportFailed
 
 
@@ -53,9 +55,10 @@ class Source:
     """What to open with GDAL: a path (or `CSV:`-style name), a layer and the open options.
 
     `crs` is the file's own CRS (EPSG:… or WKT), None if it has none; `default_srid` applies when
-    the format fixes one (GeoJSON, KML and GPX are WGS 84 by definition). `text_encoding` is the
-    encoding GDAL must be told to read with (we re-decode in Python when `transcode` is set, since
-    GDAL's iconv loses the last letter of some CP1258 values).
+    the format fixes one (GeoJSON, KML and GPX are WGS 84 by definition). `read_encoding` is what
+    GDAL is told to read text with; when `transcode` names a code page, the text was read as
+    Latin-1 and is decoded again in Python (GDAL's iconv loses the last letter of some CP1258
+    values).
     """
 
     format_name: str
@@ -88,8 +91,6 @@ class Format:
 
 def layer_counts(path: str, **open_options: str) -> list[tuple[str, int]]:
     """Return each layer of a dataset with its number of features."""
-    import pyogrio
-
     names = [str(name) for name, _geometry_type in pyogrio.list_layers(path, **open_options)]
     counts = []
     for name in names:

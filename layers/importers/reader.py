@@ -134,7 +134,13 @@ def read_batches(
         stream.__exit__(None, None, None)
 
 
-def _tables(source, reader, layout, geometry_name, attribute_names) -> Iterator[pa.Table]:
+def _tables(
+    source: Source,
+    reader: pa.RecordBatchReader,
+    layout: SourceLayout,
+    geometry_name: str,
+    attribute_names: list[str],
+) -> Iterator[pa.Table]:
     first = 1
     batches = iter(reader)
     while True:
