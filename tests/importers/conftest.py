@@ -19,7 +19,7 @@ from layers.models import ImportJob, Layer
 from layers.services import FeatureRecord, layer_replace_features
 from tests.factories import LayerFactory
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "data"  # tests/data: small real files
 
 
 @pytest.fixture(autouse=True)
