@@ -28,7 +28,16 @@ apt_install() {
     command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get: install them by hand."
     say "Installing ${missing[*]}"
     if [ -z "$APT_UPDATED" ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    # Packages such as nginx start a system service on install (nginx on port 80, which fails the
+    # install if that port is taken). The project starts what it needs itself, so deny those starts.
+    local deny_starts=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        as_root sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+        deny_starts=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+        || { [ -n "$deny_starts" ] && as_root rm -f /usr/sbin/policy-rc.d; die "could not install ${missing[*]}."; }
+    if [ -n "$deny_starts" ]; then as_root rm -f /usr/sbin/policy-rc.d; fi
 }
 
 DATABASE_URL_GIVEN=$(setting DATABASE_URL)

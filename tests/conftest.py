@@ -1,5 +1,7 @@
 """Shared fixtures: users of each kind and layers of each visibility, on the real PostGIS."""
 
+from types import SimpleNamespace
+
 import pytest
 from django.contrib.auth.models import Group, Permission
 
@@ -65,8 +67,12 @@ def layers_by_visibility(category, planners):
 
 
 @pytest.fixture(scope="session")
-def _celery_worker_session(django_db_setup, django_db_blocker):
-    """Start a real Celery worker on Redis, bound to the test database and a queue of its own."""
+def _celery_worker_session(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Start a real Celery worker on Redis, bound to the test database and a queue of its own.
+
+    The worker gets private media and tile-cache folders (never the developer's var/), which
+    `celery_worker_process` shares with the test.
+    """
     import os
     import socket
     import subprocess
@@ -81,6 +87,8 @@ def _celery_worker_session(django_db_setup, django_db_blocker):
 
     db = connection.settings_dict
     queue = f"test-{uuid.uuid4().hex[:8]}"
+    folders = tmp_path_factory.mktemp("celery-worker")
+    media_root, tile_cache_dir = folders / "media", folders / "tiles"
     env = {
         **os.environ,
         "DATABASE_URL": (
@@ -89,6 +97,8 @@ def _celery_worker_session(django_db_setup, django_db_blocker):
         ),
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "CELERY_TASK_ALWAYS_EAGER": "false",
+        "MEDIA_ROOT": str(media_root),
+        "TILE_CACHE_DIR": str(tile_cache_dir),
     }
     root = Path(__file__).resolve().parent.parent
     worker = subprocess.Popen(
@@ -106,17 +116,20 @@ def _celery_worker_session(django_db_setup, django_db_blocker):
         if app.control.inspect(timeout=1, destination=[f"{queue}@{socket.gethostname()}"]).ping():
             break
     try:
-        yield worker
+        yield SimpleNamespace(process=worker, media_root=media_root, tile_cache_dir=tile_cache_dir)
     finally:
         worker.terminate()
         worker.wait(timeout=30)
 
 
 @pytest.fixture
-def celery_worker_process(_celery_worker_session):
-    """Send this test's tasks to the real worker instead of running them in-process."""
+def celery_worker_process(_celery_worker_session, settings):
+    """Send this test's tasks to the real worker, sharing its media and tile-cache folders."""
     from mapserver.celery import app
 
+    settings.MEDIA_ROOT = _celery_worker_session.media_root
+    settings.TILE_CACHE_DIR = _celery_worker_session.tile_cache_dir
+    settings.TILE_ACCEL_REDIRECT_PREFIX = None
     app.conf.task_always_eager = False
     try:
         yield _celery_worker_session

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.files.base import ContentFile
 
 from layers.imports import import_job_create
@@ -19,10 +16,6 @@ from .conftest import DATA
 
 @pytest.mark.django_db(transaction=True)
 def test_an_upload_is_imported_by_the_worker(celery_worker_process, settings):
-    # The worker reads the upload from the media storage it was started with.
-    settings.MEDIA_ROOT = Path(
-        os.environ.get("MEDIA_ROOT", django_settings.BASE_DIR / "var" / "media")
-    )
     layer = LayerFactory(slug="import-worker-check", name_field="")
     upload = ContentFile((DATA / "coutwildrnp.zip").read_bytes(), name="coutwildrnp.zip")
     job = import_job_create(layer=layer, upload=upload)  # queued once this commits

@@ -1,10 +1,6 @@
 """Fixtures of the tile tests: a private tile cache folder, and helpers to place features."""
 
 import math
-import os
-import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 from django.contrib.gis.geos import Point
@@ -12,19 +8,6 @@ from django.contrib.gis.geos import Point
 from layers.tiles.cache import tile_cache
 from layers.tiles.grid import tiles_touching
 from layers.tiles.sql import TileSQL
-
-# The real Celery worker (tests/conftest.py) starts later in a subprocess and reads its settings
-# from the environment: give it a tile cache of its own, never the developer's var/tiles. The
-# folder appears only if the worker writes a tile, and goes when the session ends.
-WORKER_TILE_CACHE = Path(tempfile.gettempdir()) / f"test-tiles-worker-{os.getpid()}"
-os.environ["TILE_CACHE_DIR"] = str(WORKER_TILE_CACHE)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_sessionfinish(session, exitstatus) -> None:
-    """Remove the worker's tile cache once the session's fixtures (the worker too) have ended."""
-    shutil.rmtree(WORKER_TILE_CACHE, ignore_errors=True)
-
 
 # Places in and around Huế (lon, lat).
 DAI_NOI = (107.5775, 16.4698)

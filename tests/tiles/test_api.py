@@ -11,7 +11,6 @@ from tests.factories import LayerFactory
 from tests.tiles.conftest import (
     DAI_NOI,
     LANG_CO,
-    WORKER_TILE_CACHE,
     cached_tiles,
     expected_tiles,
     point,
@@ -51,7 +50,6 @@ def test_bad_zooms_and_unknown_layers_are_clear_errors(api, layers_by_visibility
 def test_a_seed_through_the_api_runs_on_a_real_worker(
     api, settings, category, celery_worker_process
 ):
-    settings.TILE_CACHE_DIR = WORKER_TILE_CACHE  # the worker's cache (see conftest)
     layer = LayerFactory(slug="worker-sites", category=category, prebuild_zoom=8)
     Feature.objects.create(layer=layer, geom=point(DAI_NOI), attributes={"ten": "Đại Nội"})
     Feature.objects.create(layer=layer, geom=point(LANG_CO), attributes={"ten": "Lăng Cô"})
