@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.gis import admin as gis_admin
@@ -9,6 +11,7 @@ from django.contrib.gis.forms.widgets import OSMWidget
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -19,18 +22,49 @@ from .tiles.seed import tile_job_start, tile_seed_start
 from .tiles.services import layer_tiles_reset
 
 
-class LocalOSMWidget(OSMWidget):
-    """OpenLayers served from our own static files (installed from npm), so the admin map works
-    without internet; the OpenStreetMap background needs internet, the geometry does not."""
+class CityMapWidget(OSMWidget):
+    """The admin's map: OpenLayers from our own static files (installed from npm) over the city's
+    base layers as our own vector tiles, so it shows context with no internet."""
+
+    template_name = "layers/admin/city_map_widget.html"
 
     class Media:
         extend = False
         css = {"all": ("vendor/ol/ol.css", "gis/css/ol3.css")}
         js = ("vendor/ol/ol.js", "gis/js/OLMapWidget.js")
 
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        base_layers = Layer.objects.filter(slug__in=settings.WEBMAP_BASE_LAYERS).values(
+            "slug", "geometry_type", "min_zoom", "max_zoom", "style"
+        )
+        layers = [
+            {
+                "url": f"/tiles/{layer['slug']}/{{z}}/{{x}}/{{y}}.pbf",
+                "kind": layer["geometry_type"],
+                "min_zoom": layer["min_zoom"],
+                "max_zoom": layer["max_zoom"],
+                "color": _plain_colour(layer["style"]),
+            }
+            for layer in base_layers
+        ]
+        # Embedded in a script: escape what could close it (values are staff-edited text).
+        text = json.dumps(layers).replace("<", "\\u003c").replace(">", "\\u003e")
+        context["base_layers_json"] = mark_safe(text.replace("&", "\\u0026"))
+        return context
+
+
+def _plain_colour(style: dict) -> str:
+    """Return the layer style's main colour when it is a plain value (not an expression)."""
+    paint = (style or {}).get("paint", {})
+    for key in ("fill-color", "line-color", "circle-color", "fill-extrusion-color"):
+        if isinstance(paint.get(key), str):
+            return paint[key]
+    return "#8a8a8a"
+
 
 class MapAdmin(gis_admin.GISModelAdmin):
-    gis_widget = LocalOSMWidget
+    gis_widget = CityMapWidget
     gis_widget_kwargs = {
         "attrs": {
             "default_lon": settings.CITY_CENTER[0],

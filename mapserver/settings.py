@@ -192,7 +192,7 @@ IMPORT_KEEP_UPLOADS = env.bool("IMPORT_KEEP_UPLOADS", default=False)
 # Per-feature warnings kept on a job (repaired, skipped); past it, one line counts the rest.
 IMPORT_MAX_FEATURE_MESSAGES = 100
 
-# The admin's map widget draws on OpenStreetMap tiles; without internet it still shows geometry.
+# The admin's map widgets open at the city's centre over its base layers (WEBMAP_BASE_LAYERS).
 GIS_ADMIN_DEFAULT_ZOOM = 12
 
 LOGGING = {

@@ -31,13 +31,18 @@ def test_layer_list_filters_and_search(staff_client, layers_by_visibility):
     assert "internal-layer" not in found
 
 
-def test_layer_form_shows_the_extent_map_served_locally(staff_client):
-    layer = LayerFactory()
+def test_layer_form_shows_the_extent_map_served_locally(staff_client, settings):
+    layer = LayerFactory(slug="song-ho", style={"paint": {"fill-color": "#6baed6"}})
+    settings.WEBMAP_BASE_LAYERS = ["song-ho"]
     FeatureFactory(layer=layer, geom=Point(107.58, 16.46, srid=4326))
     page = staff_client.get(reverse("admin:layers_layer_change", args=[layer.pk])).content.decode()
     assert "vendor/ol/ol.js" in page
     assert "cdn.jsdelivr.net" not in page
     assert 'id="id_extent_map"' in page
+    # The background is the city's own vector tiles, not OpenStreetMap's (no internet needed).
+    assert '"url": "/tiles/song-ho/{z}/{x}/{y}.pbf"' in page
+    assert '"color": "#6baed6"' in page
+    assert "ol.source.OSM" not in page
 
 
 def test_saving_a_feature_in_the_admin_bumps_the_layer(staff_client):
