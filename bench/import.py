@@ -4,9 +4,10 @@ fresh table with COPY and building one GiST index afterwards).
 
 Ours does more per feature: it reads with pyogrio, stages with COPY into a TEMP table, transforms,
 checks validity (and repairs), builds JSONB attributes, then writes into the shared
-`layers_feature` table, whose generated 3857 copy, search text, two GiST indexes, a trigram index
-and the tile-change trigger PostgreSQL maintains row by row. We report features per second for
-both and the ratio; the issue aims at half of ogr2ogr's rate or better.
+`layers_feature` table, whose generated 3857 copy, search text, GiST and trigram indexes, foreign
+key and tile-change trigger PostgreSQL maintains row by row (bench/import_insert.py measures each).
+We report features per second for both and the ratio; the issue aims at half of ogr2ogr's rate or
+better.
 
 Run with `bash bench/import.sh [--points N] [--polygons N] [--repeat R]`; writes its section of
 bench/RESULTS.md. The synthetic files (GeoPackage, around Huế, Vietnamese names) are cached in
@@ -244,7 +245,8 @@ Both load the same file into the same database in the same run. ogr2ogr (`-f Pos
 `PG_USE_COPY=YES`) writes a fresh table and builds its one GiST index at the end; ours reads with
 pyogrio, stages with COPY into a TEMP table, checks and repairs in SQL, then inserts into the shared
 `layers_feature` table in one transaction, where PostgreSQL maintains the generated 3857 column and
-search text, two GiST indexes, the trigram index and the tile-change trigger row by row.
+search text, the GiST (layer_id, geom_3857), trigram and (layer_id, id) indexes, the foreign key and
+the tile-change trigger row by row (see docs/import.md, "Where the insert's time goes").
 
 {TABLE_HEAD}
 |---|---|---|---|---|---|---|

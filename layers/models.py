@@ -216,10 +216,19 @@ class Unaccent(Func):
 class Feature(models.Model):
     """One feature of a layer: geometry (4326, with a 3857 copy for tiles) and attributes."""
 
+    # No index of its own: `feature_layer_id_idx` (layer_id, id) leads with the layer, so it serves
+    # the cascade from a layer and every `layer_id =` filter; a second b-tree only slowed imports.
     layer = models.ForeignKey(
-        Layer, on_delete=models.CASCADE, related_name="features", verbose_name=_("layer")
+        Layer,
+        on_delete=models.CASCADE,
+        related_name="features",
+        verbose_name=_("layer"),
+        db_index=False,
     )
-    geom = models.GeometryField(_("geometry"), srid=4326)
+    # No spatial index on the 4326 geometry: every spatial query filters a layer's features through
+    # the (layer, geom_3857) GiST index below (bbox boxes are transformed once, see
+    # features/query.py), and the second GiST index cost imports about a fifth of their write.
+    geom = models.GeometryField(_("geometry"), srid=4326, spatial_index=False)
     # Kept in step by PostgreSQL itself, so no code path (ORM, raw SQL, COPY) can forget it.
     geom_3857 = models.GeneratedField(
         expression=Transform("geom", 3857),

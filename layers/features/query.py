@@ -26,6 +26,15 @@ QUERY_PARAMETERS = frozenset({"bbox", "q", "properties", "sortby", "limit", "off
 NUMBER_PATTERN = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
 LONGITUDE_RANGE = (-180.0, 180.0)
 LATITUDE_RANGE = (-90.0, 90.0)
+# Web Mercator (EPSG:3857): sphere radius, and the latitude where its square world ends.
+MERCATOR_RADIUS_M = 6378137.0
+MERCATOR_MAX_LATITUDE = 85.0511287798066
+# Beyond that latitude a box edge is left open: features up to the poles still have a (huge but
+# finite) 3857 copy, 2.4e8 m at 90°, which a clipped box would miss.
+MERCATOR_OPEN_EDGE_M = 1e12
+# The 3857 box is only the index's first cut (the exact test is in 4326): widen it by a millimetre
+# so that rounding in our formula against PROJ's can never cut a feature off at the edge.
+MERCATOR_MARGIN_M = 0.001
 
 
 @dataclass(frozen=True)
@@ -289,12 +298,44 @@ def _filter_sql(item: AttributeFilter) -> tuple[sql.Composable, list]:
     ]
 
 
+def mercator_box(bbox: Sequence[float]) -> tuple[float, float, float, float]:
+    """Return a longitude/latitude box in EPSG:3857 metres (edges past ±85.05° left open)."""
+    min_lon, min_lat, max_lon, max_lat = bbox
+
+    def x_m(lon: float) -> float:
+        return MERCATOR_RADIUS_M * math.radians(lon)
+
+    def y_m(lat: float, open_edge: float) -> float:
+        if abs(lat) >= MERCATOR_MAX_LATITUDE:
+            return open_edge
+        return MERCATOR_RADIUS_M * math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    # Both axes of Mercator grow with their own coordinate only, so the corners map to the box.
+    return (
+        x_m(min_lon) - MERCATOR_MARGIN_M,
+        y_m(min_lat, -MERCATOR_OPEN_EDGE_M) - MERCATOR_MARGIN_M,
+        x_m(max_lon) + MERCATOR_MARGIN_M,
+        y_m(max_lat, MERCATOR_OPEN_EDGE_M) + MERCATOR_MARGIN_M,
+    )
+
+
 def where_sql(query: FeatureQuery) -> tuple[sql.Composable, list]:
     """Return the WHERE condition (over `layers_feature f`) and its values."""
-    conditions: list[sql.Composable] = [sql.SQL("f.layer_id = %s")]
+    # bigint as the column: psycopg sends a small int as int2, and btree_gist's GiST opclass has
+    # no cross-type `=`, so without the cast the layer is not in the (layer, geom_3857) index's
+    # condition and a bbox query ANDs two bitmaps (12 ms against 2 ms on the dev data).
+    conditions: list[sql.Composable] = [sql.SQL("f.layer_id = %s::bigint")]
     params: list = [query.layer_id]
     if query.bbox is not None:
-        conditions.append(sql.SQL("ST_Intersects(f.geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326))"))
+        # The (layer, geom_3857) GiST index finds the candidates (there is no index on the 4326
+        # `geom`: one spatial index less to keep up on every import); the exact test stays in 4326.
+        conditions.append(
+            sql.SQL(
+                "f.geom_3857 && ST_MakeEnvelope(%s, %s, %s, %s, 3857)"
+                " AND ST_Intersects(f.geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326))"
+            )
+        )
+        params.extend(mercator_box(query.bbox))
         params.extend(query.bbox)
     for word in text_words(query.text):
         # f_unaccent(lower(constant)) is IMMUTABLE, folded at planning: the trigram index serves.

@@ -4,7 +4,9 @@ import json
 
 import pytest
 from django.contrib.gis.geos import Point
+from django.db import connection
 
+from layers.features.query import mercator_box
 from layers.models import Feature
 from layers.services import FeatureRecord, layer_append_features, layer_refresh_stats
 from tests.factories import LayerFactory
@@ -12,6 +14,7 @@ from tests.factories import LayerFactory
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/layers/dia-diem-hue/features/"
+HUE_SCHEMA_TEN = [{"name": "ten", "type": "text", "label_vi": "Tên", "label_en": "Name"}]
 
 
 def body(response) -> dict:
@@ -57,6 +60,28 @@ def test_bbox_keeps_the_features_inside(api, hue_places):
     # Around the Citadel and the Dong Ba market, north of the river.
     collection = body(api().get(URL, {"bbox": "107.57,16.465,107.595,16.48"}))
     assert sorted(names(collection)) == ["Chợ Đông Ba", "Cầu Trường Tiền", "Đại Nội"]
+
+
+def test_bbox_edges_and_the_poles_are_kept(api, category):
+    # The box is first cut in 3857 (the GiST index on geom_3857), then tested exactly in 4326: a
+    # point on the box's edge, and points past Web Mercator's ±85.05° up to the poles, still match.
+    layer = LayerFactory(
+        slug="edges", category=category, visibility="public", attribute_schema=HUE_SCHEMA_TEN
+    )
+    places = {"edge": (107.57, 16.465), "north": (10.0, 89.0), "pole": (0.0, 90.0),
+              "south": (-10.0, -89.5), "outside": (107.5, 16.4)}  # fmt: skip
+    layer_append_features(
+        layer=layer,
+        records=[
+            FeatureRecord(geom=Point(lon, lat, srid=4326), attributes={"ten": name})
+            for name, (lon, lat) in places.items()
+        ],
+    )
+    url = "/api/v1/layers/edges/features/"
+    assert names(body(api().get(url, {"bbox": "107.57,16.465,107.595,16.48"}))) == ["edge"]
+    assert sorted(names(body(api().get(url, {"bbox": "-180,-90,180,90"})))) == sorted(places)
+    assert names(body(api().get(url, {"bbox": "0,86,20,90"}))) == ["north", "pole"]
+    assert names(body(api().get(url, {"bbox": "-20,-90,0,-85.06"}))) == ["south"]
 
 
 @pytest.mark.parametrize(
@@ -219,3 +244,20 @@ def test_a_short_page_is_the_last_even_if_the_count_is_stale(api, hue_places):
     page = body(api().get(URL, {"limit": 5, "offset": 5}))
     assert page["numberReturned"] == 3
     assert page["next"] is None
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat"), [(107.5786, 16.4698), (-180.0, -85.05), (180.0, 85.05), (0.0, 0.0)]
+)
+def test_the_3857_box_matches_postgis(lon, lat):
+    # The bbox is transformed in Python; it must agree with the ST_Transform behind geom_3857.
+    min_x, min_y, max_x, max_y = mercator_box((lon, lat, lon, lat))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ST_X(g), ST_Y(g) FROM ST_Transform(ST_SetSRID(ST_MakePoint(%s, %s), 4326), "
+            "3857) AS g",
+            [lon, lat],
+        )
+        x, y = cursor.fetchone()
+    assert min_x < x < max_x and min_y < y < max_y
+    assert max_x - min_x < 0.01 and max_y - min_y < 0.01
