@@ -284,7 +284,7 @@ class ImportJobAdmin(ImportJobAdminMixin, JobAdmin):
         "started_at",
         "finished_at",
     ]
-    exclude = ["messages", "upload", "progress_done", "progress_total"]
+    exclude = ["messages", "upload", "progress_done", "progress_total", "report"]
 
 
 @admin.register(TileJob)

@@ -86,6 +86,7 @@ def test_jobs_are_read_only_with_progress(staff_client, staff):
         progress_done=30,
         progress_total=120,
         messages=[{"level": "warning", "feature": 7, "message": "<b>geometry repaired</b>"}],
+        report={"source": {"format": "ESRI Shapefile", "srid": 9214, "encoding": "cp1258"}},
         created_by=staff,
     )
     TileJob.objects.create(layer=layer, progress_done=5, progress_total=10)
@@ -95,6 +96,8 @@ def test_jobs_are_read_only_with_progress(staff_client, staff):
     text = detail.content.decode()
     assert "&lt;b&gt;geometry repaired&lt;/b&gt;" in text  # messages are text, never HTML
     assert 'name="_save"' not in text
+    assert "ESRI Shapefile" in text
+    assert '{"source"' not in text  # the report reads as one line, not as raw JSON
     assert staff_client.get(reverse("admin:layers_importjob_add")).status_code == 403
     tiles = staff_client.get(reverse("admin:layers_tilejob_changelist")).content.decode()
     assert '<progress max="100" value="50"' in tiles
