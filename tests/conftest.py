@@ -108,15 +108,22 @@ def _celery_worker_session(django_db_setup, django_db_blocker, tmp_path_factory)
         cwd=root, env=env,
     )  # fmt: skip
     app.conf.task_default_queue = queue
+    name = f"{queue}@{socket.gethostname()}"
     # Wait until the worker answers a ping, so the first task is not lost to a slow start.
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if worker.poll() is not None:
             raise RuntimeError("the Celery worker exited at start")
-        if app.control.inspect(timeout=1, destination=[f"{queue}@{socket.gethostname()}"]).ping():
+        if app.control.inspect(timeout=1, destination=[name]).ping():
             break
     try:
-        yield SimpleNamespace(process=worker, media_root=media_root, tile_cache_dir=tile_cache_dir)
+        yield SimpleNamespace(
+            process=worker,
+            name=name,
+            queue=queue,
+            media_root=media_root,
+            tile_cache_dir=tile_cache_dir,
+        )
     finally:
         worker.terminate()
         worker.wait(timeout=30)
@@ -134,4 +141,24 @@ def celery_worker_process(_celery_worker_session, settings):
     try:
         yield _celery_worker_session
     finally:
+        # Follow-up tasks (a tile rebuild after an import, say) may still run: the database is
+        # emptied after the test, which must not race them (it deadlocks with their locks).
+        _wait_until_idle(_celery_worker_session)
         app.conf.task_always_eager = True
+
+
+def _wait_until_idle(worker, timeout_s: float = 60) -> None:
+    """Wait until the worker's queue is empty and it runs no task (twice in a row, to be sure)."""
+    import time
+
+    from mapserver.celery import app
+
+    quiet_checks = 0
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and quiet_checks < 2:
+        with app.connection_for_read() as connection:
+            waiting = connection.default_channel.client.llen(worker.queue)
+        inspect = app.control.inspect(timeout=1, destination=[worker.name], limit=1)
+        busy = any((inspect.active() or {}).values()) or any((inspect.reserved() or {}).values())
+        quiet_checks = quiet_checks + 1 if not waiting and not busy else 0
+        time.sleep(0.2)

@@ -16,7 +16,8 @@ from .conftest import DATA
 
 @pytest.mark.django_db(transaction=True)
 def test_an_upload_is_imported_by_the_worker(celery_worker_process, settings):
-    layer = LayerFactory(slug="import-worker-check", name_field="")
+    # A shallow pyramid: the tile rebuild that follows the import is quick (teardown waits for it).
+    layer = LayerFactory(slug="import-worker-check", name_field="", prebuild_zoom=4)
     upload = ContentFile((DATA / "coutwildrnp.zip").read_bytes(), name="coutwildrnp.zip")
     job = import_job_create(layer=layer, upload=upload)  # queued once this commits
 
