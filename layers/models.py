@@ -308,6 +308,15 @@ class Job(models.Model):
             return 100 if self.status == self.Status.SUCCEEDED else 0
         return min(100, round(100 * self.progress_done / self.progress_total))
 
+    @property
+    def progress_summary(self) -> dict:
+        """Return the progress as the API shows it: done, total and percent."""
+        return {
+            "done": self.progress_done,
+            "total": self.progress_total,
+            "percent": self.progress_percent,
+        }
+
 
 class ImportJob(Job):
     """An upload being read into a layer (create, replace or append)."""

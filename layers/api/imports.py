@@ -105,7 +105,7 @@ class ImportJobOutput(serializers.ModelSerializer):
 
     url = serializers.SerializerMethodField()
     layer = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    progress = serializers.SerializerMethodField()
+    progress = serializers.DictField(source="progress_summary", read_only=True)
     counts = serializers.SerializerMethodField()
     created_by = serializers.StringRelatedField()
 
@@ -134,13 +134,6 @@ class ImportJobOutput(serializers.ModelSerializer):
         path = reverse("api:import-detail", kwargs={"job_id": job.pk})
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request else path
-
-    def get_progress(self, job: ImportJob) -> dict:
-        return {
-            "done": job.progress_done,
-            "total": job.progress_total,
-            "percent": job.progress_percent,
-        }
 
     def get_counts(self, job: ImportJob) -> dict:
         return {

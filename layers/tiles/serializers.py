@@ -23,7 +23,7 @@ class TileJobOutput(serializers.ModelSerializer):
 
     layer = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     url = serializers.SerializerMethodField()
-    progress = serializers.SerializerMethodField()
+    progress = serializers.DictField(source="progress_summary", read_only=True)
     created_by = serializers.StringRelatedField()
 
     class Meta:
@@ -50,10 +50,3 @@ class TileJobOutput(serializers.ModelSerializer):
         request = self.context.get("request")
         path = f"/api/v1/tile-jobs/{job.pk}/"
         return request.build_absolute_uri(path) if request else path
-
-    def get_progress(self, job: TileJob) -> dict:
-        return {
-            "done": job.progress_done,
-            "total": job.progress_total,
-            "percent": job.progress_percent,
-        }
