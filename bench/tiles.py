@@ -274,17 +274,20 @@ def bench_cached(layer: Layer, tiles: dict[int, list[TileCoord]]) -> list[str]:
 def bench_seed(layer: Layer) -> list[str]:
     # Ours: an empty cache, two Celery workers (one process each) on a queue of their own.
     shutil.rmtree(CACHE / "public" / SLUG, ignore_errors=True)
-    queue = "bench-tiles"
-    env = {**os.environ, "TILE_CACHE_DIR": str(CACHE), "CELERY_TASK_DEFAULT_QUEUE": queue,
+    prefix = "bench-"
+    queue = f"{prefix}tiles"
+    env = {**os.environ, "TILE_CACHE_DIR": str(CACHE), "CELERY_QUEUE_PREFIX": prefix,
            "CELERY_TASK_ALWAYS_EAGER": "false"}  # fmt: skip
     worker = subprocess.Popen(
         [VENV / "celery", "-A", "mapserver", "worker", "-Q", queue, "--concurrency=2",
          "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--hostname", f"{queue}@%h"],
         cwd=ROOT, env=env,
     )  # fmt: skip
+    from django.conf import settings
+
     from mapserver.celery import app
 
-    app.conf.task_default_queue = queue
+    settings.CELERY_QUEUE_PREFIX = prefix
     app.conf.task_always_eager = False
     time.sleep(5)
     try:

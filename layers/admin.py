@@ -15,9 +15,10 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import services, tasks
+from . import services
 from .import_admin import ImportJobAdminMixin
 from .models import Category, Feature, ImportJob, Layer, TileJob
+from .queueing import enqueue
 from .tiles.seed import tile_job_start, tile_seed_start
 from .tiles.services import layer_tiles_reset
 
@@ -155,7 +156,7 @@ class LayerAdmin(MapAdmin):
     @admin.action(description=_("Recompute feature count and extent (in the background)"))
     def refresh_stats(self, request: HttpRequest, queryset: QuerySet) -> None:
         for layer in queryset:
-            tasks.layer_refresh_stats.delay(layer.pk)
+            enqueue("layers.tasks.layer_refresh_stats", layer.pk)
         count = queryset.count()
         self.message_user(
             request,

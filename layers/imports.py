@@ -21,7 +21,7 @@ from django.core.files import File
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from . import services
+from . import queueing, services
 from .importers import ImportFailed, ImportOptions, open_upload
 from .importers.crs import crs_name, srid_for
 from .importers.encodings import encoding_choice
@@ -98,9 +98,9 @@ def import_job_create(
     job.upload.save(job.source_name or "upload", upload, save=False)
     job.save()
     if queue:
-        from . import tasks
-
-        transaction.on_commit(lambda: tasks.import_run.delay(job.pk))
+        # The caller reads `job.dispatch.sent` after the commit: False means the broker was down
+        # and the job waits in the outbox (an API says so with a 503 and the job's id).
+        job.dispatch = queueing.enqueue("layers.tasks.import_run", job.pk)
     return job
 
 

@@ -297,6 +297,13 @@ class Job(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # Who runs it and whether they are still alive: the sweeper (layers/jobs.py) fails or requeues
+    # a running job whose worker is gone, and counts the attempts so a poison job stops.
+    worker = models.CharField(
+        _("worker"), max_length=255, blank=True, help_text=_("host:pid of the worker running it.")
+    )
+    heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
 
     class Meta:
         abstract = True
@@ -368,6 +375,18 @@ class TileJob(Job):
     tiles_skipped = models.PositiveBigIntegerField(
         _("tiles skipped"), default=0, help_text=_("Already current in the cache.")
     )
+    requested_max_zoom = models.PositiveSmallIntegerField(
+        _("requested max zoom"),
+        null=True,
+        blank=True,
+        help_text=_("The depth asked for, when the tile budget made the job prebuild less."),
+    )
+    report = models.JSONField(
+        _("report"),
+        default=dict,
+        blank=True,
+        help_text=_("How the job was planned: the depth chosen and why, tiles per zoom."),
+    )
 
     class Meta(Job.Meta):
         verbose_name = _("tile job")
@@ -405,6 +424,10 @@ class TileJobChunk(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.PENDING)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    worker = models.CharField(
+        _("worker"), max_length=255, blank=True, help_text=_("host:pid of the worker running it.")
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
 
     class Meta:
         ordering = ["job", "number"]
@@ -420,6 +443,69 @@ class TileJobChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id}#{self.number}"
+
+
+class ExportJob(Job):
+    """A layer's features written to a file by a worker, downloadable until it expires."""
+
+    class Format(models.TextChoices):
+        GEOJSON = "geojson", "GeoJSON"
+        CSV = "csv", "CSV"
+        GPKG = "gpkg", "GeoPackage"
+        SHP = "shp", _("Shapefile (zip)")
+
+    format = models.CharField(_("format"), max_length=16, choices=Format)
+    params = models.JSONField(
+        _("parameters"),
+        default=dict,
+        blank=True,
+        help_text=_("What was asked for: bbox, attribute filters, search text."),
+    )
+    file = models.FileField(_("file"), upload_to="exports/", blank=True)
+    file_name = models.CharField(_("file name"), max_length=255, blank=True)
+    size_bytes = models.PositiveBigIntegerField(_("size (bytes)"), default=0)
+    feature_count = models.PositiveBigIntegerField(_("features"), default=0)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+
+    class Meta(Job.Meta):
+        verbose_name = _("export job")
+        verbose_name_plural = _("export jobs")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=JobStatus.values), name="exportjob_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(progress_done__lte=F("progress_total")) | Q(progress_total=0),
+                name="exportjob_progress_bounded",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{_('export')} {self.layer or '?'} ({self.get_format_display()})"
+
+
+class QueuedTask(models.Model):
+    """A task to send to the workers: the outbox of `layers.queueing`.
+
+    Written in the same transaction as the work it asks for, so a committed job always has its
+    message: sent (and the row removed) once the transaction commits, or kept while the broker
+    is down and sent by `outbox_flush` when it is back.
+    """
+
+    task = models.CharField(_("task"), max_length=200)
+    args = models.JSONField(_("arguments"), default=list, blank=True)
+    kwargs = models.JSONField(_("keyword arguments"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    attempts = models.PositiveIntegerField(_("send attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("queued task")
+        verbose_name_plural = _("queued tasks")
+
+    def __str__(self) -> str:
+        return f"{self.task}{tuple(self.args)}"
 
 
 class TileChange(models.Model):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from itertools import islice
 
 from django.contrib.gis.geos import GEOSGeometry
@@ -87,7 +86,14 @@ def layer_data_changed(*, layer: Layer) -> None:
     """
     Layer.objects.filter(pk=layer.pk).update(version=F("version") + 1)
     layer_refresh_stats(layer=layer)
-    transaction.on_commit(partial(tiles_after_data_change, layer_id=layer.pk), robust=True)
+    layer_id = layer.pk
+
+    def drop_changed_tiles() -> None:
+        # A named function, not functools.partial: Django logs a failing on-commit callable by
+        # its __qualname__, which a partial lacks (the edit then answered 500 after committing).
+        tiles_after_data_change(layer_id=layer_id)
+
+    transaction.on_commit(drop_changed_tiles, robust=True)
 
 
 def layer_refresh_stats(*, layer: Layer) -> Layer:

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import imports, services
+from . import imports, queueing, services
 from .models import ImportJob, Layer, TileJob
 from .tiles import seed
 from .tiles import services as tile_services
@@ -48,3 +48,9 @@ def import_run(job_id: int) -> str:
     if job is None:
         return "missing"
     return imports.import_run(job=job).status
+
+
+@shared_task
+def outbox_flush() -> int:
+    """Send the tasks that waited in the outbox while the broker was down; return how many."""
+    return queueing.outbox_flush()

@@ -1,4 +1,9 @@
-"""The Celery app; workers run every slow job (imports, tile seeding, exports)."""
+"""The Celery app; workers run every slow job (imports, tile seeding, exports).
+
+Each kind of work has its own queue, so a long seed never delays an import: `imports`, `tiles`,
+`exports` and `default` (housekeeping). Tasks are routed by name (`TASK_QUEUES`); queue names carry
+`CELERY_QUEUE_PREFIX`, so test runs and several deployments can share one broker.
+"""
 
 import os
 
@@ -6,6 +11,33 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mapserver.settings")
 
+QUEUES = ("imports", "tiles", "exports", "default")
+# Which queue each task goes to; a task not named here goes to `default`.
+TASK_QUEUES = {
+    "layers.tasks.import_run": "imports",
+    "layers.tasks.tile_job_start": "tiles",
+    "layers.tasks.tile_chunk_run": "tiles",
+    "layers.tasks.tiles_rebuild": "tiles",
+    "layers.tasks.tiles_after_data_change": "tiles",
+    "layers.tasks.layer_refresh_stats": "tiles",
+    "layers.tasks.export_run": "exports",
+}
+
 app = Celery("mapserver")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+def queue_name(kind: str) -> str:
+    """Return the broker's name of a queue of this kind (`imports`, `tiles`…), with the prefix."""
+    from django.conf import settings
+
+    return f"{settings.CELERY_QUEUE_PREFIX}{kind}"
+
+
+def route_task(name, args, kwargs, options, task=None, **kw) -> dict:
+    """Send each task to the queue of its kind (read at send time: tests change the prefix)."""
+    return {"queue": queue_name(TASK_QUEUES.get(name, "default"))}
+
+
+app.conf.task_routes = (route_task,)
 app.autodiscover_tasks()

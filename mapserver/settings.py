@@ -1,5 +1,6 @@
 """Settings, all read from the environment (and `.env` when present); see `.env.example`."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -27,7 +28,8 @@ INSTALLED_APPS = [
     "django.contrib.gis",
     "django.contrib.postgres",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "layers",
@@ -44,6 +46,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout seen during the request into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mapserver.urls"
@@ -84,11 +88,32 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Queues are named `<prefix><kind>` (mapserver/celery.py): imports, tiles, exports, default.
+CELERY_QUEUE_PREFIX = env.str("CELERY_QUEUE_PREFIX", default="")
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_PREFIX + "default"
+# A task is acknowledged when it ends, and given back if its worker process dies, so a killed
+# worker's import or chunk runs again (each claims its job, so a rerun is safe).
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One task at a time per process: a long seed chunk never holds an import it prefetched.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker process that grew past this (KiB) is replaced after its task: one huge file cannot
+# keep the memory (docs/operations.md).
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int(
+    "CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=1_000_000
+)
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# How long Redis keeps an unacknowledged message before giving it to another worker: a task whose
+# worker vanished (machine lost) runs again after this, matching the stale-chunk time of seeds.
+CELERY_VISIBILITY_TIMEOUT_S = env.int("CELERY_VISIBILITY_TIMEOUT_S", default=900)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+# Sending fails fast when the broker is down: the outbox (layers/queueing.py) keeps the task.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
 
 # Vector tiles are written here; a front server (nginx) may serve public ones straight from disk.
 TILE_CACHE_DIR = Path(env.str("TILE_CACHE_DIR", default=str(BASE_DIR / "var" / "tiles")))
@@ -104,6 +129,29 @@ TILE_PUBLIC_MAX_AGE_S = env.int("TILE_PUBLIC_MAX_AGE_S", default=300)
 TILE_SQL_PREPARE = env.bool("TILE_SQL_PREPARE", default=True)
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "/media/"
+
+# django-axes counts failed sign-ins (admin and /api/v1/auth/login/) and locks a username from an
+# address after AXES_FAILURE_LIMIT of them, for AXES_COOLOFF_MINUTES (docs/security.md). By the pair,
+# not the username alone: a stranger could otherwise lock the admin out of their own site at will.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "layers.api.auth.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+
+# Django's cache on Redis: DRF's throttles count there, so every gunicorn process shares the counts.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env.str("CACHE_URL", default=REDIS_URL),
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="mapserver"),
+    }
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -127,13 +175,30 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "layers.api.auth.TokenAuthentication",
     ],
+    # Anonymous callers of the heavy endpoints (features pages, search, identify, exports) are
+    # throttled per address by scope (layers/api/throttles.py); signed-in users are not.
+    "DEFAULT_THROTTLE_RATES": {
+        "features": env.str("THROTTLE_ANON_FEATURES", default="120/min"),
+        "search": env.str("THROTTLE_ANON_SEARCH", default="60/min"),
+        "identify": env.str("THROTTLE_ANON_IDENTIFY", default="120/min"),
+        "exports": env.str("THROTTLE_ANON_EXPORTS", default="10/min"),
+        "login": env.str("THROTTLE_LOGIN", default="10/min"),
+    },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
 # The REST API's OpenAPI 3 schema (/api/schema/) and its docs (/api/docs/), whose Swagger UI files
 # come from drf-spectacular-sidecar and are served as our own static files: no CDN.
+# API tokens (django-rest-knox): stored as SHA-512 digests, expiring after API_TOKEN_TTL_HOURS,
+# revoked by logout, logoutall and a change of the user's password (layers/api/auth.py).
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=env.float("API_TOKEN_TTL_HOURS", default=168)),
+    "TOKEN_LIMIT_PER_USER": env.int("API_TOKEN_LIMIT_PER_USER", default=20),
+    "AUTH_HEADER_PREFIX": "Token",
+}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Map layers API",
     "DESCRIPTION": "Layers, features, search, identify and exports of the city's map server. "

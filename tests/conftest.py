@@ -86,7 +86,14 @@ def _celery_worker_session(django_db_setup, django_db_blocker, tmp_path_factory)
     from mapserver.celery import app
 
     db = connection.settings_dict
+    from django.conf import settings
+
+    from mapserver.celery import QUEUES
+
     queue = f"test-{uuid.uuid4().hex[:8]}"
+    # Every kind of work on queues of this run's own (`<queue>-imports`, …): the router reads
+    # the prefix when a task is sent, and no other run's worker takes them.
+    queues = [f"{queue}-{kind}" for kind in QUEUES]
     folders = tmp_path_factory.mktemp("celery-worker")
     media_root, tile_cache_dir = folders / "media", folders / "tiles"
     env = {
@@ -95,7 +102,7 @@ def _celery_worker_session(django_db_setup, django_db_blocker, tmp_path_factory)
             f"postgis://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:"
             f"{db['PORT'] or 5432}/{db['NAME']}"
         ),
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "CELERY_QUEUE_PREFIX": f"{queue}-",
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "MEDIA_ROOT": str(media_root),
         "TILE_CACHE_DIR": str(tile_cache_dir),
@@ -103,11 +110,12 @@ def _celery_worker_session(django_db_setup, django_db_blocker, tmp_path_factory)
     root = Path(__file__).resolve().parent.parent
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "mapserver", "worker", "--pool=solo",
-         f"--hostname={queue}@%h",
+         f"--hostname={queue}@%h", f"--queues={','.join(queues)}",
          "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=root, env=env,
     )  # fmt: skip
-    app.conf.task_default_queue = queue
+    settings.CELERY_QUEUE_PREFIX = f"{queue}-"
+    app.conf.task_default_queue = f"{queue}-default"
     name = f"{queue}@{socket.gethostname()}"
     # Wait until the worker answers a ping, so the first task is not lost to a slow start.
     deadline = time.monotonic() + 60
@@ -121,6 +129,7 @@ def _celery_worker_session(django_db_setup, django_db_blocker, tmp_path_factory)
             process=worker,
             name=name,
             queue=queue,
+            queues=queues,
             media_root=media_root,
             tile_cache_dir=tile_cache_dir,
         )
@@ -157,7 +166,8 @@ def _wait_until_idle(worker, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and quiet_checks < 2:
         with app.connection_for_read() as connection:
-            waiting = connection.default_channel.client.llen(worker.queue)
+            client = connection.default_channel.client
+            waiting = sum(client.llen(queue) for queue in worker.queues)
         inspect = app.control.inspect(timeout=1, destination=[worker.name], limit=1)
         busy = any((inspect.active() or {}).values()) or any((inspect.reserved() or {}).values())
         quiet_checks = quiet_checks + 1 if not waiting and not busy else 0

@@ -18,6 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from layers.models import JobStatus, Layer, TileJob, TileJobChunk
+from layers.queueing import Dispatch, enqueue
 
 from .cache import TileKey, tile_cache
 from .grid import TileCoord, tiles_touching
@@ -97,11 +98,9 @@ def tile_seed_start(
     return job
 
 
-def tile_job_start(*, job: TileJob) -> None:
+def tile_job_start(*, job: TileJob) -> Dispatch:
     """Have the workers run (or resume) a tile job once this transaction commits."""
-    from layers import tasks  # tasks import this module: import here to avoid a cycle
-
-    transaction.on_commit(lambda: tasks.tile_job_start.delay(job.pk))
+    return enqueue("layers.tasks.tile_job_start", job.pk)
 
 
 def tile_job_prepare(*, job: TileJob) -> list[int]:

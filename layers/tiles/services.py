@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 
 from layers.models import Layer, TileChange
+from layers.queueing import enqueue
 
 from .cache import TileCache, TileKey, layer_scope, tile_cache
 from .grid import TileCoord, tiles_touching
@@ -127,10 +128,8 @@ def tiles_after_data_change(*, layer_id: int) -> list[TileCoord]:
                     if coord not in dropped and cache.delete(TileKey(scope, layer.slug, coord)):
                         dropped.add(coord)
     if dropped:
-        from layers import tasks  # tasks import services: import here to avoid a cycle
-
         tiles = [[coord.z, coord.x, coord.y] for coord in sorted(dropped)]
-        transaction.on_commit(lambda: tasks.tiles_rebuild.delay(layer_id, tiles))
+        enqueue("layers.tasks.tiles_rebuild", layer_id, tiles)
     return sorted(dropped)
 
 
