@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from importlib import import_module
 
 from django.db import transaction
 from django.utils import timezone
@@ -87,6 +88,11 @@ def _send_row(outbox_id: int, *, older_than=None) -> tuple[bool | None, str]:
 def _publish(row: QueuedTask) -> None:
     from mapserver.celery import app
 
+    # Tasks are named by their dotted path; the web process loads a task module only when it
+    # first sends one of its tasks (this module must not import `layers.tasks` itself).
+    module = row.task.rpartition(".")[0]
+    if row.task not in app.tasks and module:
+        import_module(module)
     # Through the registered task (not send_task), so eager mode in tests runs it in-process.
     app.tasks[row.task].apply_async(args=row.args, kwargs=row.kwargs)
 
