@@ -10,4 +10,5 @@ class LayersConfig(AppConfig):
     verbose_name = _("Map layers")
 
     def ready(self) -> None:
+        from .api import auth  # noqa: F401  (revokes API tokens on a password change)
         from .tiles import signals  # noqa: F401  (connects the tile cache to layer changes)

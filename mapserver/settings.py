@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.utils.translation import gettext_lazy as _
@@ -131,8 +132,8 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
 MEDIA_URL = "/media/"
 
 # django-axes counts failed sign-ins (admin and /api/v1/auth/login/) and locks a username from an
-# address after AXES_FAILURE_LIMIT of them, for AXES_COOLOFF_MINUTES (docs/security.md). By the pair,
-# not the username alone: a stranger could otherwise lock the admin out of their own site at will.
+# address after AXES_FAILURE_LIMIT of them, for AXES_COOLOFF_MINUTES (docs/security.md). By the
+# pair, not the username alone: a stranger could otherwise lock the admin out of their own site.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -145,10 +146,13 @@ AXES_LOCKOUT_CALLABLE = "layers.api.auth.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
 
 # Django's cache on Redis: DRF's throttles count there, so every gunicorn process shares the counts.
+# Its own database (1 by default), because `cache.clear()` flushes the whole database it is in.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": env.str("CACHE_URL", default=REDIS_URL),
+        "LOCATION": env.str(
+            "CACHE_URL", default=urlunsplit(urlsplit(REDIS_URL)._replace(path="/1"))
+        ),
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="mapserver"),
     }
 }
@@ -175,7 +179,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "layers.api.auth.TokenAuthentication",
+        "layers.api.authentication.TokenAuthentication",
     ],
     # Anonymous callers of the heavy endpoints (features pages, search, identify, exports) are
     # throttled per address by scope (layers/api/throttles.py); signed-in users are not.
@@ -189,8 +193,6 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
-# The REST API's OpenAPI 3 schema (/api/schema/) and its docs (/api/docs/), whose Swagger UI files
-# come from drf-spectacular-sidecar and are served as our own static files: no CDN.
 # API tokens (django-rest-knox): stored as SHA-512 digests, expiring after API_TOKEN_TTL_HOURS,
 # revoked by logout, logoutall and a change of the user's password (layers/api/auth.py).
 REST_KNOX = {
@@ -199,6 +201,8 @@ REST_KNOX = {
     "AUTH_HEADER_PREFIX": "Token",
 }
 
+# The REST API's OpenAPI 3 schema (/api/schema/) and its docs (/api/docs/), whose Swagger UI files
+# come from drf-spectacular-sidecar and are served as our own static files: no CDN.
 SPECTACULAR_SETTINGS = {
     "TITLE": "Map layers API",
     "DESCRIPTION": "Layers, features, search, identify and exports of the city's map server. "

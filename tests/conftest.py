@@ -21,6 +21,25 @@ def _tasks_run_in_process():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _private_cache_and_generous_throttles(settings):
+    """Give each test cache keys of its own and throttle rates it cannot reach.
+
+    Redis is shared with other test runs: a prefix per test keeps their throttle counts apart
+    (never `cache.clear()`, which flushes the whole Redis database). Throttle tests lower a rate.
+    """
+    import uuid
+
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+    }
+    rates = settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {})
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {scope: "100000/min" for scope in rates},
+    }
+
+
 @pytest.fixture
 def category(db):
     return CategoryFactory()

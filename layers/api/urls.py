@@ -2,6 +2,7 @@
 
 from django.urls import path, re_path
 
+from .auth import LoginApi, LogoutAllApi, LogoutApi
 from .exports import LayerExportApi
 from .features import FeatureDetailApi, FeatureListApi
 from .imports import (
@@ -17,6 +18,9 @@ from .search import IdentifyApi, SearchApi
 app_name = "api"
 
 urlpatterns = [
+    path("auth/login/", LoginApi.as_view(), name="auth-login"),
+    path("auth/logout/", LogoutApi.as_view(), name="auth-logout"),
+    path("auth/logoutall/", LogoutAllApi.as_view(), name="auth-logoutall"),
     path("categories/", CategoryListApi.as_view(), name="category-list"),
     path("layers/", LayerListApi.as_view(), name="layer-list"),
     path("layers/<slug:slug>/", LayerDetailApi.as_view(), name="layer-detail"),

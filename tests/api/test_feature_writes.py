@@ -1,11 +1,8 @@
-"""Staff writes of features (create, replace, change, delete), their checks, and token sign-in."""
+"""Staff writes of features (create, replace, change, delete) and their checks."""
 
 import pytest
 from django.contrib.gis.gdal import CoordTransform, SpatialReference
 from django.contrib.gis.geos import Point
-from django.core.management import call_command
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from layers.models import Feature
 
@@ -160,19 +157,3 @@ def test_a_layer_one_may_not_see_is_not_found_for_writes_either(
         "/api/v1/layers/restricted-layer/features/", point_feature(107.5, 16.4), format="json"
     )
     assert response.status_code == 404
-
-
-def test_token_authentication_with_drf_create_token(hue_places, staff, capsys):
-    call_command("drf_create_token", staff.username)
-    key = Token.objects.get(user=staff).key
-    assert key in capsys.readouterr().out
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-    response = client.post(URL, point_feature(107.58, 16.46, ten="Nhà Kèn"), format="json")
-    assert response.status_code == 201
-    bad = APIClient()
-    bad.credentials(HTTP_AUTHORIZATION="Token not-a-token")
-    refused = bad.get("/api/v1/layers/")
-    # Session authentication comes first in the settings, so DRF answers 403 rather than 401.
-    assert refused.status_code == 403
-    assert refused.json()["code"] == "authentication-failed"

@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 from django.contrib.gis.geos import Point
+from knox.models import AuthToken
 from owslib.ogcapi.features import Features
-from rest_framework.authtoken.models import Token
 
 from layers.models import Feature
 from layers.ogc.conformance import CONFORMANCE_CLASSES
@@ -127,7 +127,7 @@ def test_ogrinfo_lists_the_visible_collections(live_server, layers_by_visibility
     listing = gdal("ogrinfo", "-ro", "-q", url)
     assert "public-layer" in listing
     assert "internal-layer" not in listing and "restricted-layer" not in listing
-    token = Token.objects.create(user=member).key
+    _, token = AuthToken.objects.create(user=member)
     signed_in = gdal("ogrinfo", "-ro", "-q", url, token=token)
     for slug in ("public-layer", "internal-layer", "restricted-layer"):
         assert slug in signed_in

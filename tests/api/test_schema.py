@@ -11,7 +11,7 @@ from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from schemathesis.checks import not_a_server_error
 
 from layers.models import Feature
@@ -64,7 +64,7 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_app
 
 @pytest.fixture
 def staff_token(db, staff):
-    return Token.objects.create(user=staff).key
+    return AuthToken.objects.create(user=staff)[1]
 
 
 @pytest.fixture

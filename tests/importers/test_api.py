@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from layers.models import Feature, ImportJob, Layer
@@ -22,7 +22,7 @@ def upload(content: bytes = CSV, name: str = "diem.csv") -> SimpleUploadedFile:
 @pytest.fixture
 def staff_api(staff) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=staff)[1]}")
     return client
 
 
