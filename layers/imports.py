@@ -276,6 +276,31 @@ def _feature_messages(run: _Run, staging: Staging, stats: PreparedStats, srid: i
             f"{stats.dropped_zm:,} features had Z (height) or M values: they were dropped "
             "and only the 2D geometry was kept.",
         )
+    if stats.linearised:
+        run.say(
+            "info",
+            f"{stats.linearised:,} features had curves (circular arcs, curve polygons): they "
+            "were turned into straight segments, as web maps and GeoJSON need.",
+        )
+    if stats.empty_parts:
+        run.say(
+            "info",
+            f"{stats.emptied_features:,} multi-part features held {stats.empty_parts:,} empty "
+            "parts: the empty parts were removed, the rest kept.",
+        )
+
+
+def _geometry_report(stats: PreparedStats) -> dict:
+    """Return what the import did to geometries, for the job's report."""
+    return {
+        "read": stats.total,
+        "linearised": stats.linearised,
+        "dropped_zm": stats.dropped_zm,
+        "repaired": stats.repaired,
+        "empty_parts_removed": stats.empty_parts,
+        "skipped": stats.skipped,
+        "skipped_by_reason": stats.skipped_by_reason,
+    }
 
 
 def _stage(run: _Run, source, staging_key: str) -> tuple[Staging, SourceLayout]:
@@ -369,6 +394,7 @@ def import_run(
         started = run.lap("read", started)
         run.name_field = _name_field(job, layout)
         stats = staging.prepare(srid=srid, name_column=run.name_field)
+        run.report["geometry"] = _geometry_report(stats)
         if not stats.importable:
             raise ImportFailed(
                 f"None of the {stats.total:,} features has a usable geometry: nothing to import."

@@ -1,8 +1,12 @@
 """The database side of an import: staging tables, checks and repairs in SQL, and the one write.
 
     COPY batches ─► import_staging_<job> (raw WKB, typed attribute columns, feature number)
-                ─► import_prepared_<job> (in 4326, 2D, repaired, attributes as JSONB)
+                ─► import_prepared_<job> (in 4326, 2D, linear, repaired, attributes as JSONB)
                 ─► layers_feature, in the caller's transaction
+
+Whatever a file holds comes out as something every endpoint can serve (GeoJSON, MVT, GeoPackage):
+curves are linearised, Z and M dropped, empty parts of multi-geometries removed, invalid geometries
+repaired. What cannot be served is skipped with its reason, and every change is counted.
 
 Both staging tables are TEMP: private to this session, dropped by `drop()` or when the session ends,
 never seen by readers of the layer. Identifiers go through psycopg's `sql.Identifier`, values are
@@ -24,6 +28,26 @@ from .schema import SQL_TYPES, Column
 
 MAX_PAIRS_PER_CALL = 50  # jsonb_build_object takes at most 100 arguments
 
+# Types GeoJSON, MVT and most clients cannot hold; ST_CurveToLine turns them into their linear kin.
+CURVED_TYPES = (
+    "CIRCULARSTRING",
+    "COMPOUNDCURVE",
+    "CURVEPOLYGON",
+    "MULTICURVE",
+    "MULTISURFACE",
+)
+# Surfaces of triangles and patches (3D models): no linear equivalent we could serve.
+UNSUPPORTED_TYPES = ("TIN", "TRIANGLE", "POLYHEDRALSURFACE")
+
+#: Why a feature was skipped, by the code `prepare` records.
+SKIP_REASONS = {
+    "missing": "no geometry (empty or missing)",
+    "unsupported": "a triangulated or polyhedral surface (TIN), which has no 2D equivalent",
+    "zero_length": "a line of zero length (all its points are the same)",
+    "zero_area": "a polygon of zero area (its points are on one line or the same)",
+    "unrepairable": "an invalid geometry that could not be repaired",
+}
+
 
 @dataclass
 class PreparedStats:
@@ -33,6 +57,12 @@ class PreparedStats:
     skipped: int = 0
     repaired: int = 0
     dropped_zm: int = 0
+    linearised: int = 0
+    #: Features whose multi-geometry lost empty parts, and how many parts in all.
+    emptied_features: int = 0
+    empty_parts: int = 0
+    #: Skipped features by reason (keys of SKIP_REASONS).
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
     extent: tuple[float, float, float, float] | None = None
     #: (dimension 0/1/2, is multi-part) → count; collections under dimension -1.
     kinds: dict[tuple[int, bool], int] = field(default_factory=dict)
@@ -98,7 +128,7 @@ class Staging:
         return sql.SQL(" || ").join(calls), params
 
     def prepare(self, *, srid: int, name_column: str) -> PreparedStats:
-        """Transform to 4326, drop Z/M, repair invalid geometries; return what came out."""
+        """Linearise, drop Z/M, transform to 4326, repair; return what came out."""
         attributes, params = self._attributes_expression()
         index = next((i for i, c in enumerate(self.columns) if c.name == name_column), None)
         name = (
@@ -106,32 +136,60 @@ class Staging:
             if index is not None
             else sql.SQL("''")
         )
-        # Z and M go first (PROJ would otherwise treat Z as a height); then the CRS; then repair.
-        flat = sql.SQL("ST_Force2D(ST_SetSRID(geom, %s))")
-        if srid != WGS84:
-            flat = sql.SQL("ST_Transform({}, 4326)").format(flat)
+        flat = self._flat(sql.SQL("geom"), srid)
         query = sql.SQL(
             """
             CREATE TEMP TABLE {prepared} AS
-            SELECT n, name, attrs, had_zm, was_valid, missing,
-                   CASE WHEN fixed IS NULL OR ST_IsEmpty(fixed) THEN NULL ELSE fixed END AS geom
+            SELECT n, name, attrs, had_zm, curved, empty_parts, was_valid,
+                   CASE WHEN skip IS NOT NULL THEN skip
+                        WHEN fixed IS NULL OR ST_IsEmpty(fixed) THEN
+                            CASE WHEN ST_Dimension(g) = 1 AND ST_Length(g) = 0 THEN 'zero_length'
+                                 WHEN ST_Dimension(g) = 2 AND ST_Area(g) = 0 THEN 'zero_area'
+                                 ELSE 'unrepairable' END
+                   END AS skip,
+                   CASE WHEN skip IS NOT NULL OR fixed IS NULL OR ST_IsEmpty(fixed) THEN NULL
+                        ELSE fixed END AS geom
             FROM (
-                SELECT n, name, attrs, had_zm, was_valid, missing,
-                       CASE WHEN missing THEN NULL
+                SELECT n, name, attrs, had_zm, curved, empty_parts, was_valid, skip, g,
+                       CASE WHEN skip IS NOT NULL THEN NULL
                             WHEN was_valid THEN g
                             WHEN GeometryType(g) = 'GEOMETRYCOLLECTION' THEN ST_MakeValid(g)
                             -- keep the kind: a broken polygon stays (multi)polygon, its slivers go
                             ELSE ST_CollectionExtract(ST_MakeValid(g), ST_Dimension(g) + 1)
                        END AS fixed
                 FROM (
-                    SELECT n, name, attrs, had_zm, g,
-                           g IS NULL OR ST_IsEmpty(g) AS missing,
-                           g IS NULL OR ST_IsEmpty(g) OR ST_IsValid(g) AS was_valid
+                    SELECT n, name, attrs, had_zm, curved, empty_parts, g,
+                           CASE WHEN unsupported THEN 'unsupported'
+                                WHEN g IS NULL OR ST_IsEmpty(g) THEN 'missing' END AS skip,
+                           unsupported OR g IS NULL OR ST_IsEmpty(g) OR ST_IsValid(g) AS was_valid
                     FROM (
-                        SELECT n, {name} AS name, {attributes} AS attrs,
-                               coalesce(ST_NDims(geom) > 2, false) AS had_zm, {flat} AS g
-                        FROM {staging}
-                    ) AS source
+                        SELECT n, name, attrs, had_zm, curved, unsupported, empty_parts,
+                               CASE WHEN empty_parts > 0 THEN ST_Collect(ARRAY(
+                                        SELECT d.geom FROM ST_Dump(parted) AS d
+                                        WHERE NOT ST_IsEmpty(d.geom)))
+                                    ELSE parted END AS g
+                        FROM (
+                            SELECT n, name, attrs, had_zm, curved, unsupported, parted,
+                                   -- an empty part becomes "coordinates": [] in GeoJSON,
+                                   -- which clients choke on
+                                   CASE WHEN GeometryType(parted) LIKE 'MULTI%%'
+                                             OR GeometryType(parted) = 'GEOMETRYCOLLECTION'
+                                        THEN (SELECT count(*) FROM ST_Dump(parted) AS d
+                                              WHERE ST_IsEmpty(d.geom))
+                                        ELSE 0 END AS empty_parts
+                            FROM (
+                                SELECT n, {name} AS name, {attributes} AS attrs,
+                                       coalesce(ST_NDims(geom) > 2, false) AS had_zm,
+                                       coalesce(GeometryType(geom) = ANY({curved})
+                                                OR ST_HasArc(geom), false) AS curved,
+                                       coalesce(GeometryType(geom) = ANY({unsupported}), false)
+                                           AS unsupported,
+                                       CASE WHEN GeometryType(geom) = ANY({unsupported})
+                                            THEN NULL ELSE {flat} END AS parted
+                                FROM {staging}
+                            ) AS source
+                        ) AS parts
+                    ) AS counted
                 ) AS checked
             ) AS repaired
             """
@@ -141,6 +199,8 @@ class Staging:
             name=name,
             attributes=attributes,
             flat=flat,
+            curved=sql.Literal(list(CURVED_TYPES)),
+            unsupported=sql.Literal(list(UNSUPPORTED_TYPES)),
         )
         with transaction.atomic(), connection.cursor() as cursor:
             # ST_IsValid says why a geometry is invalid in a NOTICE per row: a million of them
@@ -148,6 +208,17 @@ class Staging:
             cursor.execute("SET LOCAL client_min_messages = warning")
             cursor.execute(query.as_string(connection.connection), [*params, srid])
         return self.stats()
+
+    def _flat(self, geom: sql.Composable, srid: int) -> sql.Composable:
+        """Return the expression of a staged geometry linearised, in 2D and in EPSG:4326."""
+        # Curves first (ST_Force2D and ST_Transform keep them curved, and GeoJSON cannot hold
+        # them); then Z and M (PROJ would otherwise treat Z as a height); then the CRS.
+        linear = sql.SQL(
+            "CASE WHEN GeometryType({g}) = ANY({curved}) OR ST_HasArc({g}) "
+            "THEN ST_CurveToLine({g}) ELSE {g} END"
+        ).format(g=geom, curved=sql.Literal(list(CURVED_TYPES)))
+        flat = sql.SQL("ST_Force2D(ST_SetSRID({}, %s))").format(linear)
+        return flat if srid == WGS84 else sql.SQL("ST_Transform({}, 4326)").format(flat)
 
     def stats(self) -> PreparedStats:
         """Return the counts, extent and geometry kinds of the prepared data."""
@@ -157,15 +228,32 @@ class Staging:
                 SELECT count(*), count(*) FILTER (WHERE geom IS NULL),
                        count(*) FILTER (WHERE NOT was_valid AND geom IS NOT NULL),
                        count(*) FILTER (WHERE had_zm),
+                       count(*) FILTER (WHERE curved),
+                       count(*) FILTER (WHERE empty_parts > 0), coalesce(sum(empty_parts), 0),
                        ST_XMin(ST_Extent(geom)), ST_YMin(ST_Extent(geom)),
                        ST_XMax(ST_Extent(geom)), ST_YMax(ST_Extent(geom))
                 FROM {}
                 """
             ).format(self.prepared)
         )[0]
-        stats = PreparedStats(total=row[0], skipped=row[1], repaired=row[2], dropped_zm=row[3])
-        if row[4] is not None:
-            stats.extent = (row[4], row[5], row[6], row[7])
+        stats = PreparedStats(
+            total=row[0],
+            skipped=row[1],
+            repaired=row[2],
+            dropped_zm=row[3],
+            linearised=row[4],
+            emptied_features=row[5],
+            empty_parts=int(row[6]),
+        )
+        if row[7] is not None:
+            stats.extent = (row[7], row[8], row[9], row[10])
+        stats.skipped_by_reason = dict(
+            _run(
+                sql.SQL(
+                    "SELECT skip, count(*) FROM {} WHERE geom IS NULL GROUP BY 1 ORDER BY 1"
+                ).format(self.prepared)
+            )
+        )
         for dimension, kind, count in _run(
             sql.SQL(
                 "SELECT ST_Dimension(geom), GeometryType(geom), count(*) FROM {} "
@@ -179,26 +267,26 @@ class Staging:
 
     def skipped(self, *, limit: int) -> list[tuple[int, str]]:
         """Return the first skipped features with why."""
-        return _run(
-            sql.SQL(
-                "SELECT n, CASE WHEN missing THEN 'no geometry (empty or missing)' "
-                "ELSE 'an invalid geometry that could not be repaired' END "
-                "FROM {} WHERE geom IS NULL ORDER BY n LIMIT %s"
-            ).format(self.prepared),
+        rows = _run(
+            sql.SQL("SELECT n, skip FROM {} WHERE geom IS NULL ORDER BY n LIMIT %s").format(
+                self.prepared
+            ),
             [limit],
         )
+        return [(n, SKIP_REASONS.get(code, code)) for n, code in rows]
 
     def repaired(self, *, srid: int, limit: int) -> list[tuple[int, str]]:
         """Return the first repaired features with what was wrong."""
-        flat = sql.SQL("ST_Force2D(ST_SetSRID(s.geom, %s))")
-        if srid != WGS84:
-            flat = sql.SQL("ST_Transform({}, 4326)").format(flat)
         return _run(
             sql.SQL(
                 "SELECT p.n, ST_IsValidReason({flat}) FROM {prepared} AS p "
                 "JOIN {staging} AS s USING (n) "
                 "WHERE NOT p.was_valid AND p.geom IS NOT NULL ORDER BY p.n LIMIT %s"
-            ).format(flat=flat, prepared=self.prepared, staging=self.staging),
+            ).format(
+                flat=self._flat(sql.SQL("s.geom"), srid),
+                prepared=self.prepared,
+                staging=self.staging,
+            ),
             [srid, limit],
         )
 
