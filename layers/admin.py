@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.gis import admin as gis_admin
 from django.contrib.gis.forms.widgets import OSMWidget
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -18,9 +18,9 @@ from django.utils.translation import ngettext
 from . import services
 from .import_admin import ImportJobAdminMixin
 from .models import Category, Feature, ImportJob, Layer, TileJob
+from .querysets import can_edit_layers
 from .queueing import enqueue
 from .tiles.seed import tile_job_start, tile_seed_start
-from .tiles.services import layer_tiles_reset
 
 
 class CityMapWidget(OSMWidget):
@@ -83,7 +83,12 @@ class CategoryAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name_en"]}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).annotate(n_layers=Count("layers"))
+        visible = Layer.objects.visible_to(request.user).values("pk")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(n_layers=Count("layers", filter=Q(layers__in=visible)))
+        )
 
     @admin.display(description=_("layers"), ordering="n_layers")
     def layer_count(self, category: Category) -> int:
@@ -141,11 +146,18 @@ class LayerAdmin(MapAdmin):
         ),
     ]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # The admin asks the same question as every endpoint: staff who may only view see
+        # only the layers they may see (`can_edit_layers` staff see them all).
+        return super().get_queryset(request).visible_to(request.user)
+
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
-        # The extent is computed from the features: shown on a map, never typed in.
-        form.base_fields["extent"].disabled = True
-        form.base_fields["extent"].help_text = _("Computed from the layer's features.")
+        # The extent is computed from the features: shown on a map, never typed in. A user who
+        # may only view gets every field read-only, so the form has no extent field at all.
+        if extent := form.base_fields.get("extent"):
+            extent.disabled = True
+            extent.help_text = _("Computed from the layer's features.")
         return form
 
     def save_model(self, request, obj: Layer, form, change: bool) -> None:
@@ -153,7 +165,10 @@ class LayerAdmin(MapAdmin):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
-    @admin.action(description=_("Recompute feature count and extent (in the background)"))
+    @admin.action(
+        description=_("Recompute feature count and extent (in the background)"),
+        permissions=["change"],
+    )
     def refresh_stats(self, request: HttpRequest, queryset: QuerySet) -> None:
         for layer in queryset:
             enqueue("layers.tasks.layer_refresh_stats", layer.pk)
@@ -169,23 +184,24 @@ class LayerAdmin(MapAdmin):
             messages.SUCCESS,
         )
 
-    @admin.action(description=_("Make public (everyone, anonymous included)"))
+    @admin.action(
+        description=_("Make public (everyone, anonymous included)"), permissions=["change"]
+    )
     def make_public(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_visibility(queryset, Layer.Visibility.PUBLIC)
 
-    @admin.action(description=_("Make internal (signed-in users only)"))
+    @admin.action(description=_("Make internal (signed-in users only)"), permissions=["change"])
     def make_internal(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_visibility(queryset, Layer.Visibility.INTERNAL)
 
     def _set_visibility(self, queryset: QuerySet, visibility: str) -> None:
-        changed = list(queryset.exclude(visibility=visibility))
+        # The layer queryset's update gives each changed layer a new version and drops its
+        # cached tiles before the change commits (layers/tiles/signals.py).
         queryset.update(visibility=visibility)
-        for layer in changed:
-            # Cached tiles live by visibility (public ones are served without Django): move them.
-            layer.visibility = visibility
-            layer_tiles_reset(layer=layer)
 
-    @admin.action(description=_("Prebuild vector tiles (in the background)"))
+    @admin.action(
+        description=_("Prebuild vector tiles (in the background)"), permissions=["change"]
+    )
     def seed_tiles(self, request: HttpRequest, queryset: QuerySet) -> None:
         for layer in queryset:
             tile_seed_start(layer=layer, user=request.user)
@@ -201,6 +217,10 @@ class FeatureAdmin(MapAdmin):
     autocomplete_fields = ["layer"]
     fields = ["layer", "name", "attributes", "geom"]
     show_full_result_count = False  # counting every feature of a large layer is slow
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        visible = Layer.objects.visible_to(request.user).values("pk")
+        return super().get_queryset(request).filter(layer__in=visible)
 
     def save_model(self, request, obj: Feature, form, change: bool) -> None:
         if not obj.name:
@@ -232,6 +252,16 @@ class JobAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        jobs = super().get_queryset(request)
+        if can_edit_layers(request.user):
+            return jobs
+        # A job tells of its layer (name, size, messages with feature values): same rule.
+        return jobs.filter(layer__in=Layer.objects.visible_to(request.user).values("pk"))
+
+    def has_resume_permission(self, request: HttpRequest) -> bool:
+        return can_edit_layers(request.user)
 
     @admin.display(description=_("progress"))
     def progress(self, job) -> str:
@@ -318,7 +348,10 @@ class TileJobAdmin(JobAdmin):
     ]
     exclude = ["messages", "progress_done", "progress_total"]
 
-    @admin.action(description=_("Resume (a stopped or failed job goes on where it was)"))
+    @admin.action(
+        description=_("Resume (a stopped or failed job goes on where it was)"),
+        permissions=["resume"],
+    )
     def resume(self, request: HttpRequest, queryset: QuerySet) -> None:
         for job in queryset.exclude(status__in=[TileJob.Status.SUCCEEDED]):
             TileJob.objects.filter(pk=job.pk).update(status=TileJob.Status.QUEUED)

@@ -181,7 +181,7 @@ class ImportJobAdminMixin:
         """Return where a job stands, for the progress bars that update themselves."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        job = get_object_or_404(ImportJob, pk=job_id)
+        job = get_object_or_404(self.get_queryset(request), pk=job_id)
         response = JsonResponse(
             {
                 "status": job.status,

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
+from django.dispatch import Signal
+
+# What decides who may see a layer's data, and so where its tiles may be cached.
+ACCESS_FIELDS = ("visibility", "status")
+
+# Sent inside the transaction of a queryset update that changed the visibility or status of
+# layers, with `layers`: a list of (id, slug). `save()` has its own signals; a bulk update has
+# none, and the tile cache must hear of both (layers/tiles/signals.py).
+access_changed = Signal()
 
 
 def can_edit_layers(user: AbstractBaseUser | AnonymousUser | None) -> bool:
@@ -22,14 +31,43 @@ class LayerQuerySet(models.QuerySet):
         """Return the layers this user may see.
 
         public: everyone; internal: any signed-in user; restricted: members of the layer's groups.
-        GIS staff see every layer, drafts included; nobody else sees a draft.
+        GIS staff see every layer in any status; everyone else sees only `ready` layers (a draft,
+        an import under way or a failed one may hold partial or wrong data).
         """
         if can_edit_layers(user):
             return self.all()
-        published = self.exclude(status="draft")
+        ready = self.filter(status="ready")
         if user is None or not user.is_authenticated or not user.is_active:
-            return published.filter(visibility="public")
+            return ready.filter(visibility="public")
         rule = Q(visibility="public") | Q(visibility="internal")
         rule |= Q(visibility="restricted", groups__in=user.groups.all())
         # The groups join may repeat a layer once per matching group: select ids, not rows.
-        return published.filter(pk__in=self.filter(rule).values("pk"))
+        return ready.filter(pk__in=self.filter(rule).values("pk"))
+
+    def update(self, **kwargs) -> int:
+        """Update the layers; a change of visibility or status is announced by `access_changed`."""
+        if not kwargs.keys() & set(ACCESS_FIELDS):
+            return super().update(**kwargs)
+        with transaction.atomic(using=self.db):
+            # Rows locked in id order before the update, as a save locks its row first: the tile
+            # cache then takes its own lock, always after the row's (no deadlock between them).
+            rows = (
+                self.model._base_manager.using(self.db)
+                .select_for_update()
+                .filter(pk__in=self.values("pk"))
+                .order_by("pk")
+                .values_list("pk", "slug", *ACCESS_FIELDS)
+            )
+            before = list(rows)
+            count = super().update(**kwargs)
+            changed = [
+                (pk, slug)
+                for pk, slug, *access in before
+                if any(
+                    kwargs.get(name, value) != value
+                    for name, value in zip(ACCESS_FIELDS, access, strict=True)
+                )
+            ]
+            if changed:
+                access_changed.send(sender=self.model, layers=changed)
+        return count

@@ -34,11 +34,20 @@ PRIVATE = "private"
 SCOPES = (PUBLIC, PRIVATE)
 
 
-def layer_scope(layer: Layer) -> str:
-    """Return where a layer's tiles are cached: `public` only if anyone at all may see it."""
-    if layer.visibility == Layer.Visibility.PUBLIC and layer.status != Layer.Status.DRAFT:
+def access_scope(*, visibility: str, status: str) -> str:
+    """Return where tiles of a layer with this visibility and status are cached.
+
+    `public` only if anyone at all may see the layer (`LayerQuerySet.visible_to`): a public layer
+    that is ready. Anything else is `private`, served only after Django said yes.
+    """
+    if visibility == Layer.Visibility.PUBLIC and status == Layer.Status.READY:
         return PUBLIC
     return PRIVATE
+
+
+def layer_scope(layer: Layer) -> str:
+    """Return where a layer's tiles are cached: `public` only if anyone at all may see it."""
+    return access_scope(visibility=layer.visibility, status=layer.status)
 
 
 @dataclass(frozen=True, slots=True)

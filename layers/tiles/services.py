@@ -1,10 +1,12 @@
 """Tile writes and reads that must stay consistent with the data: fetch-or-render, stale-proof
 stores, rebuilding the tiles a change touched, and resetting a layer's tiles.
 
-A tile rendered from data older than the layer's current version is never stored. Writers of
-tiles take a shared advisory lock on the layer and compare versions under it; whoever removes
-stale tiles takes the exclusive lock after the data change committed. So a slow render that
-started before a change cannot put its stale tile back after the change's invalidation.
+A tile rendered from data older than the layer's current version, or keyed for a scope
+(public/private) the layer no longer has, is never stored. Writers of tiles take a shared
+advisory lock on the layer and compare version and scope under it; whoever removes stale tiles
+takes the exclusive lock (after a data change committed, or inside a change of visibility or
+status until it commits). So a slow render that started before a change cannot put its stale
+tile back after the change's invalidation, nor a public tile of a layer that became internal.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.db.models import F
 
 from layers.models import Layer, TileChange
 from layers.queueing import enqueue
 
-from .cache import TileCache, TileKey, layer_scope, tile_cache
+from .cache import TileCache, TileKey, access_scope, layer_scope, tile_cache
 from .grid import TileCoord, tiles_touching
 from .render import RenderedTile, render_tile, tile_spec
 from .sql import TileSQL
@@ -51,7 +54,12 @@ class TileAnswer:
 
 
 def store_if_current(*, layer_id: int, tiles: Iterable[tuple[TileKey, RenderedTile]]) -> int:
-    """Store the tiles rendered from the layer's current data; return how many were stored."""
+    """Store the tiles rendered from the layer's current data; return how many were stored.
+
+    A tile is stored only if, under the lock, the layer still has the version it was rendered
+    from and its key still names the layer's slug and scope: a tile keyed `public/` for a layer
+    that has since become internal (or not ready) never lands where nginx serves it to anyone.
+    """
     tiles = list(tiles)
     if not tiles:
         return 0
@@ -60,14 +68,48 @@ def store_if_current(*, layer_id: int, tiles: Iterable[tuple[TileKey, RenderedTi
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [LOCK_NAMESPACE, layer_id])
         # A new statement, so a new snapshot: taken after any invalidation holding the lock.
-        cursor.execute("SELECT version FROM layers_layer WHERE id = %s", [layer_id])
+        cursor.execute(
+            "SELECT version, slug, visibility, status FROM layers_layer WHERE id = %s", [layer_id]
+        )
         row = cursor.fetchone()
-        current = row[0] if row else None
+        if row is None:
+            return 0
+        version, slug, visibility, status = row
+        scope = access_scope(visibility=visibility, status=status)
         for key, tile in tiles:
-            if tile.version == current:
+            if tile.version == version and key.slug == slug and key.scope == scope:
                 cache.put(key, tile.gzipped)
                 stored += 1
     return stored
+
+
+def layers_access_changed(*, layers: Iterable[tuple[int, str]]) -> None:
+    """Give layers whose visibility or status changed a new version and drop their cached tiles.
+
+    Call it inside the transaction that made the change (`layers` holds (id, slug) pairs; the
+    slug is where the tiles were cached). The tiles go at once, under the exclusive lock, which
+    is held until that transaction ends: a tile rendered before the change waits for the commit,
+    then finds a new version and is not stored, so no tile outlives the scope it was cached
+    under (a public file of an internal layer would be sent by nginx to anyone). A seed rebuilds
+    the tiles once the change has committed.
+    """
+    layers = sorted(set(layers))
+    if not layers:
+        return
+    layer_ids = [layer_id for layer_id, _ in layers]
+    cache = tile_cache()
+    with transaction.atomic(), connection.cursor() as cursor:
+        for layer_id in layer_ids:  # in id order, like every taker of several of these locks
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, layer_id])
+        Layer.objects.filter(pk__in=layer_ids).update(version=F("version") + 1)
+        for _, slug in layers:
+            cache.clear_layer(slug)
+
+    def reseed() -> None:
+        for layer in Layer.objects.filter(pk__in=layer_ids, feature_count__gt=0):
+            layer_tiles_reset(layer=layer)
+
+    transaction.on_commit(reseed, robust=True)
 
 
 def layer_tile(
