@@ -1,25 +1,28 @@
 """Who sees what, asked of every endpoint: anonymous, signed-in, group member and staff, for public,
-internal and restricted layers. What may not be seen is 404, and never shows in a list, a search,
-an identify answer, an export or a tile."""
+internal and restricted layers, and for public layers still importing or whose import failed (only
+staff see those). What may not be seen is 404, and never shows in a list, a search, an identify
+answer, an export, a tile, the web map's catalogue or the investor page."""
 
 import json
 import math
 
 import pytest
-from django.contrib.gis.geos import Point
+from django.contrib.gis.geos import Point, Polygon
 
-from layers.models import Feature
+from layers.models import Feature, Layer
 from layers.services import FeatureRecord, layer_append_features
+from tests.factories import CategoryFactory, LayerFactory
 
 pytestmark = pytest.mark.django_db
 
 USERS = ("anonymous", "signed_in", "member", "staff")
-KINDS = ("public", "internal", "restricted")
+# "importing" and "failed" are public layers in that status: visible to staff alone.
+KINDS = ("public", "internal", "restricted", "importing", "failed")
 SEES = {
     "anonymous": {"public"},
     "signed_in": {"public", "internal"},
     "member": {"public", "internal", "restricted"},
-    "staff": {"public", "internal", "restricted"},
+    "staff": {"public", "internal", "restricted", "importing", "failed"},
 }
 LON, LAT = 107.5905, 16.4637
 ZOOM = 14
@@ -34,10 +37,15 @@ def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
 
 
 @pytest.fixture
-def world(layers_by_visibility):
-    """Each layer holds one feature, at the same place, named after its visibility."""
+def world(layers_by_visibility, category):
+    """Each layer holds one feature, at the same place, named after its kind."""
+    layers = dict(layers_by_visibility)
+    for status in ("importing", "failed"):
+        layers[status] = LayerFactory(
+            slug=f"{status}-layer", category=category, visibility="public", status="ready"
+        )
     features = {}
-    for kind, layer in layers_by_visibility.items():
+    for kind, layer in layers.items():
         layer.attribute_schema = [{"name": "ten", "type": "text"}]
         layer.save()
         layer_append_features(
@@ -45,7 +53,11 @@ def world(layers_by_visibility):
             records=[FeatureRecord(Point(LON, LAT, srid=4326), {"ten": f"Điểm mật {kind}"})],
         )
         features[kind] = Feature.objects.get(layer=layer)
-    return {"layers": layers_by_visibility, "features": features}
+    for status in ("importing", "failed"):
+        # Data first, then the status, as an import leaves them (and its tiles were dropped).
+        Layer.objects.filter(pk=layers[status].pk).update(status=status)
+        layers[status].refresh_from_db()
+    return {"layers": layers, "features": features}
 
 
 def read(response) -> bytes:
@@ -137,3 +149,44 @@ def test_lists_search_and_identify_show_only_what_one_may_see(request, api, worl
     tilejson = client.get(f"/tiles/{all_slugs}.json")
     assert tilejson.status_code == 200
     assert {layer["id"] for layer in json.loads(tilejson.content)["vector_layers"]} == slugs
+
+
+@pytest.fixture
+def investment_parcels(settings):
+    """One polygon parcel layer of the investment category per status, each with one parcel."""
+    category = CategoryFactory(slug=settings.WEBMAP_INVESTMENT_CATEGORY)
+    parcel = Polygon.from_bbox((LON, LAT, LON + 0.001, LAT + 0.001))
+    layers = {}
+    for status in ("ready", "importing", "failed"):
+        layer = LayerFactory(
+            slug=f"lo-dat-{status}",
+            category=category,
+            visibility="public",
+            geometry_type="polygon",
+            attribute_schema=[{"name": "ten", "type": "text"}],
+        )
+        layer_append_features(
+            layer=layer, records=[FeatureRecord(parcel, {"ten": f"Lô đất {status}"})]
+        )
+        Layer.objects.filter(pk=layer.pk).update(status=status)
+        layers[status] = layer
+    return layers
+
+
+@pytest.mark.parametrize("who", USERS)
+def test_the_web_map_and_the_investor_page_list_only_ready_layers(
+    request, client, investment_parcels, who
+):
+    user = request.getfixturevalue(who)
+    if user.is_authenticated:
+        client.force_login(user)
+    map_page = client.get("/").content.decode()
+    investors = client.get("/investors/").content.decode()
+    assert "lo-dat-ready" in map_page
+    assert "Lô đất ready" in investors
+    for status in ("importing", "failed"):
+        # Staff see every layer through the API; the map and the investor page are for
+        # finished data, so they leave these out for everyone.
+        if who != "staff":
+            assert f"lo-dat-{status}" not in map_page
+            assert f"Lô đất {status}" not in investors
