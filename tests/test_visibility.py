@@ -66,3 +66,15 @@ def test_categories_list_only_those_with_visible_layers(category, anonymous, sig
     hidden = LayerFactory(visibility="internal").category
     assert hidden not in categories_with_visible_layers(user=anonymous)
     assert hidden in categories_with_visible_layers(user=signed_in)
+
+
+@pytest.mark.parametrize("status", ["draft", "importing", "failed"])
+def test_only_ready_layers_are_seen_by_non_staff(category, member, planners, staff, status):
+    for visibility in ("public", "internal", "restricted"):
+        layer = LayerFactory(
+            slug=f"{visibility}-{status}", category=category, visibility=visibility, status=status
+        )
+        layer.groups.add(planners)
+    for user in (None, UserFactory(username="clerk", is_staff=True), member):
+        assert not layers_visible_to(user=user).exists()
+    assert layers_visible_to(user=staff).count() == 3
