@@ -18,6 +18,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.http import QueryDict
 from django.utils.translation import get_language
 
+from layers.features.query import parse_number
 from layers.models import Feature, GeometryType, Layer
 from layers.selectors import layers_visible_to
 
@@ -76,11 +77,12 @@ def role_labels(layers: list[Layer]) -> dict[str, str]:
     return labels
 
 
-def _number(value: str | None) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
+def _number(query: QueryDict, name: str) -> float | None:
+    """Return the number given as `name`, None when absent; anything else is InvalidParameter."""
+    value = query.get(name, "")
+    if value.strip() == "":
         return None
+    return parse_number(value, parameter=name)
 
 
 @dataclass(frozen=True)
@@ -97,11 +99,12 @@ class ParcelFilters:
 
     @classmethod
     def from_query(cls, query: QueryDict) -> ParcelFilters:
-        """Return the filters of a query string; a value that is not a number is ignored."""
+        """Return the filters of a query string, or raise InvalidParameter for an area that is not
+        a finite number (`nan`, `inf` and `1e309` included)."""
         sort = query.get("sort", "name")
         return cls(
-            area_min=_number(query.get("area_min")),
-            area_max=_number(query.get("area_max")),
+            area_min=_number(query, "area_min"),
+            area_max=_number(query, "area_max"),
             zoning=query.get("zoning", "").strip(),
             status=query.get("status", "").strip(),
             ward=query.get("ward", "").strip(),

@@ -1,9 +1,11 @@
 """The web map page and the investor page."""
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
+
+from layers.errors import InvalidParameter
 
 from .catalogue import config_script, map_config
 from .parcels import (
@@ -27,8 +29,11 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_GET
 def investors(request: HttpRequest) -> HttpResponse:
     """Render the investment parcels the visitor may see, filtered, each linked to the map."""
+    try:
+        filters = ParcelFilters.from_query(request.GET)
+    except InvalidParameter as error:
+        return HttpResponseBadRequest(error.message, content_type="text/plain; charset=utf-8")
     layers = investment_layers(user=request.user)
-    filters = ParcelFilters.from_query(request.GET)
     paginator = Paginator(parcel_rows(layers=layers, filters=filters), PARCELS_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()

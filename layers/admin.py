@@ -20,7 +20,7 @@ from .import_admin import ImportJobAdminMixin
 from .models import Category, Feature, ImportJob, Layer, TileJob
 from .querysets import can_edit_layers
 from .queueing import enqueue
-from .tiles.seed import tile_job_start, tile_seed_start
+from .tiles.seed import tile_job_cancel, tile_job_start, tile_seed_start
 
 
 class CityMapWidget(OSMWidget):
@@ -324,29 +324,71 @@ class TileJobAdmin(JobAdmin):
         "id",
         "layer",
         "min_zoom",
-        "max_zoom",
+        "depth",
         "status",
         "progress",
         "tiles_rendered",
         "tiles_skipped",
         "created_by",
     ]
-    actions = ["resume"]
+    actions = ["resume", "cancel"]
     readonly_fields = [
         "layer",
         "min_zoom",
         "max_zoom",
+        "requested_max_zoom",
+        "plan_summary",
         "status",
         "progress",
         "tiles_rendered",
         "tiles_skipped",
         "message_list",
+        "worker",
+        "heartbeat_at",
+        "attempts",
         "created_by",
         "created_at",
         "started_at",
         "finished_at",
     ]
-    exclude = ["messages", "progress_done", "progress_total"]
+    exclude = ["messages", "progress_done", "progress_total", "report"]
+
+    @admin.display(description=_("prebuilt to"), ordering="max_zoom")
+    def depth(self, job: TileJob) -> str:
+        asked = job.requested_max_zoom
+        if asked is None or asked == job.max_zoom:
+            return f"z{job.max_zoom}"
+        return _("z%(depth)s (z%(asked)s asked, over the tile budget)") % {
+            "depth": job.max_zoom,
+            "asked": asked,
+        }
+
+    @admin.display(description=_("plan"))
+    def plan_summary(self, job: TileJob) -> str:
+        report = job.report or {}
+        if not report:
+            return "—"
+        per_zoom = ", ".join(
+            f"z{z}: {n:,}" for z, n in (report.get("tiles_per_zoom") or {}).items()
+        )
+        return format_html(
+            "<p>{}</p><p>{} {}</p>",
+            report.get("reason", ""),
+            _("Tiles per zoom:"),
+            per_zoom or "—",
+        )
+
+    @admin.action(description=_("Cancel (its chunks stop; built tiles stay in the cache)"))
+    def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
+        cancelled = sum(
+            tile_job_cancel(job=job, user=request.user)
+            for job in queryset.filter(status__in=[TileJob.Status.QUEUED, TileJob.Status.RUNNING])
+        )
+        self.message_user(
+            request,
+            ngettext("%d tile job cancelled.", "%d tile jobs cancelled.", cancelled) % cancelled,
+            messages.SUCCESS,
+        )
 
     @admin.action(
         description=_("Resume (a stopped or failed job goes on where it was)"),

@@ -224,6 +224,10 @@ SPECTACULAR_SETTINGS = {
 # Exports (/api/v1/layers/{slug}/export.*): the most features one holds, and how long GDAL may take.
 EXPORT_MAX_FEATURES = env.int("EXPORT_MAX_FEATURES", default=500_000)
 EXPORT_TIMEOUT_S = env.int("EXPORT_TIMEOUT_S", default=300)
+# The most vertices one API answer carries (features pages, a feature, identify with geometries):
+# about 30 bytes each in GeoJSON, so 500,000 is ~15 MB. Pages stop early (with a `next` link);
+# a single feature over it is a 413 pointing to the vector tiles and exports (docs/api.md).
+API_MAX_VERTICES = env.int("API_MAX_VERTICES", default=500_000)
 
 # The region the city's data must fall in (lon/lat): demo checks and import warnings use it.
 CITY_NAME = env.str("CITY_NAME", default="Huế")

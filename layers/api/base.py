@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from layers.errors import InvalidParameter
 
 from .errors import exception_handler
+from .parsers import BoundedJSONParser
 
 
 class FirstRenderer(BaseContentNegotiation):
@@ -34,6 +36,7 @@ class ApiView(APIView):
     """An APIView answering JSON, with errors as `{"code", "detail", "parameter"}`."""
 
     renderer_classes = [UTF8JSONRenderer]
+    parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
     content_negotiation_class = FirstRenderer
 
     def get_exception_handler(self):

@@ -18,6 +18,7 @@ from .base import ApiView, query_params
 from .errors import ErrorSerializer
 from .features import FILTER_HELP, QUERY_PARAMETERS
 from .layers import layer_or_404
+from .throttles import AnonymousScopedThrottle
 
 
 class _TemporaryFile:
@@ -40,6 +41,9 @@ class _TemporaryFile:
 
 class LayerExportApi(ApiView):
     """A layer's features as GeoJSON, CSV, GeoPackage or zipped Shapefile."""
+
+    throttle_classes = (AnonymousScopedThrottle,)
+    throttle_scope = "exports"
 
     @extend_schema(
         operation_id="layers_export",

@@ -3,6 +3,7 @@ delete them (GeoJSON in, checked against the layer, reprojected when a CRS is gi
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -26,6 +27,7 @@ from .errors import ErrorSerializer
 from .geojson import GEOJSON, collection_response, feature_response, whole_layer_count
 from .layers import layer_or_404, require_staff
 from .pagination import page_links, page_request
+from .throttles import AnonymousScopedThrottle
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
@@ -87,6 +89,9 @@ def _written(request, layer: Layer, feature: Feature, *, created: bool = False):
 class FeatureListApi(ApiView):
     """A layer's features as a GeoJSON FeatureCollection, filtered and paged."""
 
+    throttle_classes = (AnonymousScopedThrottle,)
+    throttle_scope = "features"
+
     @extend_schema(
         operation_id="features_list",
         parameters=QUERY_PARAMETERS,
@@ -100,9 +105,14 @@ class FeatureListApi(ApiView):
         page = page_request(params, default_limit=DEFAULT_LIMIT, max_limit=MAX_LIMIT)
         query = feature_query_from_params(layer=layer, params=params)
 
-        def tail(returned: int, matched: int) -> dict:
+        def tail(returned: int, matched: int, cut_short: bool) -> dict:
             links = page_links(
-                request, page=page, returned=returned, matched=matched, media_type=GEOJSON
+                request,
+                page=page,
+                returned=returned,
+                matched=matched,
+                media_type=GEOJSON,
+                cut_short=cut_short,
             )
             by_rel = {link["rel"]: link["href"] for link in links}
             return {"next": by_rel.get("next"), "prev": by_rel.get("prev"), "links": links}
@@ -152,7 +162,11 @@ class FeatureDetailApi(ApiView):
     )
     def get(self, request, slug: str, feature_id: int):
         layer = layer_or_404(slug=slug, user=request.user)
-        text = feature_sql.feature_get(FeatureQuery(layer_id=layer.pk), feature_id=feature_id)
+        text = feature_sql.feature_get(
+            FeatureQuery(layer_id=layer.pk),
+            feature_id=feature_id,
+            budget=feature_sql.VertexBudget(settings.API_MAX_VERTICES),
+        )
         if text is None:
             raise NotFound(f"No feature {feature_id} in layer '{slug}'.")
         return feature_response(text)

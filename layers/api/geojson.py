@@ -6,9 +6,11 @@ and links go after the features, so a streamed page can tell how many it really 
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator
 
+from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
@@ -22,7 +24,9 @@ GEOJSON = "application/geo+json"
 # Pages up to this many features are built in memory (and get a Content-Length); larger ones stream.
 STREAM_ABOVE = 1000
 
-Tail = Callable[[int, int], dict]  # (returned, matched) -> the members after "features"
+# (returned, matched, cut_short) -> the members after "features"; `cut_short`: the page stopped
+# early at the vertex budget, so a `next` link is due even though it is shorter than `limit`.
+Tail = Callable[[int, int, bool], dict]
 
 
 def _dumps(value: object) -> str:
@@ -37,16 +41,21 @@ def collection_response(
     content_type: str = GEOJSON,
     matched: int | None = None,
 ) -> HttpResponse:
-    """Return a FeatureCollection of one page of the query's features."""
+    """Return a FeatureCollection of one page of the query's features, within the vertex budget."""
     if matched is None:
         matched = geojson.feature_count(query)
+    budget = geojson.VertexBudget(settings.API_MAX_VERTICES)
     head = '{"type":"FeatureCollection","features":['
     if page.limit <= STREAM_ABOVE:
-        features = geojson.feature_page(query, limit=page.limit, offset=page.offset)
-        body = head + ",".join(features) + "]," + _tail_text(tail, len(features), matched)
+        features = geojson.feature_page(query, limit=page.limit, offset=page.offset, budget=budget)
+        tail_text = _tail_text(tail, len(features), matched, budget.cut_short)
+        body = head + ",".join(features) + "]," + tail_text
         return HttpResponse(body.encode(), content_type=content_type)
-    chunks = geojson.feature_page_stream(query, limit=page.limit, offset=page.offset)
-    return StreamingHttpResponse(_stream(head, chunks, tail, matched), content_type=content_type)
+    chunks = geojson.feature_page_stream(query, limit=page.limit, offset=page.offset, budget=budget)
+    # The first batch is read here, so that a feature over the budget is a 413, not a cut stream.
+    first = next(chunks, [])
+    stream = _stream(head, itertools.chain([first], chunks), tail, matched, budget)
+    return StreamingHttpResponse(stream, content_type=content_type)
 
 
 def whole_layer_count(layer: Layer, query: FeatureQuery) -> int | None:
@@ -58,23 +67,31 @@ def whole_layer_count(layer: Layer, query: FeatureQuery) -> int | None:
     return layer.feature_count if query.is_whole_layer else None
 
 
-def _tail_text(tail: Tail, returned: int, matched: int) -> str:
+def _tail_text(tail: Tail, returned: int, matched: int, cut_short: bool) -> str:
     members = {
         "numberMatched": matched,
         "numberReturned": returned,
         "timeStamp": timezone.now().isoformat(timespec="seconds"),
-        **tail(returned, matched),
+        **tail(returned, matched, cut_short),
     }
     return _dumps(members)[1:]
 
 
-def _stream(head: str, chunks: Iterator[list[str]], tail: Tail, matched: int) -> Iterator[bytes]:
+def _stream(
+    head: str,
+    chunks: Iterator[list[str]],
+    tail: Tail,
+    matched: int,
+    budget: geojson.VertexBudget,
+) -> Iterator[bytes]:
     yield head.encode()
     returned = 0
     for batch in chunks:
+        if not batch:
+            continue
         yield (("," if returned else "") + ",".join(batch)).encode()
         returned += len(batch)
-    yield ("]," + _tail_text(tail, returned, matched)).encode()
+    yield ("]," + _tail_text(tail, returned, matched, budget.cut_short)).encode()
 
 
 def feature_response(text: str, *, extra: dict | None = None) -> HttpResponse:

@@ -50,8 +50,13 @@ def page_links(
     matched: int,
     media_type: str,
     title: str = "",
+    cut_short: bool = False,
 ) -> list[dict]:
-    """Return the `self`, `next` and `prev` links of a page of results."""
+    """Return the `self`, `next` and `prev` links of a page of results.
+
+    `cut_short`: the page stopped before `limit` for a reason of the server's (the vertex
+    budget), not because the results ran out.
+    """
     links = [
         {
             "rel": "self",
@@ -60,8 +65,11 @@ def page_links(
             "href": url_with(request, limit=page.limit, offset=page.offset),
         }
     ]
-    # A short page is the last one, whatever the count says: a client never loops on an empty page.
-    if returned == page.limit and page.offset + returned < matched:
+    # A short page is the last one, whatever the count says: a client never loops on an empty page
+    # (a page cut short holds at least one feature, so following it always moves on).
+    if (
+        returned == page.limit or (cut_short and returned > 0)
+    ) and page.offset + returned < matched:
         links.append(
             {
                 "rel": "next",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -11,12 +12,20 @@ from rest_framework.response import Response
 
 from layers import selectors
 from layers.errors import InvalidParameter, NotFound
-from layers.features.query import parse_int
-from layers.features.search import identify_features, metres_per_pixel, search_features
+from layers.features.query import parse_int, parse_number
+from layers.features.search import (
+    MAX_RADIUS_3857,
+    MAX_TOLERANCE_PX,
+    identify_features,
+    identify_radius_3857,
+    metres_per_pixel,
+    search_features,
+)
 from layers.models import Layer
 
 from .base import ApiView, query_params
 from .errors import ErrorSerializer
+from .throttles import AnonymousScopedThrottle
 
 MAX_SEARCH_RESULTS = 100
 MAX_IDENTIFY_RESULTS = 200
@@ -38,27 +47,11 @@ def layers_asked(user, value: str | None) -> list[Layer]:
     return [found[slug] for slug in dict.fromkeys(slugs)]
 
 
-def parse_float(
-    value: str | None, *, parameter: str, minimum: float, maximum: float, default=None
-) -> float:
-    """Return the number in `value` (or the default), or raise InvalidParameter."""
-    if value is None or value == "":
-        if default is None:
-            raise InvalidParameter(f"{parameter} is required.", parameter=parameter)
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number) or not minimum <= number <= maximum:
-        raise InvalidParameter(
-            f"{parameter} must be a number from {minimum} to {maximum}.", parameter=parameter
-        )
-    return number
-
-
 class SearchApi(ApiView):
     """Features of every visible layer whose name holds the words of `q`, best first."""
+
+    throttle_classes = (AnonymousScopedThrottle,)
+    throttle_scope = "search"
 
     class OutputSerializer(serializers.Serializer):
         layer = serializers.CharField()
@@ -123,6 +116,9 @@ class SearchApi(ApiView):
 class IdentifyApi(ApiView):
     """The features of visible layers at a point, within a few pixels at the map's zoom."""
 
+    throttle_classes = (AnonymousScopedThrottle,)
+    throttle_scope = "identify"
+
     @extend_schema(
         operation_id="identify",
         parameters=[
@@ -130,8 +126,19 @@ class IdentifyApi(ApiView):
             OpenApiParameter("lat", float, required=True, description="Latitude (WGS 84)."),
             OpenApiParameter("zoom", float, description="The map's zoom (MapLibre); 16."),
             OpenApiParameter("layers", str, description="Comma-separated slugs, top first."),
-            OpenApiParameter("tolerance", float, description="In pixels, 0 to 50; 5."),
-            OpenApiParameter("geometry", bool, description="Include geometries; false."),
+            OpenApiParameter(
+                "tolerance",
+                float,
+                description=f"In pixels, 0 to {MAX_TOLERANCE_PX}; 5. The radius is at most "
+                f"{MAX_RADIUS_3857:,} Web Mercator metres whatever the zoom.",
+            ),
+            OpenApiParameter(
+                "geometry",
+                bool,
+                description="Include geometries; false. Past the answer's vertex budget "
+                "(`API_MAX_VERTICES`) a feature comes without its geometry, with "
+                "`geometry_omitted: true`.",
+            ),
             OpenApiParameter("limit", int, description=f"At most {MAX_IDENTIFY_RESULTS}; 50."),
         ],
         responses={
@@ -143,11 +150,15 @@ class IdentifyApi(ApiView):
     )
     def get(self, request):
         params = query_params(request)
-        lon = parse_float(params.get("lon"), parameter="lon", minimum=-180, maximum=180)
-        lat = parse_float(params.get("lat"), parameter="lat", minimum=-85.06, maximum=85.06)
-        zoom = parse_float(params.get("zoom"), parameter="zoom", minimum=0, maximum=24, default=16)
-        tolerance_px = parse_float(
-            params.get("tolerance"), parameter="tolerance", minimum=0, maximum=50, default=5
+        lon = parse_number(params.get("lon"), parameter="lon", minimum=-180, maximum=180)
+        lat = parse_number(params.get("lat"), parameter="lat", minimum=-85.06, maximum=85.06)
+        zoom = parse_number(params.get("zoom"), parameter="zoom", minimum=0, maximum=24, default=16)
+        tolerance_px = parse_number(
+            params.get("tolerance"),
+            parameter="tolerance",
+            minimum=0,
+            maximum=MAX_TOLERANCE_PX,
+            default=5,
         )
         limit = parse_int(
             params.get("limit"),
@@ -169,6 +180,7 @@ class IdentifyApi(ApiView):
             tolerance_px=tolerance_px,
             limit=limit,
             with_geometry=with_geometry == "true",
+            max_vertices=settings.API_MAX_VERTICES,
         )
         for feature in features:
             layer = by_id[feature.pop("layer_id")]
@@ -179,6 +191,13 @@ class IdentifyApi(ApiView):
                 "type": "FeatureCollection",
                 "features": features,
                 "numberReturned": len(features),
-                "tolerance_m": round(metres_per_pixel(zoom=zoom, lat=lat) * tolerance_px, 2),
+                "tolerance_m": round(
+                    min(
+                        metres_per_pixel(zoom=zoom, lat=lat) * tolerance_px,
+                        identify_radius_3857(zoom=zoom, tolerance_px=tolerance_px)
+                        * math.cos(math.radians(lat)),
+                    ),
+                    2,
+                ),
             }
         )

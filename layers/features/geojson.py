@@ -8,9 +8,12 @@ walk), then the chosen rows are turned into JSON, so a deep offset skips ids, no
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from django.db import connection
 from psycopg import sql
+
+from layers.errors import TooLarge
 
 from .query import FeatureQuery, order_sql, properties_sql, where_sql
 
@@ -18,6 +21,26 @@ from .query import FeatureQuery, order_sql, properties_sql, where_sql
 COORDINATE_DIGITS = 9
 # Rows fetched from the server at a time while streaming.
 STREAM_ROWS = 500
+
+
+@dataclass
+class VertexBudget:
+    """At most `max_vertices` vertices in one answer; `cut_short` tells that a page stopped early.
+
+    A page stops before the feature that would pass the budget, so a client following `next`
+    links still gets every feature; only a single feature over the budget is refused.
+    """
+
+    max_vertices: int
+    cut_short: bool = False
+
+    def refuse(self, *, feature_id: int, vertices: int) -> TooLarge:
+        """Return the error for a feature that alone has more vertices than an answer carries."""
+        return TooLarge(
+            f"Feature {feature_id} has {vertices:,} vertices, more than the {self.max_vertices:,} "
+            "one answer carries: draw it from the layer's vector tiles (/tiles/…), or download "
+            "it whole with the layer's export (…/export.geojson)."
+        )
 
 
 def _feature_json_sql(query: FeatureQuery) -> tuple[sql.Composable, list]:
@@ -67,21 +90,79 @@ def page_sql(query: FeatureQuery, *, limit: int | None, offset: int) -> tuple[sq
     return rows_sql(query, select=feature, select_params=feature_params, limit=limit, offset=offset)
 
 
-def feature_page(query: FeatureQuery, *, limit: int, offset: int) -> list[str]:
-    """Return one page of matching features as GeoJSON texts."""
-    statement, params = page_sql(query, limit=limit, offset=offset)
+def budget_page_sql(
+    query: FeatureQuery, *, limit: int | None, offset: int, budget: VertexBudget
+) -> tuple[sql.Composable, list]:
+    """Return the SQL of a page that stops before its vertices pass the budget.
+
+    Each row: the feature's GeoJSON text, its id, the vertices of the page up to it, and how
+    many features the page would have held. The first feature always comes (the caller refuses
+    it if it alone is over), so a page is never empty while features remain.
+    """
+    feature, feature_params = _feature_json_sql(query)
+    where, where_params = where_sql(query)
+    order, order_params = order_sql(query)
+    statement = sql.SQL(
+        "SELECT {feature}, f.id, page.vertices_so_far, page.page_size FROM ("
+        " SELECT page.id, page.n, count(*) OVER () AS page_size,"
+        " sum(ST_NPoints(g.geom)) OVER (ORDER BY page.n) AS vertices_so_far"
+        " FROM unnest(ARRAY("
+        "SELECT f.id FROM layers_feature f WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s"
+        ")) WITH ORDINALITY AS page(id, n) JOIN layers_feature g ON g.id = page.id"
+        ") AS page JOIN layers_feature f ON f.id = page.id"
+        " WHERE page.vertices_so_far <= %s OR page.n = 1 ORDER BY page.n"
+    ).format(feature=feature, where=where, order=order)
+    params = [*feature_params, *where_params, *order_params, limit, offset, budget.max_vertices]
+    return statement, params
+
+
+def _budget_texts(rows: list[tuple], budget: VertexBudget, *, first: bool) -> list[str]:
+    """Return the texts of budgeted rows, refusing a first feature that is over on its own."""
+    if first and rows and rows[0][2] > budget.max_vertices:
+        raise budget.refuse(feature_id=rows[0][1], vertices=rows[0][2])
+    return [row[0] for row in rows]
+
+
+def feature_page(
+    query: FeatureQuery, *, limit: int, offset: int, budget: VertexBudget | None = None
+) -> list[str]:
+    """Return one page of matching features as GeoJSON texts (within the budget, if given)."""
+    if budget is None:
+        statement, params = page_sql(query, limit=limit, offset=offset)
+    else:
+        statement, params = budget_page_sql(query, limit=limit, offset=offset, budget=budget)
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
-        return [row[0] for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+    if budget is None:
+        return [row[0] for row in rows]
+    budget.cut_short = bool(rows) and len(rows) < rows[0][3]
+    return _budget_texts(rows, budget, first=True)
 
 
 def feature_page_stream(
-    query: FeatureQuery, *, limit: int | None, offset: int, rows: int = STREAM_ROWS
+    query: FeatureQuery,
+    *,
+    limit: int | None,
+    offset: int,
+    rows: int = STREAM_ROWS,
+    budget: VertexBudget | None = None,
 ) -> Iterator[list[str]]:
-    """Yield one page of matching features (all if `limit` is None) as GeoJSON texts, in batches."""
-    statement, params = page_sql(query, limit=limit, offset=offset)
+    """Yield one page of matching features (all if `limit` is None) as GeoJSON texts, in batches
+    (within the budget, if given)."""
+    if budget is None:
+        statement, params = page_sql(query, limit=limit, offset=offset)
+        for batch in stream_rows(statement, params, rows=rows):
+            yield [row[0] for row in batch]
+        return
+    statement, params = budget_page_sql(query, limit=limit, offset=offset, budget=budget)
+    returned, page_size = 0, 0
     for batch in stream_rows(statement, params, rows=rows):
-        yield [row[0] for row in batch]
+        texts = _budget_texts(batch, budget, first=returned == 0)
+        page_size = batch[0][3]
+        returned += len(texts)
+        yield texts
+    budget.cut_short = returned < page_size
 
 
 def stream_rows(
@@ -104,13 +185,26 @@ def stream_rows(
             yield batch
 
 
-def feature_get(query: FeatureQuery, *, feature_id: int) -> str | None:
-    """Return the GeoJSON text of one feature of the query's layer, or None."""
+def feature_get(
+    query: FeatureQuery, *, feature_id: int, budget: VertexBudget | None = None
+) -> str | None:
+    """Return the GeoJSON text of one feature of the query's layer, or None.
+
+    With a budget, a feature with more vertices is refused before its GeoJSON is written.
+    """
     feature, params = _feature_json_sql(query)
     statement = sql.SQL(
-        "SELECT {feature} FROM layers_feature f WHERE f.layer_id = %s AND f.id = %s"
+        "SELECT CASE WHEN ST_NPoints(f.geom) <= %s THEN {feature} END, ST_NPoints(f.geom)"
+        " FROM layers_feature f WHERE f.layer_id = %s AND f.id = %s"
     )
+    maximum = budget.max_vertices if budget is not None else 2**62
     with connection.cursor() as cursor:
-        cursor.execute(statement.format(feature=feature), [*params, query.layer_id, feature_id])
+        cursor.execute(
+            statement.format(feature=feature), [maximum, *params, query.layer_id, feature_id]
+        )
         row = cursor.fetchone()
-    return row[0] if row else None
+    if row is None:
+        return None
+    if row[0] is None:
+        raise budget.refuse(feature_id=feature_id, vertices=row[1])
+    return row[0]

@@ -35,6 +35,11 @@ MERCATOR_OPEN_EDGE_M = 1e12
 # The 3857 box is only the index's first cut (the exact test is in 4326): widen it by a millimetre
 # so that rounding in our formula against PROJ's can never cut a feature off at the edge.
 MERCATOR_MARGIN_M = 0.001
+# Numbers a request may give: finite, with a decimal exponent within ±300, so that each fits a
+# double and PostgreSQL's numeric alike (`1e999999` overflows numeric, `1e309` a double).
+MAX_DECIMAL_EXPONENT = 300
+# How much of a bad value an error message repeats.
+SHOWN_CHARACTERS = 40
 
 
 @dataclass(frozen=True)
@@ -97,20 +102,71 @@ def layer_fields(layer: Layer) -> dict[str, AttributeField]:
     return fields
 
 
+def shown(value: str) -> str:
+    """Return the start of a request's value, to repeat in an error message."""
+    return value if len(value) <= SHOWN_CHARACTERS else value[:SHOWN_CHARACTERS] + "…"
+
+
+def parse_decimal(value: str, *, parameter: str) -> Decimal:
+    """Return the finite number in `value` exactly, or raise InvalidParameter.
+
+    The one door for numbers in requests: `nan`, `inf` and overflows (`1e309`, `1e999999`) are
+    refused here, naming the parameter, before they reach a float or PostgreSQL.
+    """
+    try:
+        number = Decimal(value.strip())
+    except (InvalidOperation, ValueError):
+        raise InvalidParameter(
+            f"{parameter}: '{shown(value)}' is not a number.", parameter=parameter
+        ) from None
+    if not number.is_finite():
+        raise InvalidParameter(
+            f"{parameter}: '{shown(value)}' is not a finite number.", parameter=parameter
+        )
+    if not number:
+        return Decimal(0)  # `0e-999999` is zero, and PostgreSQL need not see its exponent
+    if abs(number.adjusted()) > MAX_DECIMAL_EXPONENT:
+        raise InvalidParameter(
+            f"{parameter}: '{shown(value)}' is out of range "
+            f"(between 1e-{MAX_DECIMAL_EXPONENT} and 1e{MAX_DECIMAL_EXPONENT} in size).",
+            parameter=parameter,
+        )
+    return number
+
+
+def parse_number(
+    value: str | None,
+    *,
+    parameter: str,
+    minimum: float = -math.inf,
+    maximum: float = math.inf,
+    default: float | None = None,
+) -> float:
+    """Return the number in `value` (or the default) within [minimum, maximum], or raise
+    InvalidParameter; a missing value without a default is an error too."""
+    if value is None or value.strip() == "":
+        if default is None:
+            raise InvalidParameter(f"{parameter} is required.", parameter=parameter)
+        return default
+    number = float(parse_decimal(value, parameter=parameter))
+    if not minimum <= number <= maximum:
+        raise InvalidParameter(
+            f"{parameter} must be a number from {minimum:g} to {maximum:g}.", parameter=parameter
+        )
+    return number
+
+
 def parse_bbox(value: str, *, parameter: str = "bbox") -> tuple[float, float, float, float]:
     """Return `minlon,minlat,maxlon,maxlat` as four floats, or raise InvalidParameter."""
     parts = value.split(",")
     if len(parts) == 6:  # OGC allows a 3D box; heights do not matter here.
         parts = [parts[0], parts[1], parts[3], parts[4]]
-    try:
-        numbers = [float(part) for part in parts]
-    except ValueError:
-        numbers = []
-    if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
+    if len(parts) != 4 or any(part.strip() == "" for part in parts):
         raise InvalidParameter(
             f"{parameter} must be four numbers: min lon, min lat, max lon, max lat.",
             parameter=parameter,
         )
+    numbers = [parse_number(part, parameter=parameter) for part in parts]
     min_lon, min_lat, max_lon, max_lat = numbers
     if min_lon > max_lon or min_lat > max_lat:
         raise InvalidParameter(
@@ -133,9 +189,12 @@ def parse_int(
     if value is None or value == "":
         return default
     try:
+        # int() refuses `1e999` and more than 4,300 digits by itself.
         number = int(value)
     except ValueError:
-        raise InvalidParameter(f"{parameter} must be an integer.", parameter=parameter) from None
+        raise InvalidParameter(
+            f"{parameter} must be an integer, not '{shown(value)}'.", parameter=parameter
+        ) from None
     if not minimum <= number <= maximum:
         raise InvalidParameter(
             f"{parameter} must be between {minimum} and {maximum}.", parameter=parameter
@@ -145,15 +204,7 @@ def parse_int(
 
 def _filter_value(attribute: AttributeField, raw: str, *, parameter: str):
     if attribute.is_numeric:
-        try:
-            number = Decimal(raw.strip())
-        except InvalidOperation:
-            raise InvalidParameter(
-                f"{parameter}: '{raw}' is not a number.", parameter=parameter
-            ) from None
-        if not number.is_finite():
-            raise InvalidParameter(f"{parameter}: '{raw}' is not a number.", parameter=parameter)
-        return number
+        return parse_decimal(raw, parameter=parameter)
     if attribute.is_boolean:
         lowered = raw.strip().lower()
         if lowered in {"true", "1", "yes"}:

@@ -18,6 +18,11 @@ from .query import escape_like, text_words
 # Web Mercator's width in metres; MapLibre draws the world 512 px wide at zoom 0.
 WORLD_WIDTH_M = 40_075_016.685578488
 TILE_SIZE_PX = 512
+# Identify looks at most this many pixels around the point (a finger on a phone is ~10 px)...
+MAX_TOLERANCE_PX = 20
+# ...and never further than this, in Web Mercator metres (9.6 km on the ground at Huế): at zoom 0
+# 20 px span 1,500 km, which would hand back a province's worth of features for one click.
+MAX_RADIUS_3857 = 10_000
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,11 @@ def tolerance_3857(*, zoom: float, tolerance_px: float) -> float:
     return tolerance_px * WORLD_WIDTH_M / (TILE_SIZE_PX * 2**zoom)
 
 
+def identify_radius_3857(*, zoom: float, tolerance_px: float) -> float:
+    """Return identify's search radius in Web Mercator units: the pixels, within a bound."""
+    return min(tolerance_3857(zoom=zoom, tolerance_px=tolerance_px), MAX_RADIUS_3857)
+
+
 def identify_features(
     *,
     layer_ids: list[int],
@@ -106,35 +116,62 @@ def identify_features(
     tolerance_px: float,
     limit: int,
     with_geometry: bool,
+    max_vertices: int | None = None,
 ) -> list[dict]:
     """Return the features of these layers within a few pixels of a point, as GeoJSON dicts.
 
     They come in the order of `layer_ids` (the map's drawing order, top first), nearest first
-    within a layer; each carries its layer's id, its distance in metres and its bbox.
+    within a layer; each carries its layer's id, its distance in metres and its bbox. With
+    geometries, those past `max_vertices` vertices in all come without theirs
+    (`geometry_omitted`), so one click on a detailed coastline cannot ask for 30 MB.
     """
     if not layer_ids:
         return []
-    geometry = sql.SQL("ST_AsGeoJSON(f.geom, 9)::json") if with_geometry else sql.SQL("NULL::json")
+    if with_geometry:
+        geometry = sql.SQL(
+            "CASE WHEN hit.vertices_so_far <= %s THEN ST_AsGeoJSON(f.geom, 9)::json END"
+        )
+        omitted = sql.SQL("hit.vertices_so_far > %s")
+        budget = [max_vertices if max_vertices is not None else 2**62] * 2
+    else:
+        geometry, omitted, budget = sql.SQL("NULL::json"), sql.SQL("false"), []
     statement = sql.SQL(
         """
-        WITH point AS (SELECT ST_Transform(ST_SetSRID(ST_MakePoint(%s, %s), 4326), 3857) AS geom)
+        WITH point AS (SELECT ST_Transform(ST_SetSRID(ST_MakePoint(%s, %s), 4326), 3857) AS geom),
+        near AS (
+            SELECT f.id, array_position(%s::bigint[], f.layer_id) AS layer_rank,
+                   ST_Distance(f.geom_3857, point.geom) AS distance
+            FROM layers_feature f, point
+            WHERE f.layer_id = ANY(%s) AND ST_DWithin(f.geom_3857, point.geom, %s)
+            ORDER BY layer_rank, distance, f.id
+            LIMIT %s
+        ),
+        hit AS (
+            SELECT near.*, sum(ST_NPoints(f.geom)) OVER (
+                       ORDER BY near.layer_rank, near.distance, near.id) AS vertices_so_far
+            FROM near JOIN layers_feature f ON f.id = near.id
+        )
         SELECT json_build_object(
             'type', 'Feature', 'id', f.id, 'layer_id', f.layer_id,
-            'distance_m', round((ST_Distance(f.geom_3857, point.geom) * cos(radians(%s)))::numeric, 1),
+            'distance_m', round((hit.distance * cos(radians(%s)))::numeric, 1),
             'bbox', json_build_array(ST_XMin(f.geom), ST_YMin(f.geom), ST_XMax(f.geom), ST_YMax(f.geom)),
             'geometry', {geometry}, 'properties', f.attributes
-        )::text
-        FROM layers_feature f, point
-        WHERE f.layer_id = ANY(%s) AND ST_DWithin(f.geom_3857, point.geom, %s)
-        ORDER BY array_position(%s::bigint[], f.layer_id), ST_Distance(f.geom_3857, point.geom), f.id
-        LIMIT %s
+        )::text, {omitted}
+        FROM hit JOIN layers_feature f ON f.id = hit.id
+        ORDER BY hit.layer_rank, hit.distance, hit.id
         """  # noqa: E501
-    ).format(geometry=geometry)
-    tolerance = tolerance_3857(zoom=zoom, tolerance_px=tolerance_px)
-    params = [lon, lat, lat, layer_ids, tolerance, layer_ids, limit]
+    ).format(geometry=geometry, omitted=omitted)
+    radius = identify_radius_3857(zoom=zoom, tolerance_px=tolerance_px)
+    params = [lon, lat, layer_ids, layer_ids, radius, limit, lat, *budget]
+    features = []
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
-        return [json.loads(row[0]) for row in cursor.fetchall()]
+        for text, geometry_omitted in cursor.fetchall():
+            feature = json.loads(text)
+            if geometry_omitted:
+                feature["geometry_omitted"] = True
+            features.append(feature)
+    return features
 
 
 def metres_per_pixel(*, zoom: float, lat: float) -> float:

@@ -23,6 +23,7 @@ from layers.api.geojson import (
 )
 from layers.api.layers import extent_bbox, layer_or_404
 from layers.api.pagination import PageRequest, page_links
+from layers.api.throttles import AnonymousScopedThrottle
 from layers.errors import InvalidParameter, LayerError, NotFound
 from layers.features import geojson as feature_sql
 from layers.features.query import FeatureQuery, feature_query_from_params, parse_int
@@ -49,7 +50,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return None
     set_rollback()
     code = OGC_CODES.get(status_code, "ServerError" if status_code >= 500 else "Error")
-    return Response({"code": code, "description": description}, status=status_code)
+    headers = {"Retry-After": str(int(exc.wait))} if getattr(exc, "wait", None) else None
+    return Response({"code": code, "description": description}, status=status_code, headers=headers)
 
 
 class OpenApiRenderer(JSONRenderer):
@@ -196,6 +198,9 @@ def _items_page(params: dict[str, str]) -> PageRequest:
 class ItemsView(OgcView):
     """A collection's features, paged, as a GeoJSON FeatureCollection."""
 
+    throttle_classes = (AnonymousScopedThrottle,)
+    throttle_scope = "features"
+
     def get(self, request, collection_id: str):
         layer = layer_or_404(slug=collection_id, user=request.user)
         params = query_params(request)
@@ -208,9 +213,14 @@ class ItemsView(OgcView):
         )
         collection_url = _url(request, "collection", collection_id=layer.slug)
 
-        def tail(returned: int, matched: int) -> dict:
+        def tail(returned: int, matched: int, cut_short: bool) -> dict:
             links = page_links(
-                request, page=page, returned=returned, matched=matched, media_type=GEOJSON
+                request,
+                page=page,
+                returned=returned,
+                matched=matched,
+                media_type=GEOJSON,
+                cut_short=cut_short,
             )
             links.append(_link(collection_url, "collection", JSON, layer.title))
             return {"links": links}
@@ -228,7 +238,9 @@ class ItemView(OgcView):
         text = None
         if feature_id.isdigit():
             text = feature_sql.feature_get(
-                FeatureQuery(layer_id=layer.pk), feature_id=int(feature_id)
+                FeatureQuery(layer_id=layer.pk),
+                feature_id=int(feature_id),
+                budget=feature_sql.VertexBudget(settings.API_MAX_VERTICES),
             )
         if text is None:
             raise NotFound(f"No feature {feature_id} in collection '{collection_id}'.")

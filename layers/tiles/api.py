@@ -2,6 +2,10 @@
 
     POST /api/v1/layers/{slug}/tiles/seed/   {"min_zoom": 0, "max_zoom": 14}  → 202 with the job
     GET  /api/v1/tile-jobs/{id}/                                                → the job
+    POST /api/v1/tile-jobs/{id}/cancel/                 → the cancelled job (409 if it had ended)
+
+A job prebuilds no more than the tile budget: `max_zoom` is the depth it chose, `requested_max_zoom`
+the depth asked for, and `report` says why (tiles per zoom, budget, reason).
 
 Errors are JSON: {"code": …, "detail": …, "parameter": …}.
 """
@@ -18,7 +22,7 @@ from layers.models import Layer, TileJob
 from layers.querysets import can_edit_layers
 from layers.selectors import layer_get_visible
 
-from .seed import tile_seed_start
+from .seed import tile_job_cancel, tile_seed_start
 from .serializers import TileJobOutput, TileSeedInput
 
 
@@ -67,11 +71,30 @@ class TileSeedView(TileApiView):
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
 
 
+def _job_or_404(pk: int) -> TileJob:
+    job = TileJob.objects.select_related("layer", "created_by").filter(pk=pk).first()
+    if job is None:
+        raise exceptions.NotFound(f"No tile job {pk}.")
+    return job
+
+
+class JobFinished(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "job-finished"
+
+
 class TileJobView(TileApiView):
-    """Show a tile job: status and progress (tiles done / total)."""
+    """Show a tile job: status, progress (tiles done / total) and the depth its plan chose."""
 
     def get(self, request: Request, pk: int) -> Response:
-        job = TileJob.objects.select_related("layer", "created_by").filter(pk=pk).first()
-        if job is None:
-            raise exceptions.NotFound(f"No tile job {pk}.")
+        return Response(TileJobOutput(_job_or_404(pk), context={"request": request}).data)
+
+
+class TileJobCancelView(TileApiView):
+    """Cancel a queued or running tile job: its chunks stop; built tiles stay in the cache."""
+
+    def post(self, request: Request, pk: int) -> Response:
+        job = _job_or_404(pk)
+        if not tile_job_cancel(job=job, user=request.user):
+            raise JobFinished(f"Tile job {pk} has already ended ({job.status}).")
         return Response(TileJobOutput(job, context={"request": request}).data)

@@ -19,7 +19,7 @@ class TileSeedInput(serializers.Serializer):
 
 
 class TileJobOutput(serializers.ModelSerializer):
-    """A tile job with its progress."""
+    """A tile job with its progress, and the depth its plan chose within the tile budget."""
 
     layer = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     url = serializers.SerializerMethodField()
@@ -35,6 +35,8 @@ class TileJobOutput(serializers.ModelSerializer):
             "status",
             "min_zoom",
             "max_zoom",
+            "requested_max_zoom",
+            "report",
             "progress",
             "tiles_rendered",
             "tiles_skipped",

@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from psycopg import sql
 
-from layers.models import Feature, Layer
+from layers.models import Feature, Layer, TileJobChunk
 
 from .grid import TileCoord, tile_size_m
 
@@ -158,27 +158,126 @@ def _tile_query(geometry_type: str, field_count: int, thin_points: bool) -> str:
     return query.as_string(None)
 
 
+# A seed plan is worked out in two temporary tables of the planning transaction (dropped at its
+# end): the layer's geometry cut into small pieces, and the planned tiles zoom by zoom. So the plan
+# lives in PostgreSQL, never as a list of candidate tiles in a worker's memory.
+PLAN_PIECES_TABLE = "seed_plan_pieces"
+PLAN_TILES_TABLE = "seed_plan_tiles"
+
+
 @lru_cache(maxsize=1)
-def plan_query() -> str:
-    """Return the SQL that keeps, of candidate tiles of one zoom, those with data under them."""
+def plan_setup_queries() -> tuple[str, ...]:
+    """Return the SQL that fills the plan's tables: the layer's geometry in small pieces."""
     feature = Feature._meta
+    pieces = sql.Identifier(PLAN_PIECES_TABLE)
+    tiles = sql.Identifier(PLAN_TILES_TABLE)
+    geom = sql.Identifier(feature.get_field("geom_3857").column)
+    statements = [
+        sql.SQL("DROP TABLE IF EXISTS {pieces}, {tiles}").format(pieces=pieces, tiles=tiles),
+        # A world polygon meets every tile's box; cut into pieces of a few hundred vertices, each
+        # test of a tile is an index probe and a small exact intersection.
+        sql.SQL(
+            "CREATE TEMPORARY TABLE {pieces} ON COMMIT DROP AS"
+            " SELECT ST_Subdivide(f.{geom}, %(max_vertices)s) AS geom FROM {feature_table} AS f"
+            " WHERE f.{layer_fk} = %(layer_id)s AND NOT ST_IsEmpty(f.{geom})"
+        ).format(
+            pieces=pieces,
+            geom=geom,
+            feature_table=sql.Identifier(feature.db_table),
+            layer_fk=sql.Identifier(feature.get_field("layer").column),
+        ),
+        sql.SQL("CREATE INDEX ON {pieces} USING gist (geom)").format(pieces=pieces),
+        sql.SQL("ANALYZE {pieces}").format(pieces=pieces),
+        sql.SQL(
+            "CREATE TEMPORARY TABLE {tiles} (z smallint, x integer, y integer,"
+            " PRIMARY KEY (z, x, y)) ON COMMIT DROP"
+        ).format(tiles=tiles),
+    ]
+    return tuple(statement.as_string(None) for statement in statements)
+
+
+@lru_cache(maxsize=2)
+def plan_zoom_query(*, first: bool) -> str:
+    """Return the SQL that adds the planned tiles of zoom `z`: those the geometry intersects.
+
+    The candidates are the children of the tiles kept at `z - 1` (z0's one tile when `first`),
+    so a zoom never looks at more than four times the tiles of the zoom above it. A tile is kept
+    when a piece intersects it grown by the render buffer (`margin`), as the tile query reads.
+    """
+    tiles = sql.Identifier(PLAN_TILES_TABLE)
+    candidates = (
+        sql.SQL("SELECT 0 AS x, 0 AS y")
+        if first
+        else sql.SQL(
+            "SELECT t.x * 2 + d.dx AS x, t.y * 2 + d.dy AS y FROM {tiles} AS t"
+            " CROSS JOIN (VALUES (0, 0), (1, 0), (0, 1), (1, 1)) AS d(dx, dy)"
+            " WHERE t.z = %(z)s - 1"
+        ).format(tiles=tiles)
+    )
     return (
         sql.SQL(
             """
-            SELECT t.x, t.y FROM unnest(%(xs)s::integer[], %(ys)s::integer[]) AS t(x, y)
+            INSERT INTO {tiles} (z, x, y)
+            SELECT %(z)s, c.x, c.y FROM ({candidates}) AS c
             WHERE EXISTS (
-                SELECT 1 FROM {feature_table} AS f
-                WHERE f.{layer_fk} = %(layer_id)s
-                  AND f.{geom} && ST_TileEnvelope(%(z)s, t.x, t.y, margin => %(margin)s)
+                SELECT 1 FROM {pieces} AS p
+                WHERE ST_Intersects(p.geom, ST_TileEnvelope(%(z)s, c.x, c.y, margin => %(margin)s))
             )
-            ORDER BY t.x, t.y
+            """
+        )
+        .format(tiles=tiles, candidates=candidates, pieces=sql.Identifier(PLAN_PIECES_TABLE))
+        .as_string(None)
+    )
+
+
+@lru_cache(maxsize=1)
+def plan_chunks_query() -> str:
+    """Return the SQL that writes the planned tiles of a zoom range as a job's pending chunks."""
+    chunk = TileJobChunk._meta
+    column = {name: sql.Identifier(chunk.get_field(name).column) for name in (
+        "job", "number", "tiles", "status", "worker", "attempts"
+    )}  # fmt: skip
+    return (
+        sql.SQL(
+            """
+            INSERT INTO {chunk_table} ({job}, {number}, {tiles}, {status}, {worker}, {attempts})
+            SELECT %(job_id)s, (t.n - 1) / %(chunk_tiles)s,
+                   jsonb_agg(jsonb_build_array(t.z, t.x, t.y) ORDER BY t.n), %(status)s, '', 0
+            FROM (
+                SELECT z, x, y, row_number() OVER (ORDER BY z, x, y) AS n FROM {plan_tiles}
+                WHERE z BETWEEN %(min_zoom)s AND %(max_zoom)s
+            ) AS t
+            GROUP BY (t.n - 1) / %(chunk_tiles)s
             """
         )
         .format(
-            feature_table=sql.Identifier(feature.db_table),
-            layer_fk=sql.Identifier(feature.get_field("layer").column),
-            geom=sql.Identifier(feature.get_field("geom_3857").column),
+            chunk_table=sql.Identifier(chunk.db_table),
+            plan_tiles=sql.Identifier(PLAN_TILES_TABLE),
+            **column,
         )
+        .as_string(None)
+    )
+
+
+@lru_cache(maxsize=1)
+def plan_tiles_query() -> str:
+    """Return the SQL that reads the planned tiles of a zoom range, in rendering order."""
+    return (
+        sql.SQL(
+            "SELECT z, x, y FROM {plan_tiles} WHERE z BETWEEN %(min_zoom)s AND %(max_zoom)s"
+            " ORDER BY z, x, y"
+        )
+        .format(plan_tiles=sql.Identifier(PLAN_TILES_TABLE))
+        .as_string(None)
+    )
+
+
+@lru_cache(maxsize=1)
+def plan_teardown_query() -> str:
+    """Return the SQL that drops the plan's tables (a savepoint does not run ON COMMIT DROP)."""
+    return (
+        sql.SQL("DROP TABLE IF EXISTS {pieces}, {tiles}")
+        .format(pieces=sql.Identifier(PLAN_PIECES_TABLE), tiles=sql.Identifier(PLAN_TILES_TABLE))
         .as_string(None)
     )
 

@@ -29,4 +29,5 @@ urlpatterns = [
 api_urlpatterns = [
     path("layers/<slug:slug>/tiles/seed/", api.TileSeedView.as_view(), name="tile-seed"),
     path("tile-jobs/<int:pk>/", api.TileJobView.as_view(), name="tile-job"),
+    path("tile-jobs/<int:pk>/cancel/", api.TileJobCancelView.as_view(), name="tile-job-cancel"),
 ]

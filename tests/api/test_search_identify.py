@@ -106,13 +106,13 @@ def test_identify_finds_what_is_under_the_click(api, hue_places, river_and_citad
 
 def test_identify_tolerance_is_a_few_pixels_at_the_zoom(api, hue_places):
     # About 20 m east of Chùa Thiên Mụ. At zoom 14 a (MapLibre) pixel is ~4.6 m there: 5 px
-    # reach it. At zoom 18 a pixel is ~0.29 m: out of reach; at zoom 17, 50 px (~29 m) reach it.
+    # reach it. At zoom 18 a pixel is ~0.29 m: out of reach; at zoom 16, 20 px (~23 m) reach it.
     click = {"lon": 107.5454 + 0.00019, "lat": 16.4535, "layers": hue_places.slug}
     near = identify(api, zoom=14, **click)
     assert [f["properties"]["ten"] for f in near["features"]] == ["Chùa Thiên Mụ"]
     assert 15 < near["features"][0]["distance_m"] < 25
     assert identify(api, zoom=18, **click)["features"] == []
-    assert identify(api, zoom=17, tolerance=50, **click)["features"] != []
+    assert identify(api, zoom=16, tolerance=20, **click)["features"] != []
 
 
 def test_identify_errors(api, hue_places):
