@@ -128,6 +128,14 @@ TILE_PUBLIC_MAX_AGE_S = env.int("TILE_PUBLIC_MAX_AGE_S", default=300)
 # The tile SQL is prepared once per database connection (layers/tiles/render.py); turn it off
 # behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode before 1.21).
 TILE_SQL_PREPARE = env.bool("TILE_SQL_PREPARE", default=True)
+# A seed prebuilds at most this many tiles: its depth is lowered until the plan fits, and deeper
+# tiles are rendered on demand (docs/tiles.md, "Seeding").
+TILE_SEED_BUDGET = env.int("TILE_SEED_BUDGET", default=50_000)
+# A seed chunk still running after this lost its worker: the sweep queues it again. The broker's
+# visibility timeout, so a chunk and its unacknowledged message come back at the same time.
+TILE_STALE_CHUNK_AFTER_S = CELERY_VISIBILITY_TIMEOUT_S
+# A chunk whose worker died this many times fails its job (it may be what kills the worker).
+TILE_CHUNK_MAX_ATTEMPTS = env.int("TILE_CHUNK_MAX_ATTEMPTS", default=3)
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "/media/"
 
