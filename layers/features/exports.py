@@ -25,6 +25,7 @@ from layers.errors import InvalidParameter, TooLarge, Unavailable
 from layers.models import Layer
 
 from . import geojson
+from .csvcells import csv_cell
 from .query import FeatureQuery, layer_fields, where_sql
 
 # Shapefiles hold one geometry kind each; GeometryCollections fit none and are left out.
@@ -109,13 +110,29 @@ def csv_chunks(
     skips it and reads the WKT column as the geometry.
     """
     columns = export_columns(layer, query)
-    values = sql.SQL(", ").join(sql.SQL("f.attributes ->> %s") for _ in columns)
+    # Each value as text, and whether it is a JSON number (a number is never made text).
+    values = sql.SQL(", ").join(
+        sql.SQL("f.attributes ->> %s, jsonb_typeof(f.attributes -> %s) = 'number'") for _ in columns
+    )
     select = sql.SQL("f.id, {values}ST_AsText(f.geom)").format(
         values=sql.Composed([values, sql.SQL(", ")]) if columns else sql.SQL("")
     )
     statement, params = geojson.rows_sql(
-        query, select=select, select_params=list(columns), limit=limit, offset=offset
+        query,
+        select=select,
+        select_params=[name for name in columns for _ in range(2)],
+        limit=limit,
+        offset=offset,
     )
+    numeric_fields = {name for name, field in layer_fields(layer).items() if field.is_numeric}
+
+    def safe_row(row: tuple) -> list:
+        cells = [
+            csv_cell(row[1 + 2 * i], numeric=row[2 + 2 * i] or name in numeric_fields)
+            for i, name in enumerate(columns)
+        ]
+        return [row[0], *cells, row[-1]]
+
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     header = ["id", *columns]
@@ -124,12 +141,12 @@ def csv_chunks(
             f"The layer has a field named {WKT_COLUMN}; export it in another format.",
             parameter="format",
         )
-    writer.writerow([*header, WKT_COLUMN])
+    writer.writerow([csv_cell(name) for name in header] + [WKT_COLUMN])
     yield ("\ufeff" + buffer.getvalue()).encode()
     for batch in geojson.stream_rows(statement, params):
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows(batch)
+        writer.writerows(safe_row(row) for row in batch)
         yield buffer.getvalue().encode()
 
 
