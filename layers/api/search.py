@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from layers import selectors
 from layers.errors import InvalidParameter, NotFound
-from layers.features.query import parse_int, parse_number
+from layers.features.query import parse_int, parse_number, parse_text
 from layers.features.search import (
     MAX_RADIUS_3857,
     MAX_TOLERANCE_PX,
@@ -80,7 +80,7 @@ class SearchApi(ApiView):
     )
     def get(self, request):
         params = query_params(request)
-        text = (params.get("q") or "").strip()
+        text = parse_text(params.get("q"))
         if not text:
             raise InvalidParameter("q is required: the words to look for.", parameter="q")
         limit = parse_int(

@@ -40,6 +40,8 @@ MERCATOR_MARGIN_M = 0.001
 MAX_DECIMAL_EXPONENT = 300
 # How much of a bad value an error message repeats.
 SHOWN_CHARACTERS = 40
+# The longest text search (`q`): names are short, and each word is a trigram-index probe.
+MAX_TEXT_CHARACTERS = 200
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,17 @@ def parse_bbox(value: str, *, parameter: str = "bbox") -> tuple[float, float, fl
     return min_lon, min_lat, max_lon, max_lat
 
 
+def parse_text(value: str | None, *, parameter: str = "q") -> str:
+    """Return a search text, stripped, or raise InvalidParameter past MAX_TEXT_CHARACTERS."""
+    text = (value or "").strip()
+    if len(text) > MAX_TEXT_CHARACTERS:
+        raise InvalidParameter(
+            f"{parameter} is too long: at most {MAX_TEXT_CHARACTERS} characters.",
+            parameter=parameter,
+        )
+    return text
+
+
 def parse_int(
     value: str | None, *, parameter: str, default: int, minimum: int, maximum: int
 ) -> int:
@@ -287,7 +300,7 @@ def feature_query_from_params(
     fields = layer_fields(layer)
     skipped = set(ignore)
     bbox = parse_bbox(params["bbox"]) if params.get("bbox") else None
-    text = (params.get("q") or "").strip()
+    text = parse_text(params.get("q"))
     properties = (
         parse_properties(params["properties"], fields=fields) if "properties" in params else None
     )
