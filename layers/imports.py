@@ -19,9 +19,10 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.db import DatabaseError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from . import queueing, services
+from . import jobs, queueing, services
 from .importers import ImportFailed, ImportOptions, open_upload
 from .importers.crs import crs_name, srid_for
 from .importers.encodings import encoding_choice
@@ -118,13 +119,38 @@ def import_layer_create(
     )
 
 
-def import_cancel(*, job: ImportJob) -> bool:
-    """Cancel a queued or running job; return False when it had already finished."""
-    cancelled = ImportJob.objects.filter(
-        pk=job.pk, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]
-    ).update(status=ImportJob.Status.CANCELLED, finished_at=timezone.now())
+def import_cancel(
+    *, job: ImportJob, user: AbstractBaseUser | None = None, reason: str = ""
+) -> bool:
+    """Cancel a queued or running job, saying who and why; return False if it had finished."""
+    who = user.get_username() if user and user.is_authenticated else "the system"
+    text = f"Cancelled by {who}" + (f": {reason.strip()[:500]}" if reason.strip() else "")
+    note = {"level": "error", "feature": None, "message": f"{text}. The layer was not changed."}
+    with transaction.atomic():
+        row = (
+            ImportJob.objects.select_for_update()
+            .filter(pk=job.pk, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING])
+            .first()
+        )
+        if row is not None:
+            ImportJob.objects.filter(pk=row.pk).update(
+                status=ImportJob.Status.CANCELLED,
+                finished_at=timezone.now(),
+                messages=[*row.messages, {**note, "cancel": True}],
+                # A queued job's upload goes now: no run will come to delete it.
+                **(_upload_cleared() if row.status == ImportJob.Status.QUEUED else {}),
+            )
+    if row is not None and row.status == ImportJob.Status.QUEUED:
+        # No worker will read it: its run sees the cancel and stops before touching the files.
+        jobs.import_files_remove(row)
     job.refresh_from_db()
-    return bool(cancelled)
+    return row is not None
+
+
+def _cancel_notes(job: ImportJob) -> list[dict]:
+    """Return the messages `import_cancel` left on the job (who cancelled it, and why)."""
+    messages = ImportJob.objects.filter(pk=job.pk).values_list("messages", flat=True).first()
+    return [message for message in messages or [] if message.get("cancel")]
 
 
 class _Run:
@@ -145,7 +171,9 @@ class _Run:
 
     def tick(self, done: int, total: int) -> None:
         total = max(total, done)
-        ImportJob.objects.filter(pk=self.job.pk).update(progress_done=done, progress_total=total)
+        ImportJob.objects.filter(pk=self.job.pk).update(
+            progress_done=done, progress_total=total, heartbeat_at=timezone.now()
+        )
         if self.progress:
             self.progress(done, total)
         if ImportJob.objects.filter(pk=self.job.pk, status=ImportJob.Status.CANCELLED).exists():
@@ -158,11 +186,41 @@ class _Run:
 
 
 def _claim(job: ImportJob) -> bool:
-    claimed = ImportJob.objects.filter(
-        pk=job.pk, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]
-    ).update(status=ImportJob.Status.RUNNING, started_at=timezone.now(), messages=[])
+    """Take a job for this worker: a queued one, or a running one whose worker is gone.
+
+    A running job comes back when the broker gives a killed worker's task to another one
+    (reject-on-worker-lost); a job already tried `IMPORT_MAX_ATTEMPTS` times is failed instead
+    of being run again, so a file that kills its worker cannot loop.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        row = (
+            ImportJob.objects.select_for_update()
+            .filter(pk=job.pk, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING])
+            .first()
+        )
+        if row is None:
+            claimed = False
+        elif row.status == ImportJob.Status.RUNNING and jobs.worker_alive(
+            row.worker, row.heartbeat_at, now=now
+        ):
+            claimed = False  # another worker runs it (a duplicate message)
+        else:
+            claimed = True
+            ImportJob.objects.filter(pk=row.pk).update(
+                status=ImportJob.Status.RUNNING,
+                started_at=now,
+                messages=[],
+                worker=jobs.worker_id(),
+                heartbeat_at=now,
+                attempts=F("attempts") + 1,
+            )
     job.refresh_from_db()
-    return bool(claimed)
+    if claimed and job.attempts > settings.IMPORT_MAX_ATTEMPTS:
+        jobs.import_worker_lost(job=job)
+        job.refresh_from_db()
+        return False
+    return claimed
 
 
 def _copy_upload(job: ImportJob, source_path: Path | None, workdir: Path) -> Path:
@@ -373,6 +431,7 @@ def import_run(
     """Run an import job to its end; the job says how it went (it never raises for bad data)."""
     if not _claim(job):
         return job
+    heartbeat = jobs.Heartbeat(ImportJob, job.pk).start()
     run = _Run(job, progress)
     workdir = Path(tempfile.mkdtemp(prefix=f"import-{job.pk}-", dir=settings.IMPORT_WORK_DIR))
     staging = None
@@ -407,6 +466,7 @@ def import_run(
         written = _publish(run, staging, layout, stats, started)
         logger.info("import %s: %s features into layer %s", job.pk, written, job.layer_id)
     except ImportCancelled:
+        run.messages.extend(_cancel_notes(job))
         run.say("error", "The import was cancelled; the layer was not changed.")
         _finish(run, ImportJob.Status.CANCELLED)
     except ImportFailed as error:
@@ -428,6 +488,7 @@ def import_run(
         )
         _finish(run, ImportJob.Status.FAILED)
     finally:
+        heartbeat.stop()
         if staging is not None:
             staging.drop()
         shutil.rmtree(workdir, ignore_errors=True)

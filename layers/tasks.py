@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import imports, queueing, services
+from . import imports, jobs, queueing, services
 from .models import ImportJob, Layer, TileJob
 from .tiles import seed
 from .tiles import services as tile_services
@@ -60,3 +60,9 @@ def import_run(job_id: int) -> str:
 def outbox_flush() -> int:
     """Send the tasks that waited in the outbox while the broker was down; return how many."""
     return queueing.outbox_flush()
+
+
+@shared_task
+def jobs_sweep() -> dict:
+    """Requeue or fail the running jobs whose worker is gone; return their ids."""
+    return jobs.jobs_sweep()

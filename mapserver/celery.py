@@ -5,9 +5,11 @@ Each kind of work has its own queue, so a long seed never delays an import: `imp
 `CELERY_QUEUE_PREFIX`, so test runs and several deployments can share one broker.
 """
 
+import logging
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mapserver.settings")
 
@@ -22,6 +24,8 @@ TASK_QUEUES = {
     "layers.tasks.layer_refresh_stats": "tiles",
     "layers.tasks.export_run": "exports",
 }
+
+logger = logging.getLogger(__name__)
 
 app = Celery("mapserver")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -41,3 +45,24 @@ def route_task(name, args, kwargs, options, task=None, **kw) -> dict:
 
 app.conf.task_routes = (route_task,)
 app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def _sweep_at_worker_start(sender=None, **kwargs) -> None:
+    """Take back the jobs of a worker that died, and send what waited in the outbox.
+
+    A worker that starts is often the one that replaces a killed one: its jobs are found here
+    rather than at the next beat. Failures are logged, never raised: the worker must start.
+    """
+    from django.db import connections
+
+    from layers import jobs, queueing
+
+    try:
+        swept = jobs.jobs_sweep()
+        sent = queueing.outbox_flush()
+        logger.info("At worker start: swept %s, sent %s outbox task(s)", swept, sent)
+    except Exception:
+        logger.exception("Sweeping jobs at worker start failed")
+    finally:
+        connections.close_all()

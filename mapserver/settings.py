@@ -40,6 +40,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A database outage answers 503 (JSON with Retry-After on API, OGC and tile routes), not 500.
+    "layers.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -84,6 +86,21 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
     "DB_CONNECT_TIMEOUT", default=5
 )
+# A persistent connection is checked before each request reuses it: after a database restart
+# no request fails on a dead connection (docs/operations.md).
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# PostgreSQL (>= 14) checks every few seconds whether the client of a running query is still
+# there, so a killed worker's session stops at once instead of finishing its insert while
+# holding the layer's lock. 0 turns it off (a pooler that rejects startup options).
+DB_CLIENT_CHECK_INTERVAL_MS = env.int("DB_CLIENT_CHECK_INTERVAL_MS", default=2000)
+if DB_CLIENT_CHECK_INTERVAL_MS:
+    DATABASES["default"]["OPTIONS"]["options"] = (
+        f"-c client_connection_check_interval={DB_CLIENT_CHECK_INTERVAL_MS}"
+    )
+# Shown in pg_stat_activity, so a session can be traced to its process (web, worker, test).
+DATABASES["default"]["OPTIONS"]["application_name"] = env.str(
+    "DB_APPLICATION_NAME", default="mapserver"
+)
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -115,6 +132,23 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # Sending fails fast when the broker is down: the outbox (layers/queueing.py) keeps the task.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
+# Job liveness (layers/jobs.py): a running job's worker writes a heartbeat every
+# JOB_HEARTBEAT_S; a job whose worker process is gone (same host) or silent for JOB_STALE_S is
+# swept: requeued while it has attempts left (IMPORT_MAX_ATTEMPTS), else failed.
+JOB_HEARTBEAT_S = env.float("JOB_HEARTBEAT_S", default=10)
+JOB_STALE_S = env.float("JOB_STALE_S", default=120)
+IMPORT_MAX_ATTEMPTS = env.int("IMPORT_MAX_ATTEMPTS", default=2)
+# celery beat's static schedule (no django-celery-beat: the schedule never changes at run time).
+JOB_SWEEP_EVERY_S = env.float("JOB_SWEEP_EVERY_S", default=60)
+CELERY_BEAT_SCHEDULE = {
+    "jobs-sweep": {"task": "layers.tasks.jobs_sweep", "schedule": JOB_SWEEP_EVERY_S},
+    "outbox-flush": {"task": "layers.tasks.outbox_flush", "schedule": JOB_SWEEP_EVERY_S},
+    # Expired export files deleted (EXPORT_LINK_TTL below says when a file expires).
+    "exports-cleanup": {
+        "task": "layers.tasks.exports_cleanup",
+        "schedule": env.float("EXPORTS_CLEANUP_EVERY_S", default=900),
+    },
+}
 
 # Vector tiles are written here; a front server (nginx) may serve public ones straight from disk.
 TILE_CACHE_DIR = Path(env.str("TILE_CACHE_DIR", default=str(BASE_DIR / "var" / "tiles")))
@@ -136,6 +170,16 @@ TILE_SEED_BUDGET = env.int("TILE_SEED_BUDGET", default=50_000)
 TILE_STALE_CHUNK_AFTER_S = CELERY_VISIBILITY_TIMEOUT_S
 # A chunk whose worker died this many times fails its job (it may be what kills the worker).
 TILE_CHUNK_MAX_ATTEMPTS = env.int("TILE_CHUNK_MAX_ATTEMPTS", default=3)
+# The tile cache is "full" for /healthz below either limit; after a failed write for lack of
+# space, cache writes pause for TILE_CACHE_FULL_PAUSE_S (tiles are still served, just not kept).
+TILE_CACHE_MIN_FREE_BYTES = env.int("TILE_CACHE_MIN_FREE_BYTES", default=256 * 2**20)
+TILE_CACHE_MIN_FREE_PERCENT = env.float("TILE_CACHE_MIN_FREE_PERCENT", default=1.0)
+TILE_CACHE_FULL_PAUSE_S = env.float("TILE_CACHE_FULL_PAUSE_S", default=60)
+# /healthz tells anonymous callers only "ok" or which checks fail; staff (or a monitor sending
+# `Authorization: Bearer <HEALTH_DETAIL_TOKEN>`) also get errors, outbox and queue sizes.
+HEALTH_DETAIL_TOKEN = env.str("HEALTH_DETAIL_TOKEN", default="")
+# Seconds a client is told to wait (Retry-After) when the database does not answer.
+DB_UNAVAILABLE_RETRY_AFTER_S = env.int("DB_UNAVAILABLE_RETRY_AFTER_S", default=10)
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "/media/"
 

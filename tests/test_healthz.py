@@ -1,4 +1,7 @@
-"""GET /healthz in both states: everything answering, and a dependency on a closed port."""
+"""GET /healthz in both states: everything answering, and a dependency on a closed port.
+
+Anonymous callers get the status and the failing checks' names only; staff get the details.
+"""
 
 import json
 import os
@@ -23,27 +26,55 @@ def closed_port() -> int:
 
 def test_healthz_ok_when_database_broker_and_cache_answer(client, tmp_path, settings):
     settings.TILE_CACHE_DIR = tmp_path
+    settings.TILE_CACHE_MIN_FREE_BYTES = 0
     response = client.get("/healthz")
     assert response.status_code == 200
-    body = response.json()
-    assert body["status"] == "ok"
-    assert body["checks"] == {
-        "database": {"ok": True},
-        "broker": {"ok": True},
-        "tile_cache": {"ok": True},
-    }
+    assert response.json() == {"status": "ok", "failing": []}
     assert "no-cache" in response["Cache-Control"]
 
 
-def test_healthz_503_names_the_broker_when_it_does_not_answer(client, settings, tmp_path):
+def test_healthz_details_for_staff(client, staff, tmp_path, settings):
     settings.TILE_CACHE_DIR = tmp_path
+    settings.TILE_CACHE_MIN_FREE_BYTES = 0
+    client.force_login(staff)
+    body = client.get("/healthz").json()
+    checks = body["checks"]
+    assert body["status"] == "ok"
+    assert checks["database"] == {"ok": True, "outbox": 0}
+    assert set(checks["broker"]["queues"]) == {"imports", "tiles", "exports", "default"}
+    assert checks["tile_cache"]["ok"] is True
+    assert checks["tile_cache"]["free_bytes"] > 0
+
+
+def test_healthz_details_for_a_monitor_with_the_token(client, tmp_path, settings):
+    settings.TILE_CACHE_DIR = tmp_path
+    settings.HEALTH_DETAIL_TOKEN = "s3cret-monitor-token"
+    assert "checks" not in client.get("/healthz", HTTP_AUTHORIZATION="Bearer wrong").json()
+    body = client.get("/healthz", HTTP_AUTHORIZATION="Bearer s3cret-monitor-token").json()
+    assert body["checks"]["database"]["ok"] is True
+
+
+def test_healthz_tile_cache_fails_below_the_free_space_minimum(client, staff, tmp_path, settings):
+    settings.TILE_CACHE_DIR = tmp_path
+    settings.TILE_CACHE_MIN_FREE_BYTES = 2**62  # more than any disk has
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "failing": ["tile_cache"]}
+
+
+def test_healthz_503_names_the_broker_when_it_does_not_answer(client, staff, settings, tmp_path):
+    settings.TILE_CACHE_DIR = tmp_path
+    settings.TILE_CACHE_MIN_FREE_BYTES = 0
     port = closed_port()
     settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{port}/0"
     response = client.get("/healthz")
     assert response.status_code == 503
-    body = response.json()
+    assert response.json() == {"status": "unavailable", "failing": ["broker"]}
+    assert str(port) not in response.content.decode()  # no address for anonymous callers
+    client.force_login(staff)
+    body = client.get("/healthz").json()
     assert body["failing"] == ["broker"]
-    assert body["checks"]["database"] == {"ok": True}
+    assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["broker"]["ok"] is False
     assert str(port) in body["checks"]["broker"]["error"]
 
@@ -54,13 +85,17 @@ def test_healthz_503_names_the_database_when_it_does_not_answer(tmp_path):
         "import django, json; django.setup();"
         "from django.test import Client;"
         "r = Client().get('/healthz');"
-        "print(json.dumps({'status': r.status_code, 'body': r.json()}))"
+        "d = Client().get('/healthz', HTTP_AUTHORIZATION='Bearer monitor');"
+        "print(json.dumps({'status': r.status_code, 'body': r.json(), 'details': d.json()}))"
     )
+    port = closed_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "mapserver.settings",
-        "DATABASE_URL": f"postgis://mapserver:mapserver@127.0.0.1:{closed_port()}/mapserver",
+        "DATABASE_URL": f"postgis://mapserver:mapserver@127.0.0.1:{port}/mapserver",
         "TILE_CACHE_DIR": str(tmp_path),
+        "TILE_CACHE_MIN_FREE_BYTES": "0",
+        "HEALTH_DETAIL_TOKEN": "monitor",
         "ALLOWED_HOSTS": "testserver",
     }
     result = subprocess.run(
@@ -74,6 +109,10 @@ def test_healthz_503_names_the_database_when_it_does_not_answer(tmp_path):
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["status"] == 503
-    assert answer["body"]["failing"] == ["database"]
-    assert "OperationalError" in answer["body"]["checks"]["database"]["error"]
-    assert answer["body"]["checks"]["broker"] == {"ok": True}
+    # Anonymous callers learn which check fails, never the database's address or error text.
+    assert answer["body"] == {"status": "unavailable", "failing": ["database"]}
+    details = answer["details"]
+    assert details["failing"] == ["database"]
+    assert "OperationalError" in details["checks"]["database"]["error"]
+    assert str(port) in details["checks"]["database"]["error"]
+    assert details["checks"]["broker"]["ok"] is True

@@ -6,7 +6,10 @@ POST /api/v1/imports/                 the same with layer_slug, title, category:
 GET  /api/v1/imports/                 the latest jobs
 GET  /api/v1/imports/options/         what may be chosen: CRSs by name, encodings, modes
 GET  /api/v1/imports/{id}/            status, progress, counts, messages, report
-POST /api/v1/imports/{id}/cancel/     stop a queued or running job (the layer stays as it was)
+POST /api/v1/imports/{id}/cancel/     stop a queued or running job (the layer stays as it was);
+                                      an optional "reason" is kept in the job's messages
+A POST answers 503 with the saved job (id, url) when the work queue is down: it starts once the
+queue is back (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -26,6 +29,7 @@ from layers.importers.detect import SUPPORTED
 from layers.importers.encodings import ENCODING_CHOICES
 from layers.models import Category, ImportJob, Layer
 
+from .accepted import job_accepted_response
 from .base import ApiView
 from .errors import ErrorSerializer
 from .layers import require_staff
@@ -45,7 +49,9 @@ class ImportOptionsInput(serializers.Serializer):
         required=False, allow_blank=True, help_text="EPSG code when the file has no CRS (9214…)."
     )
     encoding = serializers.CharField(
-        required=False, allow_blank=True, help_text="Text encoding: utf-8, cp1258, latin-1…"
+        required=False,
+        allow_blank=True,
+        help_text="Text encoding: utf-8, cp1258, tcvn3, vni, latin-1… (any name Python knows).",
     )
     source_layer = serializers.CharField(
         required=False, allow_blank=True, max_length=255, help_text="Layer of a multi-layer file."
@@ -164,7 +170,7 @@ def _job_or_404(job_id: int) -> ImportJob:
 
 def _accepted(request, job: ImportJob) -> Response:
     body = ImportJobOutput(job, context={"request": request}).data
-    return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+    return job_accepted_response(body, dispatch=getattr(job, "dispatch", None))
 
 
 class LayerImportApi(ApiView):
@@ -251,7 +257,8 @@ class ImportCancelApi(ApiView):
     def post(self, request, job_id: int):
         require_staff(request)
         job = _job_or_404(job_id)
-        if not imports.import_cancel(job=job):
+        reason = str(request.data.get("reason", "")) if hasattr(request.data, "get") else ""
+        if not imports.import_cancel(job=job, user=request.user, reason=reason):
             raise InvalidParameter(f"The job has already {job.status}.", parameter="job_id")
         return Response(ImportJobOutput(job, context={"request": request}).data)
 

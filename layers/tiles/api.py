@@ -12,17 +12,19 @@ Errors are JSON: {"code": …, "detail": …, "parameter": …}.
 
 from __future__ import annotations
 
+from django.db import transaction
 from rest_framework import exceptions, status
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from layers.api.accepted import job_accepted_response
 from layers.models import Layer, TileJob
 from layers.querysets import can_edit_layers
 from layers.selectors import layer_get_visible
 
-from .seed import tile_job_cancel, tile_seed_start
+from .seed import tile_job_cancel, tile_job_start, tile_seed_create
 from .serializers import TileJobOutput, TileSeedInput
 
 
@@ -66,9 +68,12 @@ class TileSeedView(TileApiView):
             raise exceptions.NotFound(f"No layer named {slug!r}.") from error
         data = TileSeedInput(data=request.data)
         data.is_valid(raise_exception=True)
-        job = tile_seed_start(layer=layer, user=request.user, **data.validated_data)
+        # The job and its task commit together; 503 with the job when the queue is down.
+        with transaction.atomic():
+            job = tile_seed_create(layer=layer, user=request.user, **data.validated_data)
+            dispatch = tile_job_start(job=job)
         body = TileJobOutput(job, context={"request": request}).data
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+        return job_accepted_response(body, dispatch=dispatch)
 
 
 def _job_or_404(pk: int) -> TileJob:

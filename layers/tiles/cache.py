@@ -64,6 +64,19 @@ class TileKey:
         return cls(layer_scope(layer), layer.slug, coord)
 
 
+@dataclass(frozen=True, slots=True)
+class CacheSpace:
+    """Free and total bytes of the storage under a tile cache (the health check reads it)."""
+
+    free_bytes: int
+    total_bytes: int
+
+    @property
+    def free_percent(self) -> float:
+        """Return the free share of the storage, in percent."""
+        return 100.0 * self.free_bytes / self.total_bytes if self.total_bytes else 0.0
+
+
 class TileCache(ABC):
     """Where rendered tiles are kept. Values are gzip-compressed MVT bytes; b"" is an empty tile."""
 
@@ -97,6 +110,10 @@ class TileCache(ABC):
 
     def accel_redirect(self, key: TileKey) -> str | None:
         """Return the internal URI the front server serves this tile from, if it can."""
+        return None
+
+    def space(self) -> CacheSpace | None:
+        """Return the free and total space of the storage; None when it has no fixed size."""
         return None
 
     @classmethod
@@ -197,6 +214,11 @@ class FolderTileCache(TileCache):
             doomed = trash / f"{slug}-{uuid.uuid4().hex}"
             os.replace(folder, doomed)
             shutil.rmtree(doomed, ignore_errors=True)
+
+    def space(self) -> CacheSpace:
+        self.root.mkdir(parents=True, exist_ok=True)
+        usage = shutil.disk_usage(self.root)
+        return CacheSpace(free_bytes=usage.free, total_bytes=usage.total)
 
     @classmethod
     def from_settings(cls) -> FolderTileCache:

@@ -18,6 +18,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
 from django.views.decorators.http import require_safe
 
+from layers.middleware import DATABASE_ERRORS
 from layers.models import Layer
 from layers.selectors import layers_visible_to
 
@@ -26,12 +27,14 @@ from .grid import TileCoord, TileOutsideGrid
 from .render import GZIP_LEVEL
 from .services import layer_tile
 from .tilejson import tilejson as tilejson_document
+from .writeguard import guard as write_guard
 
 logger = logging.getLogger(__name__)
 
 MVT_CONTENT_TYPE = "application/vnd.mapbox-vector-tile"
 MAX_LAYERS_PER_REQUEST = 20
 TILEJSON_MAX_AGE_S = 60
+DB_DOWN_MAX_AGE_S = 10
 # What a tile request reads of a layer: no extent to parse, no category to join.
 TILE_LAYER_FIELDS = (
     "slug",
@@ -78,7 +81,8 @@ class TileResponse(HttpResponse):
         work, self.after_sent = self.after_sent, []
         for task in work:
             try:
-                task()
+                # A full disk pauses caching (one log line), and the client has its tile anyway.
+                write_guard.run(task)
             except Exception:
                 # The client has its tile; a tile that could not be cached is rendered again.
                 logger.exception("Caching a rendered tile failed")
@@ -139,6 +143,36 @@ def _tile_body(parts: list[bytes]) -> bytes:
     return gzip.compress(joined, GZIP_LEVEL, mtime=0)
 
 
+def _cached_public_tile(request: HttpRequest, slugs: str, coord: TileCoord) -> HttpResponse | None:
+    """Answer a tile from the public part of the cache alone, without the database, if it can.
+
+    A file under `public/` is a tile that anyone may see: it is stored there only after a
+    version and scope check under the layer's lock, and removed under that lock when the layer
+    stops being public, so nginx serves these same files without asking. Only complete answers
+    are given (every layer's tile cached); anything else waits for the database.
+    """
+    cache = tile_cache()
+    parts = []
+    for slug in dict.fromkeys(slugs.split(",")):
+        data = cache.get(TileKey(PUBLIC, slug, coord))
+        if data is None:
+            return None
+        parts.append(data)
+    body = _tile_body(parts)
+    if not body:
+        return _cache_headers(HttpResponse(status=204), public=True, max_age_s=0)
+    if _accepts_gzip(request):
+        response = HttpResponse(body, content_type=MVT_CONTENT_TYPE)
+        response["Content-Encoding"] = "gzip"
+        response["ETag"] = _etag(body)
+    else:
+        response = HttpResponse(gzip.decompress(body), content_type=MVT_CONTENT_TYPE)
+        response["ETag"] = _etag(body)[:-1] + '-identity"'
+    patch_vary_headers(response, ["Accept-Encoding"])
+    # Short-lived: the database decides again as soon as it is back.
+    return _cache_headers(response, public=True, max_age_s=DB_DOWN_MAX_AGE_S)
+
+
 @require_safe
 def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpResponse:
     """Answer one MVT tile of one layer or of several (`a,b,c`): 200, 204, 304, 400 or 404."""
@@ -149,6 +183,18 @@ def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpRespon
         return _error(TileRequestError(400, str(error)))
     except TileRequestError as error:
         return _error(error)
+    except DATABASE_ERRORS:
+        # The database is down: a cached public tile is still an answer (else 503, middleware).
+        try:
+            cached = _cached_public_tile(request, slugs, TileCoord.checked(z, x, y))
+        except TileOutsideGrid:
+            cached = None
+        if cached is None:
+            raise
+        logger.warning(
+            "Database unavailable: tile %s/%s/%s/%s served from the public cache", slugs, z, x, y
+        )
+        return cached
     in_range = [layer for layer in layers if layer.min_zoom <= z <= layer.max_zoom]
     if not in_range:
         ranges = ", ".join(f"{layer.slug}: {layer.min_zoom}-{layer.max_zoom}" for layer in layers)
