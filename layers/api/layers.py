@@ -16,6 +16,7 @@ from layers.errors import NotFound
 from layers.features.validation import holds_nul
 from layers.models import Category, Layer
 from layers.querysets import can_edit_layers
+from layers.rich_text import clean_attribution
 
 from .base import ApiView, query_params
 from .errors import ErrorSerializer
@@ -94,6 +95,7 @@ class LayerSummarySerializer(serializers.ModelSerializer):
     category = CategorySerializer(read_only=True)
     bbox = serializers.SerializerMethodField()
     links = serializers.SerializerMethodField()
+    attribution = serializers.SerializerMethodField()
 
     class Meta:
         model = Layer
@@ -104,6 +106,10 @@ class LayerSummarySerializer(serializers.ModelSerializer):
 
     def get_bbox(self, layer) -> list[float] | None:
         return extent_bbox(layer)
+
+    def get_attribution(self, layer) -> str:
+        """Return the attribution as safe HTML (links and inline tags only)."""
+        return clean_attribution(layer.attribution)
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_links(self, layer) -> dict:

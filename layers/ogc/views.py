@@ -28,6 +28,7 @@ from layers.errors import InvalidParameter, LayerError, NotFound
 from layers.features import geojson as feature_sql
 from layers.features.query import FeatureQuery, feature_query_from_params, parse_int
 from layers.models import Layer
+from layers.rich_text import clean_attribution
 
 from .conformance import CONFORMANCE_CLASSES, CRS84
 from .openapi import DEFAULT_LIMIT, MAX_LIMIT, openapi_document
@@ -105,8 +106,8 @@ def collection_json(request, layer: Layer) -> dict:
         collection["extent"] = {"spatial": {"bbox": [bbox], "crs": CRS84}}
     if keywords := (layer.metadata or {}).get("keywords"):
         collection["keywords"] = keywords
-    if layer.attribution:
-        collection["attribution"] = layer.attribution
+    if attribution := clean_attribution(layer.attribution):
+        collection["attribution"] = attribution  # HTML to OGC clients: cleaned as it goes out
     if layer.licence:
         collection["license"] = layer.licence
     return collection

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from layers.models import Layer
+from layers.rich_text import clean_attribution
 
 from .render import layer_tile_fields
 
@@ -47,7 +48,9 @@ def tilejson(*, layers: list[Layer], base_url: str) -> dict:
     max_zoom = max(layer.max_zoom for layer in layers)
     bounds = _bounds(layers)
     single = len(layers) == 1
-    attributions = list(dict.fromkeys(layer.attribution for layer in layers if layer.attribution))
+    # Clients put the attribution into their page as HTML: cleaned again as it goes out.
+    attributions = [clean_attribution(layer.attribution) for layer in layers]
+    attributions = list(dict.fromkeys(text for text in attributions if text))
     return {
         "tilejson": TILEJSON_VERSION,
         # The version in the URL changes with the data, so clients fetch new tiles after a change.
