@@ -10,6 +10,7 @@ from django.contrib.gis import admin as gis_admin
 from django.contrib.gis.forms.widgets import OSMWidget
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
@@ -17,7 +18,7 @@ from django.utils.translation import ngettext
 
 from . import services
 from .import_admin import ImportJobAdminMixin
-from .models import Category, Feature, ImportJob, Layer, TileJob
+from .models import Category, ExportJob, Feature, ImportJob, Layer, TileJob
 from .querysets import can_edit_layers
 from .queueing import enqueue
 from .tiles.seed import tile_job_cancel, tile_job_start, tile_seed_start
@@ -398,3 +399,48 @@ class TileJobAdmin(JobAdmin):
         for job in queryset.exclude(status__in=[TileJob.Status.SUCCEEDED]):
             TileJob.objects.filter(pk=job.pk).update(status=TileJob.Status.QUEUED)
             tile_job_start(job=job)
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(JobAdmin):
+    """Exports written by the workers: what was asked, how far it got, until when it is kept."""
+
+    list_display = [
+        "id",
+        "layer",
+        "format",
+        "status",
+        "progress",
+        "feature_count",
+        "size_bytes",
+        "expires_at",
+        "created_by",
+    ]
+    list_filter = ["status", "format"]
+    readonly_fields = [
+        "layer",
+        "format",
+        "params",
+        "status",
+        "progress",
+        "feature_count",
+        "size_bytes",
+        "download",
+        "expires_at",
+        "message_list",
+        "worker",
+        "heartbeat_at",
+        "attempts",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    exclude = ["messages", "progress_done", "progress_total", "file", "file_name"]
+
+    @admin.display(description=_("file"))
+    def download(self, job: ExportJob) -> str:
+        if job.status != ExportJob.Status.SUCCEEDED or not job.file:
+            return "—"
+        url = reverse("api:export-download", kwargs={"job_id": job.pk})
+        return format_html('<a href="{}">{}</a>', url, job.file_name)

@@ -52,3 +52,31 @@ class Unavailable(LayerError):
 
     code = "unavailable"
     http_status = 503
+
+
+class Conflict(LayerError):
+    """The request does not fit the present state of a job (a download before it is done)."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class Gone(LayerError):
+    """What was asked for existed but is no longer kept (an export past its expiry)."""
+
+    code = "gone"
+    http_status = 410
+
+
+class TooManyJobs(LayerError):
+    """The requester already has as many jobs under way as one may have at once."""
+
+    code = "too-many-jobs"
+    http_status = 429
+
+
+class TimedOut(Unavailable):
+    """The database gave up on a query that ran past its time limit (a search too broad)."""
+
+    code = "timeout"
+    http_status = 503

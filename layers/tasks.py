@@ -2,8 +2,8 @@
 
 from celery import shared_task
 
-from . import imports, jobs, queueing, services
-from .models import ImportJob, Layer, TileJob
+from . import exports, imports, jobs, queueing, services
+from .models import ExportJob, ImportJob, Layer, TileJob
 from .tiles import seed
 from .tiles import services as tile_services
 from .tiles.grid import TileCoord
@@ -66,3 +66,18 @@ def outbox_flush() -> int:
 def jobs_sweep() -> dict:
     """Requeue or fail the running jobs whose worker is gone; return their ids."""
     return jobs.jobs_sweep()
+
+
+@shared_task
+def export_run(job_id: int) -> str:
+    """Write an export job's file; return its final status."""
+    job = ExportJob.objects.select_related("layer").filter(pk=job_id).first()
+    if job is None:
+        return "missing"
+    return exports.export_run(job=job).status
+
+
+@shared_task
+def exports_cleanup() -> int:
+    """Delete the files of expired exports; return how many."""
+    return exports.exports_cleanup()

@@ -276,6 +276,20 @@ SPECTACULAR_SETTINGS = {
 # Exports (/api/v1/layers/{slug}/export.*): the most features one holds, and how long GDAL may take.
 EXPORT_MAX_FEATURES = env.int("EXPORT_MAX_FEATURES", default=500_000)
 EXPORT_TIMEOUT_S = env.int("EXPORT_TIMEOUT_S", default=300)
+# Export jobs (docs/api.md, docs/operations.md): GeoJSON and CSV of at most
+# EXPORT_INLINE_MAX_FEATURES stream in the request; larger ones and every GeoPackage and Shapefile
+# are written by a worker (the `exports` queue). A finished file is downloadable for
+# EXPORT_LINK_TTL_HOURS, then deleted by `exports_cleanup` (beat, every
+# EXPORTS_CLEANUP_EVERY_S); a requester (user or address) has at
+# most EXPORT_MAX_ACTIVE_JOBS queued or running at once.
+EXPORT_INLINE_MAX_FEATURES = env.int("EXPORT_INLINE_MAX_FEATURES", default=10_000)
+EXPORT_LINK_TTL = timedelta(hours=env.float("EXPORT_LINK_TTL_HOURS", default=24))
+EXPORT_MAX_ACTIVE_JOBS = env.int("EXPORT_MAX_ACTIVE_JOBS", default=3)
+# Search (layers/features/search.py): each search statement is stopped after this many
+# milliseconds (SET LOCAL, so it holds behind PgBouncer's transaction pooling), and ranks at most
+# SEARCH_MAX_CANDIDATES matching names per kind of match (exact, prefix, containing the words).
+SEARCH_STATEMENT_TIMEOUT_MS = env.int("SEARCH_STATEMENT_TIMEOUT_MS", default=2000)
+SEARCH_MAX_CANDIDATES = env.int("SEARCH_MAX_CANDIDATES", default=2000)
 # The most vertices one API answer carries (features pages, a feature, identify with geometries):
 # about 30 bytes each in GeoJSON, so 500,000 is ~15 MB. Pages stop early (with a `next` link);
 # a single feature over it is a 413 pointing to the vector tiles and exports (docs/api.md).

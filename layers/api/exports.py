@@ -1,42 +1,29 @@
-"""REST view of exports: a layer's features (optionally a bbox and filters) as a file."""
+"""REST view of exports: a layer's features (optionally a bbox and filters) as a file.
+
+GeoJSON and CSV of at most `EXPORT_INLINE_MAX_FEATURES` stream in the answer; larger ones and
+every GeoPackage and Shapefile become an export job for the workers, and the answer is
+303 See Other to the job (`layers/api/export_jobs.py`), which a client polls until it has a
+`download_url`.
+"""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 from django.conf import settings
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
 
+from layers.exports import QUERY_KEYS, export_job_create
 from layers.features import exports
 from layers.features.query import feature_query_from_params, parse_int
 
 from .base import ApiView, query_params
 from .errors import ErrorSerializer
+from .export_jobs import export_job_accepted, requester_address
 from .features import FILTER_HELP, QUERY_PARAMETERS
 from .layers import layer_or_404
 from .throttles import AnonymousScopedThrottle
-
-
-class _TemporaryFile:
-    """A file read once then removed with its folder (the answer closes it when sent)."""
-
-    def __init__(self, path: Path, directory: Path) -> None:
-        self.handle = path.open("rb")
-        self.directory = directory
-
-    def __iter__(self):
-        return iter(lambda: self.handle.read(1 << 16), b"")
-
-    def read(self, size: int = -1) -> bytes:
-        return self.handle.read(size)
-
-    def close(self) -> None:
-        self.handle.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class LayerExportApi(ApiView):
@@ -65,9 +52,18 @@ class LayerExportApi(ApiView):
             (200, "application/octet-stream"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The file"
             ),
+            303: OpenApiResponse(
+                description="GeoPackage, Shapefile, and GeoJSON/CSV over "
+                "EXPORT_INLINE_MAX_FEATURES: See Other, to the export job made for it "
+                "(GET /api/v1/exports/{id}/)."
+            ),
             400: ErrorSerializer,
             404: ErrorSerializer,
             413: ErrorSerializer,
+            429: OpenApiResponse(ErrorSerializer, description="Too many exports under way."),
+            503: OpenApiResponse(
+                ErrorSerializer, description="The job is saved; it starts when the queue is back."
+            ),
         },
         tags=["features"],
     )
@@ -87,26 +83,34 @@ class LayerExportApi(ApiView):
         )
         query = feature_query_from_params(layer=layer, params=params)
         limit_or_all = limit or None
-        exports.check_size(query, limit=limit_or_all)
+        count = exports.check_size(query, limit=limit_or_all)
+        if not export_format.streamed or count > settings.EXPORT_INLINE_MAX_FEATURES:
+            return self._job(request, layer, fmt, params, limit=limit_or_all, offset=offset)
         filename = f"{layer.slug}.{export_format.suffix}"
-        if export_format.streamed:
-            writer = exports.geojson_chunks if fmt == "geojson" else exports.csv_chunks
-            response = StreamingHttpResponse(
-                writer(layer, query, limit=limit_or_all, offset=offset),
-                content_type=export_format.content_type,
-            )
-        else:
-            directory = Path(tempfile.mkdtemp(prefix="export-"))
-            try:
-                writer = exports.write_gpkg if fmt == "gpkg" else exports.write_shapefile_zip
-                path = writer(layer, query, limit=limit_or_all, offset=offset, directory=directory)
-            except BaseException:
-                shutil.rmtree(directory, ignore_errors=True)
-                raise
-            response = FileResponse(
-                _TemporaryFile(path, directory), content_type=export_format.content_type
-            )
-            response["Content-Length"] = str(path.stat().st_size)
+        writer = exports.geojson_chunks if fmt == "geojson" else exports.csv_chunks
+        response = StreamingHttpResponse(
+            writer(layer, query, limit=limit_or_all, offset=offset),
+            content_type=export_format.content_type,
+        )
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    def _job(self, request, layer, fmt: str, params: dict, *, limit: int | None, offset: int):
+        """Return 303 See Other to an export job making this file (503 while the queue is down)."""
+        params = dict(params)
+        params.pop("f", None)
+        asked = {key: params.pop(key) for key in QUERY_KEYS if key in params}
+        job = export_job_create(
+            layer=layer,
+            format="shp" if fmt == "shp.zip" else fmt,
+            params={**asked, "filters": params, "limit": limit, "offset": offset},
+            user=request.user,
+            address=requester_address(request),
+        )
+        response = export_job_accepted(request, job)
+        if response.status_code == status.HTTP_202_ACCEPTED:
+            # See Other: a client following redirects (a browser, fetch, curl -L, GDAL) lands on
+            # the job, and polls it until it has a download_url.
+            response.status_code = status.HTTP_303_SEE_OTHER
         return response

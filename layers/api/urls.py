@@ -3,6 +3,12 @@
 from django.urls import path, re_path
 
 from .auth import LoginApi, LogoutAllApi, LogoutApi
+from .export_jobs import (
+    ExportJobCancelApi,
+    ExportJobDetailApi,
+    ExportJobDownloadApi,
+    LayerExportJobApi,
+)
 from .exports import LayerExportApi
 from .features import FeatureDetailApi, FeatureListApi
 from .imports import (
@@ -35,6 +41,10 @@ urlpatterns = [
         LayerExportApi.as_view(),
         name="layer-export",
     ),
+    path("layers/<slug:slug>/exports/", LayerExportJobApi.as_view(), name="layer-exports"),
+    path("exports/<int:job_id>/", ExportJobDetailApi.as_view(), name="export-detail"),
+    path("exports/<int:job_id>/download/", ExportJobDownloadApi.as_view(), name="export-download"),
+    path("exports/<int:job_id>/cancel/", ExportJobCancelApi.as_view(), name="export-cancel"),
     path("layers/<slug:slug>/imports/", LayerImportApi.as_view(), name="layer-imports"),
     path("imports/", ImportListApi.as_view(), name="import-list"),
     path("imports/options/", ImportOptionsApi.as_view(), name="import-options"),

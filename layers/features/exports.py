@@ -13,7 +13,7 @@ import io
 import json
 import subprocess
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,8 @@ SHAPE_KINDS = {
     "polygons": ("ST_Polygon", "ST_MultiPolygon"),
 }
 WKT_COLUMN = "WKT"  # the name GDAL's CSV driver reads as geometry
+# Told how many features a writer has just written (an export job's progress); it may raise to stop.
+OnBatch = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,12 @@ def check_size(query: FeatureQuery, *, limit: int | None) -> int:
 
 
 def geojson_chunks(
-    layer: Layer, query: FeatureQuery, *, limit: int | None, offset: int
+    layer: Layer,
+    query: FeatureQuery,
+    *,
+    limit: int | None,
+    offset: int,
+    on_batch: OnBatch | None = None,
 ) -> Iterator[bytes]:
     """Yield a GeoJSON FeatureCollection of the matching features, as bytes."""
     head = '{"type":"FeatureCollection","name":' + _json_string(layer.slug) + ',"features":[\n'
@@ -78,6 +85,8 @@ def geojson_chunks(
     for batch in geojson.feature_page_stream(query, limit=limit, offset=offset):
         yield (("" if first else ",\n") + ",\n".join(batch)).encode()
         first = False
+        if on_batch:
+            on_batch(len(batch))
     yield b"\n]}\n"
 
 
@@ -102,7 +111,12 @@ def export_columns(layer: Layer, query: FeatureQuery) -> list[str]:
 
 
 def csv_chunks(
-    layer: Layer, query: FeatureQuery, *, limit: int | None, offset: int
+    layer: Layer,
+    query: FeatureQuery,
+    *,
+    limit: int | None,
+    offset: int,
+    on_batch: OnBatch | None = None,
 ) -> Iterator[bytes]:
     """Yield a CSV of the matching features: id, their attributes, and the geometry as WKT.
 
@@ -148,15 +162,19 @@ def csv_chunks(
         buffer.truncate()
         writer.writerows(safe_row(row) for row in batch)
         yield buffer.getvalue().encode()
+        if on_batch:
+            on_batch(len(batch))
 
 
-def _write_lines(path: Path, chunks: Iterator[list[str]]) -> int:
+def _write_lines(path: Path, chunks: Iterator[list[str]], on_batch: OnBatch | None) -> int:
     written = 0
     with path.open("w", encoding="utf-8") as handle:
         for batch in chunks:
             handle.write("\n".join(batch))
             handle.write("\n")
             written += len(batch)
+            if on_batch:
+                on_batch(len(batch))
     return written
 
 
@@ -174,11 +192,17 @@ def _ogr2ogr(*args: str) -> None:
 
 
 def write_gpkg(
-    layer: Layer, query: FeatureQuery, *, limit: int | None, offset: int, directory: Path
+    layer: Layer,
+    query: FeatureQuery,
+    *,
+    limit: int | None,
+    offset: int,
+    directory: Path,
+    on_batch: OnBatch | None = None,
 ) -> Path:
     """Write the matching features to a GeoPackage in `directory` and return its path."""
     source = directory / "features.geojsonl"
-    _write_lines(source, geojson.feature_page_stream(query, limit=limit, offset=offset))
+    _write_lines(source, geojson.feature_page_stream(query, limit=limit, offset=offset), on_batch)
     target = directory / f"{layer.slug}.gpkg"
     kinds = _kinds_present(query)
     # One kind: a typed table (GDAL sees the kind), multi if any feature is; mixed: any geometry.
@@ -220,11 +244,17 @@ def _kinds_present(query: FeatureQuery) -> dict[str, bool]:
 
 
 def write_shapefile_zip(
-    layer: Layer, query: FeatureQuery, *, limit: int | None, offset: int, directory: Path
+    layer: Layer,
+    query: FeatureQuery,
+    *,
+    limit: int | None,
+    offset: int,
+    directory: Path,
+    on_batch: OnBatch | None = None,
 ) -> Path:
     """Write the matching features as zipped Shapefile(s) (.shp, .shx, .dbf, .prj, .cpg)."""
     source = directory / "features.geojsonl"
-    _write_lines(source, geojson.feature_page_stream(query, limit=limit, offset=offset))
+    _write_lines(source, geojson.feature_page_stream(query, limit=limit, offset=offset), on_batch)
     kinds = _kinds_present(query)
     shapes = directory / "shapes"
     shapes.mkdir()
