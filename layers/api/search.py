@@ -75,6 +75,11 @@ class SearchApi(ApiView):
             ),
             400: ErrorSerializer,
             404: ErrorSerializer,
+            503: OpenApiResponse(
+                ErrorSerializer,
+                description="`timeout`: the search ran past SEARCH_STATEMENT_TIMEOUT_MS and was "
+                "stopped; use more or longer words, or name the layers.",
+            ),
         },
         tags=["search"],
     )

@@ -10,10 +10,16 @@ import json
 import math
 from dataclasses import dataclass
 
-from django.db import connection
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
 from psycopg import sql
 
+from layers.errors import TimedOut
+
 from .query import escape_like, text_words
+
+# PostgreSQL's SQLSTATE for a statement cancelled (here: by statement_timeout).
+QUERY_CANCELED = "57014"
 
 # Web Mercator's width in metres; MapLibre draws the world 512 px wide at zoom 0.
 WORLD_WIDTH_M = 40_075_016.685578488
@@ -37,21 +43,39 @@ class SearchHit:
     bbox: tuple[float, float, float, float]
 
 
-def search_features(*, layer_ids: list[int], text: str, limit: int) -> list[SearchHit]:
-    """Return the features of these layers whose name holds every word of `text`, best first.
+def search_sql(
+    *, layer_ids: list[int], text: str, limit: int, max_candidates: int
+) -> tuple[sql.Composable, list] | None:
+    """Return the search statement and its values, or None when there is nothing to look for.
 
-    Names and the text are compared lower-case without accents ("dai noi" finds "Đại Nội"). An
-    exact name ranks first, then a name that starts with the text, then by trigram similarity.
+    The ranking (trigram similarity, then sorting) only sees a bounded set of candidates: at most
+    `max_candidates` names equal to the text, as many starting with it, and as many holding each
+    of its words, each set found through the trigram index and cut by its own LIMIT. So a text
+    that half a million similar names match ranks at most three times `max_candidates` rows,
+    and an exact or starting match is never crowded out by the others (it has its own share).
     """
     words = text_words(text)
     if not words or not layer_ids:
-        return []
+        return None
     phrase = " ".join(words)
+    prefix = escape_like(phrase) + "%"
     conditions = sql.SQL(" AND ").join(
         sql.SQL("f.search_text LIKE f_unaccent(lower(%s))") for _ in words
     )
+    # f_unaccent(lower(constant)) is folded at planning, so each branch is a trigram index scan
+    # (pg_trgm's GIN index serves =, LIKE 'a%' and LIKE '%a%' alike).
     statement = sql.SQL(
         """
+        WITH candidate AS (
+            (SELECT f.id FROM layers_feature f
+             WHERE f.layer_id = ANY(%s) AND f.search_text = f_unaccent(lower(%s)) LIMIT %s)
+            UNION
+            (SELECT f.id FROM layers_feature f
+             WHERE f.layer_id = ANY(%s) AND f.search_text LIKE f_unaccent(lower(%s)) LIMIT %s)
+            UNION
+            (SELECT f.id FROM layers_feature f
+             WHERE f.layer_id = ANY(%s) AND {conditions} LIMIT %s)
+        )
         SELECT hit.layer_id, hit.id, hit.name, hit.score,
                ST_X(ST_Centroid(f.geom)), ST_Y(ST_Centroid(f.geom)),
                ST_XMin(f.geom), ST_YMin(f.geom), ST_XMax(f.geom), ST_YMax(f.geom)
@@ -61,8 +85,7 @@ def search_features(*, layer_ids: list[int], text: str, limit: int) -> list[Sear
                    + CASE WHEN f.search_text = f_unaccent(lower(%s)) THEN 2
                           WHEN f.search_text LIKE f_unaccent(lower(%s)) THEN 1
                           ELSE 0 END AS score
-            FROM layers_feature f
-            WHERE f.layer_id = ANY(%s) AND {conditions}
+            FROM candidate JOIN layers_feature f ON f.id = candidate.id
             ORDER BY score DESC, length(f.name), f.id
             LIMIT %s
         ) AS hit JOIN layers_feature f ON f.id = hit.id
@@ -70,16 +93,57 @@ def search_features(*, layer_ids: list[int], text: str, limit: int) -> list[Sear
         """
     ).format(conditions=conditions)
     params = [
+        layer_ids,
         phrase,
-        phrase,
-        escape_like(phrase) + "%",
+        max_candidates,
+        layer_ids,
+        prefix,
+        max_candidates,
         layer_ids,
         *(f"%{escape_like(word)}%" for word in words),
+        max_candidates,
+        phrase,
+        phrase,
+        prefix,
         limit,
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        rows = cursor.fetchall()
+    return statement, params
+
+
+def search_features(*, layer_ids: list[int], text: str, limit: int) -> list[SearchHit]:
+    """Return the features of these layers whose name holds every word of `text`, best first.
+
+    Names and the text are compared lower-case without accents ("dai noi" finds "Đại Nội"). An
+    exact name ranks first, then a name that starts with the text, then by trigram similarity.
+    The statement stops after SEARCH_STATEMENT_TIMEOUT_MS (TimedOut, a 503 for the API).
+    """
+    search = search_sql(
+        layer_ids=layer_ids,
+        text=text,
+        limit=limit,
+        max_candidates=settings.SEARCH_MAX_CANDIDATES,
+    )
+    if search is None:
+        return []
+    statement, params = search
+    try:
+        # The time limit is local to this transaction (SET LOCAL through set_config): nothing of
+        # it outlives the search on the connection, as PgBouncer's transaction pooling requires.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true)",
+                [f"{settings.SEARCH_STATEMENT_TIMEOUT_MS}ms"],
+            )
+            cursor.execute(statement, params)
+            rows = cursor.fetchall()
+    except OperationalError as error:
+        if getattr(error.__cause__, "sqlstate", None) != QUERY_CANCELED:
+            raise
+        raise TimedOut(
+            f"The search took longer than {settings.SEARCH_STATEMENT_TIMEOUT_MS} ms and was "
+            "stopped. Use more or longer words, or name the layers (layers=…).",
+            parameter="q",
+        ) from None
     return [
         SearchHit(
             layer_id=row[0],
