@@ -5,6 +5,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import environ
+from csp.constants import NONCE
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -47,8 +48,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Answers to signed-in requesters are `private, no-store`, all vary on Authorization/Cookie.
+    "mapserver.middleware.PrivateAnswersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a lockout seen during the request into its answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -93,9 +97,18 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # there, so a killed worker's session stops at once instead of finishing its insert while
 # holding the layer's lock. 0 turns it off (a pooler that rejects startup options).
 DB_CLIENT_CHECK_INTERVAL_MS = env.int("DB_CLIENT_CHECK_INTERVAL_MS", default=2000)
+# PostgreSQL's JIT compiles a query whose estimated cost is high, which costs seconds of CPU
+# for queries that run in milliseconds: an import's checks of a fresh (unanalysed) staging
+# table took 16 s instead of 2 for one point, and tile queries pay it too. Off unless asked.
+DB_JIT = env.bool("DB_JIT", default=False)
+# Sent as startup options; behind a pooler that rejects them (PgBouncer), set them on the role
+# instead (`ALTER ROLE … SET jit = off`) and turn these off with DB_STARTUP_OPTIONS=false.
+DB_SESSION_SETTINGS = {"jit": "on" if DB_JIT else "off"}
 if DB_CLIENT_CHECK_INTERVAL_MS:
-    DATABASES["default"]["OPTIONS"]["options"] = (
-        f"-c client_connection_check_interval={DB_CLIENT_CHECK_INTERVAL_MS}"
+    DB_SESSION_SETTINGS["client_connection_check_interval"] = str(DB_CLIENT_CHECK_INTERVAL_MS)
+if env.bool("DB_STARTUP_OPTIONS", default=True):
+    DATABASES["default"]["OPTIONS"]["options"] = " ".join(
+        f"-c {name}={value}" for name, value in DB_SESSION_SETTINGS.items()
     )
 # Shown in pg_stat_activity, so a session can be traced to its process (web, worker, test).
 DATABASES["default"]["OPTIONS"]["application_name"] = env.str(
@@ -344,6 +357,59 @@ LOGGING = {
 # Debian 12 ships GDAL 3.6, which cannot block file/network access from crafted spatial references.
 # Only GIS staff may upload data; the importer validates the SRS it is given (see docs/security.md).
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+
+
+def _basemap_origins(url: str) -> list[str]:
+    """Return the CSP source of an external base map's XYZ URL ({s}.host becomes *.host)."""
+    if "://" not in url:
+        return []
+    scheme, rest = url.split("://", 1)
+    host = rest.split("/", 1)[0]
+    if "{" in host:
+        host = "*." + host.split(".", 1)[1]
+    return [f"{scheme}://{host}"]
+
+
+# Content-Security-Policy (django-csp; docs/security.md): scripts only from our own origin or
+# inline with the request's nonce (the web map's import map, the admin's progress script), no
+# plugins, no framing. Styles may be inline: the admin and Swagger UI use style attributes and a
+# <style> block, and styles cannot run code. MapLibre runs its worker from a blob: URL and decodes
+# images from blob:; Swagger UI's icons are data: URLs. An external base map's host is allowed.
+CSP_BASEMAP_ORIGINS = _basemap_origins(env.str("WEBMAP_BASEMAP_URL", default=""))
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:", *CSP_BASEMAP_ORIGINS],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'", *CSP_BASEMAP_ORIGINS],
+        "worker-src": ["'self'", "blob:"],
+        "child-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Behind a TLS-terminating proxy (nginx sets X-Forwarded-Proto), BEHIND_TLS=true turns on what
+# `manage.py check --deploy` asks for: HTTPS redirects, HSTS, cookies sent over HTTPS only.
+BEHIND_TLS = env.bool("BEHIND_TLS", default=False)
+if BEHIND_TLS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # A monitor may ask the app server directly over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    if not SECURE_HSTS_PRELOAD:
+        # Asking browsers to preload the domain is the domain owner's choice and hard to undo
+        # (hstspreload.org); HSTS itself is on. Set SECURE_HSTS_PRELOAD=true to opt in.
+        SILENCED_SYSTEM_CHECKS.append("security.W021")
 
 # Browser libraries installed from npm (package.json), copied to var/vendor by the set-up and served
 # as static files: no CDN at run time.
