@@ -100,9 +100,9 @@ class Heartbeat:
             connections.close_all()  # this thread's own connections
 
 
-def import_files_remove(job: ImportJob) -> None:
+def import_files_remove(job: ImportJob, *, upload: bool = True) -> None:
     """Delete an import's stored upload and any work folder of it on this machine."""
-    if job.upload and not settings.IMPORT_KEEP_UPLOADS:
+    if upload and job.upload and not settings.IMPORT_KEEP_UPLOADS:
         job.upload.storage.delete(job.upload.name)
     work_root = Path(settings.IMPORT_WORK_DIR or tempfile.gettempdir())
     for folder in work_root.glob(f"import-{job.pk}-*"):
@@ -151,6 +151,8 @@ def _import_requeue(job: ImportJob) -> bool:
             status=JobStatus.QUEUED, worker="", heartbeat_at=None, messages=[*row.messages, note]
         )
         queueing.enqueue("layers.tasks.import_run", row.pk)
+    # The dead attempt's work folder goes; the upload stays for the next attempt.
+    import_files_remove(row, upload=False)
     logger.warning("import %s requeued: worker %s is gone", row.pk, row.worker or "?")
     return True
 
