@@ -33,26 +33,37 @@ class CityMapWidget(OSMWidget):
     class Media:
         extend = False
         css = {"all": ("vendor/ol/ol.css", "gis/css/ol3.css")}
-        js = ("vendor/ol/ol.js", "gis/js/OLMapWidget.js")
+        js = ("vendor/ol/ol.js", "gis/js/OLMapWidget.js", "layers/admin/city_map_widget.js")
 
     def get_context(self, name, value, attrs):
         context = super().get_context(name, value, attrs)
         base_layers = Layer.objects.filter(slug__in=settings.WEBMAP_BASE_LAYERS).values(
             "slug", "geometry_type", "min_zoom", "max_zoom", "style"
         )
-        layers = [
-            {
-                "url": f"/tiles/{layer['slug']}/{{z}}/{{x}}/{{y}}.pbf",
-                "kind": layer["geometry_type"],
-                "min_zoom": layer["min_zoom"],
-                "max_zoom": layer["max_zoom"],
-                "color": _plain_colour(layer["style"]),
-            }
-            for layer in base_layers
-        ]
-        # Embedded in a script: escape what could close it (values are staff-edited text).
-        text = json.dumps(layers).replace("<", "\\u003c").replace(">", "\\u003e")
-        context["base_layers_json"] = mark_safe(text.replace("&", "\\u0026"))
+        options = {
+            "geom_name": context["geom_type"],
+            "id": context["id"],
+            "map_id": f"{context['id']}_map",
+            "map_srid": context["map_srid"],
+            "name": context["name"],
+            "module": context["module"],
+            "default_lon": float(context["default_lon"]),
+            "default_lat": float(context["default_lat"]),
+            "default_zoom": int(context["default_zoom"]),
+            "base_layers": [
+                {
+                    "url": f"/tiles/{layer['slug']}/{{z}}/{{x}}/{{y}}.pbf",
+                    "kind": layer["geometry_type"],
+                    "min_zoom": layer["min_zoom"],
+                    "max_zoom": layer["max_zoom"],
+                    "color": _plain_colour(layer["style"]),
+                }
+                for layer in base_layers
+            ],
+        }
+        # Embedded in a script element: escape what could close it (values are staff-edited).
+        text = json.dumps(options).replace("<", "\\u003c").replace(">", "\\u003e")
+        context["options_json"] = mark_safe(text.replace("&", "\\u0026"))
         return context
 
 

@@ -53,6 +53,10 @@ def browser_context(playwright_driver, tmp_path_factory):
         viewport={"width": 1280, "height": 800},
         accept_downloads=True,
         locale="vi-VN",  # Accept-Language: the site speaks Vietnamese first
+        # Playwright's wait_for_function runs its predicate through `new Function`, which the
+        # site's Content-Security-Policy (no 'unsafe-eval') refuses. The policy itself is tested
+        # in a context that keeps it (test_csp_browser.py).
+        bypass_csp=True,
     )
     context.set_default_timeout(TIMEOUT_MS)
     yield context
