@@ -54,6 +54,11 @@ class ImportUploadForm(forms.Form):
         label=_("text encoding"), required=False,
         choices=[("", _("Declared (.cpg) or detected")), *ENCODING_CHOICES],
     )  # fmt: skip
+    other_encoding = forms.CharField(
+        label=_("other text encoding"), required=False, max_length=60,
+        help_text=_("Any encoding name Python knows (big5, cp936, shift_jis, koi8-r…), when "
+                    "it is not in the list above."),
+    )  # fmt: skip
     source_layer = forms.CharField(label=_("layer in the file"), required=False, max_length=255)
     lon_field = forms.CharField(label=_("longitude column (CSV)"), required=False, max_length=255)
     lat_field = forms.CharField(label=_("latitude column (CSV)"), required=False, max_length=255)
@@ -75,7 +80,7 @@ class ImportUploadForm(forms.Form):
             self.add_error("layer", _("Choose the layer to replace or append to."))
         options = {
             "srid": data.get("other_srid") or data.get("srid"),
-            "encoding": data.get("encoding"),
+            "encoding": data.get("other_encoding") or data.get("encoding"),
             "source_layer": data.get("source_layer"),
             "lon_field": data.get("lon_field"),
             "lat_field": data.get("lat_field"),
@@ -84,7 +89,11 @@ class ImportUploadForm(forms.Form):
             data["options"] = imports.import_options_clean(options)
         except ValueError as error:
             field, message = error.args
-            self.add_error("other_srid" if field == "srid" else field, message)
+            if field == "srid":
+                field = "other_srid"
+            elif field == "encoding" and data.get("other_encoding"):
+                field = "other_encoding"
+            self.add_error(field, message)
         return data
 
 
