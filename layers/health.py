@@ -23,7 +23,11 @@ BROKER_TIMEOUT_S = 2
 
 
 class Unhealthy(Exception):
-    """A dependency answers but is not fit for work (a full disk, say)."""
+    """A dependency answers but is not fit for work (a full disk, say); carries its details."""
+
+    def __init__(self, message: str, details: dict | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}
 
 
 def check_database() -> dict:
@@ -63,10 +67,11 @@ def check_tile_cache() -> dict:
             raise Unhealthy(
                 f"only {space.free_bytes:,} bytes ({space.free_percent:.1f} %) free; at least "
                 f"{settings.TILE_CACHE_MIN_FREE_BYTES:,} bytes and "
-                f"{settings.TILE_CACHE_MIN_FREE_PERCENT} % wanted"
+                f"{settings.TILE_CACHE_MIN_FREE_PERCENT} % wanted",
+                details,
             )
     if writes_paused():
-        raise Unhealthy("writes are paused: a tile could not be written for lack of space")
+        raise Unhealthy("writes are paused: a tile could not be written for lack of space", details)
     return details
 
 
@@ -84,7 +89,11 @@ def health_report(*, detailed: bool = False) -> dict:
         try:
             details = check()
         except Exception as error:  # any failure of a dependency is reported, never raised
-            checks[name] = {"ok": False, "error": f"{type(error).__name__}: {error}".strip()}
+            checks[name] = {
+                "ok": False,
+                "error": f"{type(error).__name__}: {error}".strip(),
+                **getattr(error, "details", {}),
+            }
             if name == "database":
                 connection.close()  # a broken connection must not be reused by the next request
         else:
