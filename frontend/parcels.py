@@ -18,6 +18,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.http import QueryDict
 from django.utils.translation import get_language
 
+from layers.errors import InvalidParameter
 from layers.features.query import parse_number
 from layers.models import Feature, GeometryType, Layer
 from layers.selectors import layers_visible_to
@@ -85,6 +86,14 @@ def _number(query: QueryDict, name: str) -> float | None:
     return parse_number(value, parameter=name)
 
 
+def _text(query: QueryDict, name: str) -> str:
+    """Return the text given as `name`; a NUL (which PostgreSQL text cannot hold) is refused."""
+    value = query.get(name, "").strip()
+    if "\x00" in value:
+        raise InvalidParameter(f"{name} holds a NUL character.", parameter=name)
+    return value
+
+
 @dataclass(frozen=True)
 class ParcelFilters:
     """What the visitor asked for: an area range (m²), a zoning, a status, a ward, an order."""
@@ -105,9 +114,9 @@ class ParcelFilters:
         return cls(
             area_min=_number(query, "area_min"),
             area_max=_number(query, "area_max"),
-            zoning=query.get("zoning", "").strip(),
-            status=query.get("status", "").strip(),
-            ward=query.get("ward", "").strip(),
+            zoning=_text(query, "zoning"),
+            status=_text(query, "status"),
+            ward=_text(query, "ward"),
             sort=sort if sort in SORTS else "name",
         )
 

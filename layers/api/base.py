@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
+from rest_framework.utils.mediatypes import media_type_matches
 from rest_framework.views import APIView
 
 from layers.errors import InvalidParameter
@@ -18,6 +19,11 @@ class FirstRenderer(BaseContentNegotiation):
     """Answer in the view's first format whatever `Accept` says (GIS clients send odd ones)."""
 
     def select_parser(self, request, parsers):
+        """Return the parser of the body's media type, else the first (JSON: GeoJSON arrives
+        as application/geo+json, or with no type at all)."""
+        for parser in parsers:
+            if media_type_matches(parser.media_type, request.content_type):
+                return parser
         return parsers[0]
 
     def select_renderer(self, request, renderers, format_suffix=None):

@@ -137,3 +137,11 @@ def test_a_right_password_before_the_limit_still_signs_in(client, settings, staf
     response = client.post("/admin/login/", {**form, "password": PASSWORD})
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(staff_with_password.pk)
+
+
+def test_login_takes_a_form_body_too(staff_with_password):
+    response = APIClient().post(
+        LOGIN, {"username": staff_with_password.username, "password": PASSWORD}
+    )  # multipart, as a browser form or `curl -F` sends it
+    assert response.status_code == 200, response.content
+    assert response.json()["token"]

@@ -136,3 +136,33 @@ def test_overflowing_numbers_in_a_json_body(api, hue_places, staff):
     ):
         response = api(staff).post(url, body, content_type="application/json")
         assert response.status_code == 400, response.content
+
+
+def test_investor_page_text_filters_with_nul(client, settings):
+    from django.contrib.gis.geos import Polygon
+
+    from layers.services import FeatureRecord, layer_replace_features
+    from tests.factories import CategoryFactory, LayerFactory
+
+    category = CategoryFactory(slug=settings.WEBMAP_INVESTMENT_CATEGORY)
+    layer = LayerFactory(
+        slug="khu-dat",
+        category=category,
+        geometry_type="polygon",
+        attribute_schema=[{"name": "zoning", "type": "text"}, {"name": "area_m2", "type": "real"}],
+    )
+    layer_replace_features(
+        layer=layer,
+        records=[
+            FeatureRecord(
+                geom=Polygon.from_bbox((107.5, 16.4, 107.51, 16.41)),
+                attributes={"zoning": "thương mại", "area_m2": 5000},
+            )
+        ],
+    )
+    assert client.get("/investors/", {"zoning": "thương mại", "area_min": "100"}).status_code == 200
+    for name in ("zoning", "status", "ward"):
+        response = client.get("/investors/", {name: "a\x00b"})
+        assert response.status_code == 400
+        assert name in response.content.decode()
+    assert client.get("/investors/", {"area_max": "nan"}).status_code == 400
