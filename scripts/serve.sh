@@ -1,16 +1,45 @@
 #!/usr/bin/env bash
-# Run the web server (gunicorn) and a Celery worker together in the foreground until Ctrl-C.
+# Run the whole server in the foreground until Ctrl-C: gunicorn (deploy/gunicorn.conf.py), one
+# Celery worker per kind of work, and celery beat (the job sweeper, outbox flush and clean-ups).
+# Sized for a small machine (2 cores): see docs/operations.md to change the counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BIND=${BIND:-127.0.0.1:8000}
-WEB_WORKERS=${WEB_WORKERS:-3}
+export BIND=${BIND:-127.0.0.1:8000}
+export WEB_WORKERS=${WEB_WORKERS:-2}
+export WEB_THREADS=${WEB_THREADS:-8}
+prefix=${CELERY_QUEUE_PREFIX:-}
+run_dir=var/run
+mkdir -p "$run_dir"
 
-.venv/bin/celery -A mapserver worker --loglevel=INFO --concurrency="${CELERY_CONCURRENCY:-2}" &
-worker=$!
-.venv/bin/gunicorn mapserver.wsgi --bind "$BIND" --workers "$WEB_WORKERS" --access-logfile - &
-web=$!
-trap 'kill $worker $web 2>/dev/null; wait' INT TERM EXIT
+pids=()
+worker() {  # worker <kind> <concurrency> <queues…>
+    local kind=$1 concurrency=$2
+    shift 2
+    local queues=()
+    for queue in "$@"; do queues+=("${prefix}${queue}"); done
+    .venv/bin/celery -A mapserver worker --loglevel=INFO --hostname="${kind}@%h" \
+        --concurrency="$concurrency" --queues="$(IFS=,; echo "${queues[*]}")" &
+    pids+=($!)
+}
+
+# Imports one at a time (each may hold a big file in memory); seeds beside them, so a long seed
+# never delays an import; exports and housekeeping together.
+worker imports "${CELERY_IMPORTS_CONCURRENCY:-1}" imports
+worker tiles "${CELERY_TILES_CONCURRENCY:-2}" tiles
+worker other "${CELERY_OTHER_CONCURRENCY:-1}" exports default
+# A static schedule (settings.CELERY_BEAT_SCHEDULE); beat's own state file lives in var/run.
+.venv/bin/celery -A mapserver beat --loglevel=INFO --schedule="$run_dir/celerybeat-schedule" &
+pids+=($!)
+.venv/bin/gunicorn mapserver.wsgi -c deploy/gunicorn.conf.py &
+pids+=($!)
+
+stop() {
+    trap - INT TERM EXIT
+    kill "${pids[@]}" 2>/dev/null || true
+    wait || true
+}
+trap stop INT TERM EXIT
 printf '\n  Map:    http://%s/\n  Admin:  http://%s/admin/\n  Health: http://%s/healthz\n\n' "$BIND" "$BIND" "$BIND"
-# Stop both when either one stops.
-wait -n "$worker" "$web"
+# Stop everything when any one of them stops.
+wait -n "${pids[@]}"
