@@ -140,14 +140,13 @@ def broker_at(settings):
     """Point this process's Celery app (and the settings) at another broker for one test.
 
     The app keeps a connection pool and a producer pool made from the URL it first used: both
-    are closed and forgotten, as Celery does after a fork, so the next send really goes to the
-    new broker.
+    are forgotten, as Celery does after a fork, so the next send really goes to the new broker.
+    They are not closed: kombu keeps pools per broker URL for the whole process, and the shared
+    broker's pool is used again by other tests once this one is over.
     """
     from mapserver.celery import app
 
     def reset_pools() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
         app._after_fork()
 
     original = app.conf.broker_url
