@@ -8,7 +8,7 @@ that URL. Jobs stay read-only; the form only creates them, through `layers.impor
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
@@ -17,10 +17,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from . import imports
 from .importers.crs import NAMED_CRS
 from .importers.encodings import ENCODING_CHOICES
+from .importers.uploads import UploadLimitHandler, declared_too_large, limit_uploads
 from .models import Category, ImportJob, Layer
 from .querysets import can_edit_layers
 
@@ -106,7 +108,7 @@ class ImportJobAdminMixin:
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
-            path("upload/", view(self.upload_view), name="layers_importjob_upload"),
+            path("upload/", view(self.upload_entry), name="layers_importjob_upload"),
             path("<int:job_id>/status/", view(self.status_view), name="layers_importjob_status"),
             *super().get_urls(),
         ]
@@ -152,21 +154,49 @@ class ImportJobAdminMixin:
             )
         return " — ".join(parts) or "—"
 
-    def upload_view(self, request: HttpRequest):
+    @csrf_exempt  # the CSRF check reads the body: the size limit must come first (below)
+    def upload_entry(self, request: HttpRequest):
+        """Refuse an oversized upload before its body is read, then show or handle the form."""
+        if not can_edit_layers(request.user):
+            raise PermissionDenied
+        refusal = declared_too_large(request.META) if request.method == "POST" else None
+        if refusal:
+            # Nothing is read or changed, so no CSRF token is needed to say no.
+            return self._refuse_upload(request, refusal)
+        handler = limit_uploads(request)
+
+        @csrf_protect
+        def checked(request: HttpRequest):
+            return self.upload_view(request, handler)
+
+        return checked(request)
+
+    def upload_view(self, request: HttpRequest, handler: UploadLimitHandler | None = None):
         """Show the upload form; on a valid post, create the job and go to its page."""
         if not can_edit_layers(request.user):
             raise PermissionDenied
         form = ImportUploadForm(request.POST or None, request.FILES or None)
+        if handler is not None and handler.refusal:
+            return self._refuse_upload(request, handler.refusal)
         if request.method == "POST" and form.is_valid():
             job = self._create_job(request, form.cleaned_data)
             return redirect("admin:layers_importjob_change", job.pk)
+        return self._upload_page(request, form)
+
+    def _refuse_upload(self, request: HttpRequest, refusal: str):
+        messages.error(request, refusal)
+        return self._upload_page(request, ImportUploadForm(), status=413)
+
+    def _upload_page(self, request: HttpRequest, form: ImportUploadForm, status: int = 200):
         context = {
             **self.admin_site.each_context(request),
             "title": _("Import a file"),
             "form": form,
             "opts": self.model._meta,
         }
-        return TemplateResponse(request, "admin/layers/importjob/upload.html", context)
+        return TemplateResponse(
+            request, "admin/layers/importjob/upload.html", context, status=status
+        )
 
     @transaction.atomic
     def _create_job(self, request: HttpRequest, data: dict) -> ImportJob:

@@ -26,7 +26,7 @@ from . import jobs, queueing, services
 from .importers import ImportFailed, ImportOptions, open_upload
 from .importers.crs import crs_name, srid_for
 from .importers.encodings import encoding_choice
-from .importers.errors import ImportCancelled
+from .importers.errors import ImportCancelled, without_paths
 from .importers.reader import SourceLayout, read_batches
 from .importers.schema import guess_name_field, merged_schema
 from .importers.staging import PreparedStats, Staging
@@ -167,6 +167,8 @@ class _Run:
         self.started = time.monotonic()
 
     def say(self, level: str, message: str, feature: int | None = None) -> None:
+        # GDAL and Python name files by their full path; the uploader knows the member's name.
+        message = without_paths(message)
         self.messages.append({"level": level, "feature": feature, "message": message})
 
     def tick(self, done: int, total: int) -> None:

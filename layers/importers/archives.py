@@ -1,8 +1,10 @@
 """Unpacking uploaded zip archives (zipped Shapefiles, KMZ) without trusting what they say.
 
 Every member is checked before anything is written: no absolute path, no `..`, no link, no device,
-at most `IMPORT_MAX_ARCHIVE_FILES` members and `IMPORT_MAX_UNPACKED_BYTES` in all. The sizes in a
-zip's directory can lie, so the bytes written are counted too, and unpacking stops past the bound.
+at most `IMPORT_MAX_ARCHIVE_FILES` members and `IMPORT_MAX_UNPACKED_BYTES` in all, and at most
+`IMPORT_MAX_COMPRESSION_RATIO` times the archive's own size (a zip bomb unpacks a few hundred
+kilobytes to gigabytes). The sizes in a zip's directory can lie, so the bytes written are counted
+too, and unpacking stops past either bound.
 """
 
 from __future__ import annotations
@@ -19,6 +21,22 @@ from .errors import ImportFailed
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 CHUNK_BYTES = 1 << 20
+# Below this, any ratio is harmless (a small padded DBF compresses a thousand times).
+RATIO_FREE_BYTES = 16 << 20
+
+
+def _ratio_bound(archive: Path) -> int:
+    """Return the most bytes this archive may unpack to under the compression-ratio limit."""
+    return max(settings.IMPORT_MAX_COMPRESSION_RATIO * archive.stat().st_size, RATIO_FREE_BYTES)
+
+
+def _too_compressed(unpacked: int, archive: Path) -> ImportFailed:
+    ratio = unpacked / max(1, archive.stat().st_size)
+    return ImportFailed(
+        f"The archive unpacks to {unpacked / 2**20:,.0f} MiB, {ratio:,.0f} times its own size; "
+        f"at most {settings.IMPORT_MAX_COMPRESSION_RATIO} times is accepted, as such archives "
+        "are made to exhaust the server. Upload the data files themselves, or a zip of real data."
+    )
 
 
 def is_zip(head: bytes) -> bool:
@@ -67,6 +85,9 @@ def unpack_zip(archive: Path, target: Path) -> list[Path]:
                     f"The archive unpacks to {declared / 2**20:.0f} MiB; at most "
                     f"{max_bytes / 2**20:.0f} MiB are accepted."
                 )
+            ratio_bound = _ratio_bound(archive)
+            if declared > ratio_bound:
+                raise _too_compressed(declared, archive)
             planned = [(info, _member_path(info, target)) for info in members]
             written: list[Path] = []
             total = 0
@@ -82,6 +103,8 @@ def unpack_zip(archive: Path, target: Path) -> list[Path]:
                                 "The archive unpacks to more than "
                                 f"{max_bytes / 2**20:.0f} MiB, the most accepted."
                             )
+                        if total > ratio_bound:
+                            raise _too_compressed(total, archive)
                         out.write(chunk)
                 written.append(path)
     except (
@@ -97,7 +120,6 @@ def unpack_zip(archive: Path, target: Path) -> list[Path]:
             f"({error}). Make the archive again and upload it once more."
         ) from error
     except FileExistsError as error:
-        raise ImportFailed(
-            f"The archive holds the file “{error.filename}” twice; keep one copy."
-        ) from error
+        name = Path(error.filename).relative_to(target) if error.filename else "?"
+        raise ImportFailed(f"The archive holds the file “{name}” twice; keep one copy.") from error
     return written

@@ -3,11 +3,17 @@
 PostGIS caches a transformation per SRID but builds it anew for every row when given a PROJ text, so
 every source CRS gets an SRID: EPSG codes missing from PostGIS's table (the VN-2000 TM-3 zones are
 newer than it) are added under their own code, and a file's own WKT that names no EPSG code gets a
-private one (910000 and up). Definitions come from PROJ through GDAL, never from uploaded text.
+private one (910000 and up), stored as WKT only (never a PROJ string).
+
+A file's CRS is accepted only as an EPSG code or as WKT that refers to nothing outside itself:
+`EXTENSION["PROJ4", …]`, `+init=`, grid files (`+nadgrids`, `PARAMETERFILE`) and URLs make PROJ,
+GDAL and then PostgreSQL open files or fetch addresses of the uploader's choosing, so such a CRS is
+refused before anything parses it (`check_crs_text`), and nothing of it is echoed back.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.contrib.gis.gdal import GDALException, SpatialReference
@@ -57,6 +63,31 @@ COMMON = [NamedCrs(4326, "WGS 84 (longitude, latitude)"), NamedCrs(3857, "WGS 84
 NAMED_CRS = COMMON + VN2000
 
 
+# What makes a CRS definition reach outside itself, and how to say it to the uploader.
+OUTSIDE_REFERENCES = [
+    (re.compile(r"EXTENSION\s*\[", re.I), "a PROJ4 extension"),
+    (re.compile(r"\+?\binit\s*=", re.I), "a PROJ init file"),
+    (re.compile(r"\b(nadgrids|geoidgrids|hgridshift|vgridshift|grids?)\s*=", re.I), "a grid file"),
+    (re.compile(r"PARAMETERFILE\s*\[|GEOIDMODEL\s*\[", re.I), "a grid file"),
+    (re.compile(r"\+proj\s*=|\+[a-z_]+\s*=", re.I), "a PROJ string"),
+    (re.compile(r"[a-z][a-z0-9+.-]*://|/vsi", re.I), "a URL or file path"),
+]
+
+
+def check_crs_text(crs: str, *, where: str = "The file's coordinate system") -> None:
+    """Raise ImportFailed when a CRS definition refers to files, URLs or PROJ strings."""
+    if _epsg_code(crs):
+        return
+    for pattern, what in OUTSIDE_REFERENCES:
+        if pattern.search(crs):
+            raise ImportFailed(
+                f"{where} refers to {what}, which could make the server read files or addresses "
+                "of the file's choosing, so it is not used. Only an EPSG code or a plain WKT "
+                "definition is accepted: remove that part (or the .prj) and give the EPSG code "
+                "(srid), for example 9214 for VN-2000 / TM-3 107-00 (Thừa Thiên Huế)."
+            )
+
+
 def crs_name(srid: int) -> str:
     """Return the name PROJ gives an EPSG code; raise ValueError if PROJ does not know it."""
     if not 1024 <= srid <= 999999:
@@ -86,6 +117,7 @@ def _identified_code(reference: SpatialReference) -> int | None:
 
 def srid_for(crs: str) -> int:
     """Return a PostGIS SRID for a CRS given as `EPSG:n` or WKT, adding it to PostGIS if needed."""
+    check_crs_text(crs)
     code = _epsg_code(crs)
     try:
         reference = SpatialReference(f"EPSG:{code}" if code else crs)
@@ -95,6 +127,8 @@ def srid_for(crs: str) -> int:
             "(for VN-2000 Thừa Thiên Huế, EPSG:9214)."
         ) from error
     code = code or _identified_code(reference)
+    if not code:
+        check_crs_text(reference.wkt)  # what GDAL made of it, as PostGIS would read it
     with transaction.atomic(), connection.cursor() as cursor:
         # One definition per CRS even when two imports register the same one at once.
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('layers.import.srid'))")
@@ -119,9 +153,11 @@ def srid_for(crs: str) -> int:
             [PRIVATE_SRID_MIN, PRIVATE_SRID_MIN, PRIVATE_SRID_MAX],
         )
         srid = cursor.fetchone()[0]
+        # WKT only: PostGIS builds the transformation from srtext; a PROJ string made from an
+        # upload is never stored where PostgreSQL would act on it.
         cursor.execute(
             "INSERT INTO spatial_ref_sys (srid, auth_name, auth_srid, srtext, proj4text) "
-            "VALUES (%s, NULL, NULL, %s, %s)",
-            [srid, reference.wkt, reference.proj4],
+            "VALUES (%s, NULL, NULL, %s, NULL)",
+            [srid, reference.wkt],
         )
         return srid

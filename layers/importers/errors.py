@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
+# An absolute path's folders (not a URL's: no ':' or '/' or letter just before the first '/').
+PATH_FOLDERS = re.compile(r"(?<![:/\w])(?:/[\w.+@~%-]+)+/")
+
+
+def without_paths(text: str) -> str:
+    """Return a message with every absolute path cut to its last part (the member's own name)."""
+    return PATH_FOLDERS.sub("", text)
+
 
 class ImportFailed(Exception):
     """The file cannot be imported as given; the message says why and what to do."""

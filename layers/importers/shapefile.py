@@ -13,6 +13,7 @@ from pathlib import Path
 import pyogrio
 
 from .base import Format, ImportOptions, Probe, Source, choose_layer
+from .crs import check_crs_text
 from .encodings import dbf_text_samples, detect_encoding, encoding_from_cpg
 from .errors import ImportFailed
 
@@ -47,7 +48,11 @@ class Shapefile(Format):
                 "zip the .shp, .shx, .dbf and .prj files together."
             )
         notes: list[str] = []
-        crs = pyogrio.read_info(str(shp))["crs"] if _sibling(shp, ".prj") else None
+        prj = _sibling(shp, ".prj")
+        if prj is not None:
+            # Before GDAL parses it: a .prj can name files and URLs that PROJ would open.
+            check_crs_text(prj.read_bytes()[:65536].decode("latin-1"), where="The .prj file")
+        crs = pyogrio.read_info(str(shp))["crs"] if prj else None
         if crs is None and not options.srid:
             raise ImportFailed(
                 f"The Shapefile “{shp.name}” has no .prj file, so its coordinate system is "

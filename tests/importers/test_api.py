@@ -119,7 +119,7 @@ def test_new_layer_options_are_checked(staff_api, layer):
 def test_the_upload_size_limit(staff_api, layer, settings):
     settings.IMPORT_MAX_UPLOAD_BYTES = 10
     response = staff_api.post(f"/api/v1/layers/{layer.slug}/imports/", {"file": upload()})
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert response.json()["parameter"] == "file"
     assert "at most" in response.json()["detail"]
 
