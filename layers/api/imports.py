@@ -23,10 +23,11 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from layers import imports, selectors
-from layers.errors import InvalidParameter, NotFound
+from layers.errors import InvalidParameter, NotFound, TooLarge
 from layers.importers.crs import NAMED_CRS
 from layers.importers.detect import SUPPORTED
 from layers.importers.encodings import ENCODING_CHOICES
+from layers.importers.uploads import UploadLimitHandler, declared_too_large, limit_uploads
 from layers.models import Category, ImportJob, Layer
 
 from .accepted import job_accepted_response
@@ -149,16 +150,27 @@ class ImportJobOutput(serializers.ModelSerializer):
         }
 
 
-def _refuse_oversized(request) -> None:
-    """Refuse a body larger than the upload limit before reading it."""
-    length = request.META.get("CONTENT_LENGTH") or "0"
-    limit = settings.IMPORT_MAX_UPLOAD_BYTES
-    if length.isdigit() and int(length) > limit + 2**20:
-        raise InvalidParameter(
-            f"The upload is {int(length) / 2**20:.0f} MiB; at most {limit / 2**20:.0f} MiB "
-            "are accepted.",
-            parameter="file",
-        )
+class LimitedUploadMixin:
+    """Refuse an oversized upload before its body is read, and count the bytes of the rest.
+
+    Done before DRF authenticates: a session's CSRF check reads the body.
+    """
+
+    upload_limit: UploadLimitHandler | None = None
+
+    def initial(self, request, *args, **kwargs):
+        if request.method == "POST":
+            refusal = declared_too_large(request.META)
+            if refusal:
+                raise TooLarge(refusal, parameter="file")
+            self.upload_limit = limit_uploads(request._request)
+        super().initial(request, *args, **kwargs)
+
+    def refuse_oversized(self, request) -> None:
+        """Raise TooLarge when the file went past the limit while it was read."""
+        request.data  # noqa: B018 -- reads the body, through the counting handler
+        if self.upload_limit is not None and self.upload_limit.refusal:
+            raise TooLarge(self.upload_limit.refusal, parameter="file")
 
 
 def _job_or_404(job_id: int) -> ImportJob:
@@ -173,7 +185,7 @@ def _accepted(request, job: ImportJob) -> Response:
     return job_accepted_response(body, dispatch=getattr(job, "dispatch", None))
 
 
-class LayerImportApi(ApiView):
+class LayerImportApi(LimitedUploadMixin, ApiView):
     """Upload a file into an existing layer (replace or append)."""
 
     parser_classes = [MultiPartParser, FormParser]
@@ -185,7 +197,7 @@ class LayerImportApi(ApiView):
     )
     def post(self, request, slug: str):
         require_staff(request)
-        _refuse_oversized(request)
+        self.refuse_oversized(request)
         layer = Layer.objects.filter(slug=slug).first()
         if layer is None:
             raise NotFound(f"No layer '{slug}'.")
@@ -201,7 +213,7 @@ class LayerImportApi(ApiView):
         return _accepted(request, job)
 
 
-class ImportListApi(ApiView):
+class ImportListApi(LimitedUploadMixin, ApiView):
     """The latest import jobs; a POST imports a file into a new layer."""
 
     parser_classes = [MultiPartParser, FormParser]
@@ -219,7 +231,7 @@ class ImportListApi(ApiView):
     )
     def post(self, request):
         require_staff(request)
-        _refuse_oversized(request)
+        self.refuse_oversized(request)
         data = NewLayerImportInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
