@@ -338,6 +338,8 @@ WEBMAP_INVESTMENT_CATEGORY = env.str("WEBMAP_INVESTMENT_CATEGORY", default="inve
 IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_BYTES", default=512 * 2**20)
 IMPORT_MAX_UNPACKED_BYTES = env.int("IMPORT_MAX_UNPACKED_BYTES", default=2 * 2**30)
 IMPORT_MAX_ARCHIVE_FILES = env.int("IMPORT_MAX_ARCHIVE_FILES", default=1000)
+# An archive may unpack to at most this many times its own size (past 16 MiB): no zip bombs.
+IMPORT_MAX_COMPRESSION_RATIO = env.int("IMPORT_MAX_COMPRESSION_RATIO", default=200)
 IMPORT_WORK_DIR = env.str("IMPORT_WORK_DIR", default="") or None
 IMPORT_DEFAULT_CATEGORY = env.str("IMPORT_DEFAULT_CATEGORY", default="other")
 IMPORT_KEEP_UPLOADS = env.bool("IMPORT_KEEP_UPLOADS", default=False)
