@@ -13,9 +13,7 @@ A worker is gone when its process no longer exists on this host, or when it has 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import socket
 import tempfile
 import threading
 from datetime import datetime, timedelta
@@ -26,7 +24,9 @@ from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from . import queueing
+from .liveness import gone_from_this_host, worker_id
 from .models import ExportJob, ImportJob, JobStatus, Layer
+from .tiles.seed import tile_chunks_requeue_stale
 
 logger = logging.getLogger(__name__)
 
@@ -34,28 +34,12 @@ IMPORT_WORKER_LOST = "The worker stopped during the import; nothing was changed.
 EXPORT_WORKER_LOST = "The worker stopped during the export; no file was made."
 
 
-def worker_id() -> str:
-    """Return this process's worker id, `host:pid`, as jobs record it."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: it exists
-        return True
-    return True
-
-
 def worker_alive(
     worker: str, heartbeat_at: datetime | None, *, now: datetime | None = None
 ) -> bool:
     """Return whether the worker `host:pid` that last beat at `heartbeat_at` still runs its job."""
     now = now or timezone.now()
-    host, _sep, pid = worker.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit() and not _process_exists(int(pid)):
+    if gone_from_this_host(worker):
         return False
     # A live pid may be a reused one, and another host's worker cannot be asked: the heartbeat says.
     if heartbeat_at is None:
@@ -183,8 +167,13 @@ def _exports_sweep(now: datetime) -> dict[str, list[int]]:
     return {"requeued": [], "failed": failed}
 
 
-# Tile jobs are resumed chunk by chunk by the seeding code (stale chunks go back to pending).
-SWEEPS = {"imports": _imports_sweep, "exports": _exports_sweep}
+def _tiles_sweep(now: datetime) -> dict[str, list[int]]:
+    """Give dead workers' seed chunks back to the queue (a job resumes chunk by chunk)."""
+    sweep = tile_chunks_requeue_stale()
+    return {"requeued": sweep.requeued, "failed": sweep.failed_jobs}
+
+
+SWEEPS = {"imports": _imports_sweep, "exports": _exports_sweep, "tiles": _tiles_sweep}
 
 
 def jobs_sweep() -> dict[str, dict[str, list[int]]]:

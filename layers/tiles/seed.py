@@ -18,8 +18,6 @@ tiles of a half-done chunk are found in the cache.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
+from layers.liveness import gone_from_this_host, worker_id
 from layers.models import JobStatus, Layer, TileJob, TileJobChunk
 from layers.queueing import Dispatch, enqueue
 
@@ -59,11 +58,6 @@ PLAN_PIECE_VERTICES = 256
 # Advisory-lock namespace of seed planning (two-key form: namespace, job id): one planner per job.
 PLAN_LOCK_NAMESPACE = 0x5EED
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
-
-
-def this_worker() -> str:
-    """Return this process's name as chunks record it: host:pid."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def stale_chunk_after() -> timedelta:
@@ -264,7 +258,7 @@ def tile_job_prepare(*, job: TileJob) -> list[int]:
             status=JobStatus.RUNNING,
             started_at=Coalesce("started_at", Now()),
             finished_at=None,
-            worker=this_worker(),
+            worker=worker_id(),
             heartbeat_at=Now(),
             attempts=F("attempts") + 1,
         )
@@ -351,7 +345,7 @@ def _claim(chunk_id: int) -> bool:
         .update(
             status=TileJobChunk.Status.RUNNING,
             started_at=timezone.now(),
-            worker=this_worker(),
+            worker=worker_id(),
             attempts=F("attempts") + 1,
         )
     )
@@ -412,7 +406,7 @@ def _job_goes_on(job_id: int) -> bool:
     """Return whether the job still runs, and say that this worker is alive (one statement)."""
     return bool(
         TileJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-            heartbeat_at=Now(), worker=this_worker()
+            heartbeat_at=Now(), worker=worker_id()
         )
     )
 
@@ -463,22 +457,7 @@ class ChunkSweep:
     failed_jobs: list[int] = field(default_factory=list)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            # A killed process its parent has not reaped yet: dead all the same.
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _worker_gone(chunk: TileJobChunk, *, host: str, stale_before) -> bool:
+def _worker_gone(chunk: TileJobChunk, *, stale_before) -> bool:
     """Return whether a running chunk lost its worker.
 
     On this host a dead pid tells at once; a chunk of any host running past the stale time
@@ -486,8 +465,7 @@ def _worker_gone(chunk: TileJobChunk, *, host: str, stale_before) -> bool:
     """
     if chunk.started_at is None or chunk.started_at < stale_before:
         return True
-    worker_host, _, pid = chunk.worker.rpartition(":")
-    return worker_host == host and pid.isdigit() and not _pid_alive(int(pid))
+    return gone_from_this_host(chunk.worker)
 
 
 def tile_chunks_requeue_stale(*, stale_after: timedelta | None = None) -> ChunkSweep:
@@ -498,11 +476,10 @@ def tile_chunks_requeue_stale(*, stale_after: timedelta | None = None) -> ChunkS
     chunk that kills its worker (memory, a crash in a library) cannot loop forever.
     """
     sweep = ChunkSweep()
-    host = socket.gethostname()
     stale_before = timezone.now() - (stale_after or stale_chunk_after())
     running = TileJobChunk.objects.filter(status=TileJobChunk.Status.RUNNING).select_related("job")
     for chunk in running.only("pk", "number", "worker", "started_at", "attempts", "job__status"):
-        if not _worker_gone(chunk, host=host, stale_before=stale_before):
+        if not _worker_gone(chunk, stale_before=stale_before):
             continue
         with transaction.atomic():
             # Only if nobody took it meanwhile: the same worker and start as seen.

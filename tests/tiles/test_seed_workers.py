@@ -17,6 +17,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
 
+from layers import jobs
 from layers.imports import import_job_create
 from layers.models import ImportJob, TileJob, TileJobChunk
 from layers.tiles import seed
@@ -198,11 +199,8 @@ def test_a_worker_killed_mid_chunk_has_its_chunk_queued_again_and_the_job_finish
     job.refresh_from_db()
     assert job.status == "running" and job.progress_done < job.progress_total
 
-    # Nothing comes back by itself before the broker's visibility timeout: the sweep sees the
-    # pid is gone and queues the chunk again.
-    sweep = seed.tile_chunks_requeue_stale()
-    assert sweep.requeued == [lost.pk] and not sweep.failed_jobs
-    assert seed.tile_chunks_requeue_stale().requeued == []  # once is enough
+    # Nothing comes back by itself before the broker's visibility timeout: the sweep that a
+    # new worker runs at its start (layers.jobs) sees the pid is gone and queues the chunk again.
     workers.start("tiles-b", ["tiles", "default"])
 
     job = wait_for(lambda: TileJob.objects.filter(pk=job.pk, status="succeeded").first(), 90)
@@ -227,8 +225,8 @@ def test_a_chunk_that_keeps_losing_its_worker_fails_its_job(sites, settings):
         started_at=job.started_at,
         attempts=settings.TILE_CHUNK_MAX_ATTEMPTS,
     )
-    sweep = seed.tile_chunks_requeue_stale()
-    assert sweep.failed_jobs == [job.pk] and sweep.requeued == []
+    # The sweep of every kind of job (worker start, beat) covers the tile chunks.
+    assert jobs.jobs_sweep()["tiles"] == {"requeued": [], "failed": [job.pk]}
     job.refresh_from_db()
     assert job.status == "failed"
     assert (
