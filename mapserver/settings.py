@@ -208,6 +208,11 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "layers.api.auth.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "layers.api.auth.client_ip"
+# How many proxies (nginx: 1) stand in front and append to X-Forwarded-For; the client's address
+# is read that far from its end. 0: REMOTE_ADDR, and a client's own X-Forwarded-For is ignored
+# (trusting it would let anyone dodge the throttles and the lockout with a made-up address).
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 AXES_HTTP_RESPONSE_CODE = 429
 
 # Django's cache on Redis: DRF's throttles count there, so every gunicorn process shares the counts.
@@ -248,6 +253,7 @@ REST_FRAMEWORK = {
     ],
     # Anonymous callers of the heavy endpoints (features pages, search, identify, exports) are
     # throttled per address by scope (layers/api/throttles.py); signed-in users are not.
+    "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_THROTTLE_RATES": {
         "features": env.str("THROTTLE_ANON_FEATURES", default="120/min"),
         "search": env.str("THROTTLE_ANON_SEARCH", default="60/min"),

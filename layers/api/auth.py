@@ -32,6 +32,17 @@ from .throttles import ScopedThrottle
 LOCKED_OUT_CODE = "locked-out"
 
 
+def client_ip(request: HttpRequest) -> str | None:
+    """Return the requester's address as DRF's throttles see it (NUM_PROXIES from the end of
+    X-Forwarded-For behind proxies, else REMOTE_ADDR), for django-axes."""
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if settings.NUM_PROXIES and forwarded:
+        addresses = [address.strip() for address in forwarded.split(",") if address.strip()]
+        if addresses:
+            return addresses[-min(settings.NUM_PROXIES, len(addresses))]
+    return request.META.get("REMOTE_ADDR")
+
+
 def cool_off_seconds() -> int:
     """Return how long a locked-out requester waits, in whole seconds."""
     return math.ceil(settings.AXES_COOLOFF_TIME.total_seconds())

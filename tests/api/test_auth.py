@@ -145,3 +145,21 @@ def test_login_takes_a_form_body_too(staff_with_password):
     )  # multipart, as a browser form or `curl -F` sends it
     assert response.status_code == 200, response.content
     assert response.json()["token"]
+
+
+def test_behind_a_proxy_the_lockout_is_by_the_client_address(settings, staff_with_password):
+    settings.NUM_PROXIES = 1
+    settings.AXES_FAILURE_LIMIT = 3
+
+    def attempt(password: str, client_address: str):
+        return APIClient().post(
+            LOGIN,
+            {"username": staff_with_password.username, "password": password},
+            format="json",
+            HTTP_X_FORWARDED_FOR=client_address,
+        )
+
+    for _ in range(5):
+        attempt("guess", "203.0.113.66")
+    assert attempt(PASSWORD, "203.0.113.66").status_code == 429
+    assert attempt(PASSWORD, "203.0.113.10").status_code == 200

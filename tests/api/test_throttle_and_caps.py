@@ -173,3 +173,25 @@ def test_identify_geometries_past_the_budget_are_omitted(api, squares, settings)
     )
     assert answer["features"][0]["geometry"]["type"] == "Polygon"
     assert "geometry_omitted" not in answer["features"][0]
+
+
+def test_a_made_up_forwarded_address_does_not_dodge_the_throttle(api, hue_places, rate):
+    rate("search", "2/min")
+    url = "/api/v1/search/?q=Hue"
+    answers = [api().get(url, HTTP_X_FORWARDED_FOR=f"203.0.113.{i}").status_code for i in range(3)]
+    assert answers == [200, 200, 429]
+
+
+def test_behind_a_proxy_each_client_is_counted_on_its_own(api, hue_places, rate, settings):
+    settings.NUM_PROXIES = 1
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    rate("search", "2/min")
+    url = "/api/v1/search/?q=Hue"
+
+    def get(client_address: str) -> int:
+        # nginx appends the address it saw to what the client sent.
+        forwarded = f"198.51.100.7, {client_address}"
+        return api().get(url, HTTP_X_FORWARDED_FOR=forwarded).status_code
+
+    assert [get("203.0.113.1") for _ in range(3)] == [200, 200, 429]
+    assert get("203.0.113.2") == 200
