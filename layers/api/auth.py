@@ -84,7 +84,7 @@ class LoginApi(ApiView):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=4096, trim_whitespace=False)
 
-    class OutputSerializer(serializers.Serializer):
+    class TokenOutputSerializer(serializers.Serializer):
         token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
         expiry = serializers.DateTimeField(allow_null=True)
 
@@ -92,7 +92,7 @@ class LoginApi(ApiView):
         operation_id="auth_login",
         request=InputSerializer,
         responses={
-            200: OutputSerializer,
+            200: TokenOutputSerializer,
             400: ErrorSerializer,
             429: OpenApiResponse(ErrorSerializer, description="Locked out or throttled."),
         },
@@ -131,7 +131,9 @@ class LoginApi(ApiView):
                 )
         instance, token = AuthToken.objects.create(user=user, expiry=knox_settings.TOKEN_TTL)
         user_logged_in.send(sender=user.__class__, request=django_request, user=user)
-        return Response(self.OutputSerializer({"token": token, "expiry": instance.expiry}).data)
+        return Response(
+            self.TokenOutputSerializer({"token": token, "expiry": instance.expiry}).data
+        )
 
 
 class LogoutApi(ApiView):

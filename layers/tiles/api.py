@@ -13,6 +13,7 @@ Errors are JSON: {"code": …, "detail": …, "parameter": …}.
 from __future__ import annotations
 
 from django.db import transaction
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -61,6 +62,12 @@ class TileApiView(APIView):
 class TileSeedView(TileApiView):
     """Start prebuilding a layer's tiles in the background."""
 
+    @extend_schema(
+        request=TileSeedInput,
+        responses={202: TileJobOutput, 503: TileJobOutput},
+        description="Queue a seed of the layer's tiles. 503 with the saved job when the queue "
+        "is down: it starts when the queue is back.",
+    )
     def post(self, request: Request, slug: str) -> Response:
         try:
             layer = layer_get_visible(slug=slug, user=request.user)
@@ -91,6 +98,7 @@ class JobFinished(exceptions.APIException):
 class TileJobView(TileApiView):
     """Show a tile job: status, progress (tiles done / total) and the depth its plan chose."""
 
+    @extend_schema(responses={200: TileJobOutput})
     def get(self, request: Request, pk: int) -> Response:
         return Response(TileJobOutput(_job_or_404(pk), context={"request": request}).data)
 
@@ -98,6 +106,7 @@ class TileJobView(TileApiView):
 class TileJobCancelView(TileApiView):
     """Cancel a queued or running tile job: its chunks stop; built tiles stay in the cache."""
 
+    @extend_schema(request=None, responses={200: TileJobOutput})
     def post(self, request: Request, pk: int) -> Response:
         job = _job_or_404(pk)
         if not tile_job_cancel(job=job, user=request.user):
