@@ -214,6 +214,8 @@ AXES_CLIENT_IP_CALLABLE = "layers.api.auth.client_ip"
 # (trusting it would let anyone dodge the throttles and the lockout with a made-up address).
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 AXES_HTTP_RESPONSE_CODE = 429
+# Its start-up banner would open the output of every command and worker.
+AXES_VERBOSE = False
 
 # Django's cache on Redis: DRF's throttles count there, so every gunicorn process shares the counts.
 # Its own database (1 by default), because `cache.clear()` flushes the whole database it is in.
