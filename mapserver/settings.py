@@ -1,5 +1,6 @@
 """Settings, all read from the environment (and `.env` when present); see `.env.example`."""
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -9,6 +10,23 @@ from csp.constants import NONCE
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# GDAL reads files that others made (uploads): it must not follow them to other files or to the
+# network. Set in the environment, because GDAL reads some of these once, when its drivers are
+# registered (GDAL_SKIP), which happens as soon as an importer module is loaded:
+# - no VRT drivers: a VRT is a text file naming other datasets, so an upload detected as GML or
+#   CSV by its content could make GDAL read any file of the worker (.env, /proc) into a layer;
+# - GML: never download the schema a file's xsi:schemaLocation names (GDAL fetched any URL),
+#   never resolve xlink:href;
+# - PROJ never fetches grids from the network; SQLite files may not open other databases.
+for _name, _value in {
+    "GDAL_SKIP": "OGR_VRT VRT",
+    "GML_DOWNLOAD_SCHEMA": "NO",
+    "GML_SKIP_RESOLVE_ELEMS": "ALL",
+    "PROJ_NETWORK": "OFF",
+    "OGR_SQLITE_ALLOW_EXTERNAL_ACCESS": "NO",
+}.items():
+    os.environ.setdefault(_name, _value)
 
 env = environ.Env()
 # Variables already in the environment win over the file, so CI and tests can override it.

@@ -314,3 +314,42 @@ def test_a_lying_content_length_does_not_let_a_big_file_in(live_server, layer, s
     status = answer.split(b"\r\n", 1)[0]
     assert status.startswith((b"HTTP/1.1 400", b"HTTP/1.1 413")), answer[:300]
     assert not ImportJob.objects.exists()
+
+
+def test_a_vrt_dressed_as_gml_cannot_read_the_workers_files(layer, tmp_path):
+    # A VRT names other datasets: GDAL would read this "GML" as the server's own file.
+    secret = tmp_path / "secret.csv"
+    secret.write_text("secret,x,y\nTOPSECRET,107.5,16.4\n")
+    vrt = (
+        '<OGRVRTDataSource xmlns:gml="http://www.opengis.net/gml"><OGRVRTLayer name="secret">'
+        f"<SrcDataSource>{secret}</SrcDataSource><GeometryType>wkbPoint</GeometryType>"
+        "<LayerSRS>EPSG:4326</LayerSRS>"
+        '<GeometryField encoding="PointFromColumns" x="x" y="y"/></OGRVRTLayer>'
+        "</OGRVRTDataSource>"
+    )
+    before = snapshot(layer)
+    job = run(vrt.encode(), layer=layer, name="phuong.gml")
+    assert job.status == ImportJob.Status.FAILED, job.messages
+    assert snapshot(layer) == before
+    assert "TOPSECRET" not in json.dumps(job.messages) + json.dumps(job.report)
+    assert str(tmp_path) not in json.dumps(job.messages)
+
+
+def test_a_gml_schema_location_is_never_fetched(layer, listener):
+    url, requests = listener
+    gml = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<wfs:FeatureCollection xmlns:wfs="http://www.opengis.net/wfs" '
+        'xmlns:ogr="http://ogr.maptools.org/" xmlns:gml="http://www.opengis.net/gml" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation='
+        f'"http://ogr.maptools.org/ {url}/wfs?SERVICE=WFS&amp;REQUEST=DescribeFeatureType'
+        '&amp;TYPENAME=ogr:p"><gml:featureMember><ogr:p fid="p.0"><ogr:geometryProperty>'
+        '<gml:Point srsName="EPSG:4326"><gml:coordinates>107.5786,16.4698</gml:coordinates>'
+        "</gml:Point></ogr:geometryProperty><ogr:ten>Đại Nội</ogr:ten></ogr:p>"
+        "</gml:featureMember></wfs:FeatureCollection>"
+    )
+    job = run(gml.encode(), layer=layer, name="di-tich.gml")
+    assert requests == []
+    # The file itself is fine: read from its own content, without the remote schema.
+    assert job.status == ImportJob.Status.SUCCEEDED, job.messages
+    assert job.imported_count == 1
