@@ -160,7 +160,8 @@ class _Run:
         self.job = job
         self.options = ImportOptions.from_dict(job.options or {})
         self.progress = progress
-        self.messages: list[dict] = []
+        # What earlier attempts left (a note that the worker stopped) stays in front.
+        self.messages: list[dict] = list(job.messages or [])
         self.timings: dict[str, float] = {}
         self.report: dict = {}
         self.name_field = ""
@@ -212,7 +213,6 @@ def _claim(job: ImportJob) -> bool:
             ImportJob.objects.filter(pk=row.pk).update(
                 status=ImportJob.Status.RUNNING,
                 started_at=now,
-                messages=[],
                 worker=jobs.worker_id(),
                 heartbeat_at=now,
                 attempts=F("attempts") + 1,

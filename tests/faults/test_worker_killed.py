@@ -132,6 +132,8 @@ def test_worker_killed_mid_import_is_swept_and_rerun(
     )
     assert done.status == JobStatus.SUCCEEDED, done.messages
     assert done.attempts == 2
+    # The job says what happened to its first attempt.
+    assert "The worker stopped during attempt 1" in done.messages[0]["message"]
     assert done.worker == f"{socket.gethostname()}:{second.pid}"
     assert Feature.objects.filter(layer=layer).count() == POINTS
     assert not upload_path.exists()
