@@ -1,7 +1,7 @@
 """The web map page and the investor page."""
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -29,10 +29,13 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_GET
 def investors(request: HttpRequest) -> HttpResponse:
     """Render the investment parcels the visitor may see, filtered, each linked to the map."""
+    error, status = "", 200
     try:
         filters = ParcelFilters.from_query(request.GET)
-    except InvalidParameter as error:
-        return HttpResponseBadRequest(error.message, content_type="text/plain; charset=utf-8")
+    except InvalidParameter as invalid:
+        # A person reads this page: the page again, unfiltered, says what was wrong (400).
+        error, status = invalid.message, 400
+        filters = ParcelFilters.from_query(QueryDict())
     layers = investment_layers(user=request.user)
     paginator = Paginator(parcel_rows(layers=layers, filters=filters), PARCELS_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
@@ -45,5 +48,6 @@ def investors(request: HttpRequest) -> HttpResponse:
         "labels": role_labels(layers),
         "page": page,
         "query": query.urlencode(),
+        "error": error,
     }
-    return render(request, "frontend/investors.html", context)
+    return render(request, "frontend/investors.html", context, status=status)
