@@ -19,6 +19,7 @@ import logging
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -328,6 +329,15 @@ def _may_follow(job: ExportJob, user: User, key: str) -> bool:
     if job.created_by_id is not None:
         return bool(user is not None and user.is_authenticated and user.pk == job.created_by_id)
     return bool(key) and constant_time_compare(key, export_key(job))
+
+
+def export_wait(*, job: ExportJob, timeout_s: float, poll_s: float = 0.25) -> ExportJob:
+    """Return the job once it has ended, or as it stands after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while job.status in ACTIVE and time.monotonic() < deadline:
+        time.sleep(poll_s)
+        job.refresh_from_db()
+    return job
 
 
 def export_file(*, job: ExportJob) -> File:

@@ -324,6 +324,9 @@ EXPORT_TIMEOUT_S = env.int("EXPORT_TIMEOUT_S", default=300)
 EXPORT_INLINE_MAX_FEATURES = env.int("EXPORT_INLINE_MAX_FEATURES", default=10_000)
 EXPORT_LINK_TTL = timedelta(hours=env.float("EXPORT_LINK_TTL_HOURS", default=24))
 EXPORT_MAX_ACTIVE_JOBS = env.int("EXPORT_MAX_ACTIVE_JOBS", default=3)
+# A download asked for before its export is done waits this long for it (a GIS client that
+# follows the old export.gpkg URL gets the file of a small layer), then answers 202 with the job.
+EXPORT_DOWNLOAD_WAIT_S = env.float("EXPORT_DOWNLOAD_WAIT_S", default=20)
 # Search (layers/features/search.py): each search statement is stopped after this many
 # milliseconds (SET LOCAL, so it holds behind PgBouncer's transaction pooling), and ranks at most
 # SEARCH_MAX_CANDIDATES matching names per kind of match (exact, prefix, containing the words).

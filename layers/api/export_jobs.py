@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
@@ -53,6 +54,14 @@ class ExportJobInput(serializers.Serializer):
     limit = serializers.IntegerField(required=False, min_value=1)
 
 
+def export_job_link(request, name: str, job: ExportJob) -> str:
+    """Return the URL `name` of a job (an anonymous requester's carries the job's key)."""
+    path = reverse(name, kwargs={"job_id": job.pk})
+    if job.created_by_id is None:
+        path += "?" + urlencode({"key": exports.export_key(job)})
+    return request.build_absolute_uri(path) if request else path
+
+
 class ExportJobOutput(serializers.ModelSerializer):
     """An export job: where it stands and, once it succeeded, where to download it until when."""
 
@@ -87,11 +96,7 @@ class ExportJobOutput(serializers.ModelSerializer):
         read_only_fields = fields
 
     def _absolute(self, name: str, job: ExportJob) -> str:
-        path = reverse(name, kwargs={"job_id": job.pk})
-        if job.created_by_id is None:
-            path += "?" + urlencode({"key": exports.export_key(job)})
-        request = self.context.get("request")
-        return request.build_absolute_uri(path) if request else path
+        return export_job_link(self.context.get("request"), name, job)
 
     def get_url(self, job: ExportJob) -> str:
         return self._absolute("api:export-detail", job)
@@ -187,7 +192,11 @@ class ExportJobDownloadApi(ApiView):
                 OpenApiTypes.BINARY, description="The file"
             ),
             **ERRORS,
-            409: OpenApiResponse(ErrorSerializer, description="Not finished yet."),
+            202: OpenApiResponse(
+                ExportJobOutput,
+                description="Still being written after EXPORT_DOWNLOAD_WAIT_S: ask again.",
+            ),
+            409: OpenApiResponse(ErrorSerializer, description="Failed or cancelled."),
             410: OpenApiResponse(ErrorSerializer, description="Expired; the file is deleted."),
         },
         summary="Download an export",
@@ -197,6 +206,11 @@ class ExportJobDownloadApi(ApiView):
         job = exports.export_job_for(
             job_id=job_id, user=request.user, key=request.GET.get("key", "")
         )
+        job = exports.export_wait(job=job, timeout_s=settings.EXPORT_DOWNLOAD_WAIT_S)
+        if job.status in exports.ACTIVE:
+            # Still being written: where it stands, and when to ask again.
+            body = ExportJobOutput(job, context={"request": request}).data
+            return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Retry-After": "5"})
         handle = exports.export_file(job=job)
         response = FileResponse(
             handle,

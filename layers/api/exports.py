@@ -20,7 +20,7 @@ from layers.features.query import feature_query_from_params, parse_int
 
 from .base import ApiView, query_params
 from .errors import ErrorSerializer
-from .export_jobs import export_job_accepted, requester_address
+from .export_jobs import export_job_accepted, export_job_link, requester_address
 from .features import FILTER_HELP, QUERY_PARAMETERS
 from .layers import layer_or_404
 from .throttles import AnonymousScopedThrottle
@@ -110,7 +110,9 @@ class LayerExportApi(ApiView):
         )
         response = export_job_accepted(request, job)
         if response.status_code == status.HTTP_202_ACCEPTED:
-            # See Other: a client following redirects (a browser, fetch, curl -L, GDAL) lands on
-            # the job, and polls it until it has a download_url.
+            # See Other, to the file: a client following redirects (a browser, curl -L, GDAL,
+            # QGIS) gets it once the worker wrote it (the download waits a while for that),
+            # else a 202 with the job to poll. The body here is the job, for clients that look.
             response.status_code = status.HTTP_303_SEE_OTHER
+            response["Location"] = export_job_link(request, "api:export-download", job)
         return response

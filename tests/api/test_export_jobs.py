@@ -97,14 +97,17 @@ def test_the_old_export_url_of_a_file_format_sees_other_to_a_job(
         response = client.get(
             f"/api/v1/layers/{hue_places.slug}/export.{fmt}", {"loai": "bệnh viện"}
         )
+    # See Other, to the file itself: what a client following redirects (curl -L, GDAL) gets.
     assert response.status_code == 303
-    job_url = response["Location"]
-    key = parse_qs(urlsplit(job_url).query)["key"][0]
+    download_url = response["Location"]
+    assert urlsplit(download_url).path == f"/api/v1/exports/{response.json()['id']}/download/"
+    key = parse_qs(urlsplit(download_url).query)["key"][0]
+    job_url = response.json()["url"]
     job = client.get(local(job_url)).json()
     assert job["status"] == "succeeded"
     assert job["params"] == {"filters": {"loai": "bệnh viện"}}
     assert key in job["download_url"]
-    download = client.get(local(job["download_url"]))
+    download = client.get(local(download_url))
     assert download.status_code == 200
     assert read_back(body_of(download), tmp_path, f"out.{fmt}") == [
         "Bệnh viện Trung ương Huế",
@@ -130,9 +133,9 @@ def test_small_geojson_streams_inline_and_a_large_one_becomes_a_job(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.get(url)
     assert response.status_code == 303
-    job = client.get(local(response["Location"])).json()
+    job = client.get(local(response.json()["url"])).json()
     assert (job["format"], job["status"], job["feature_count"]) == ("geojson", "succeeded", 8)
-    download = client.get(local(job["download_url"]))
+    download = client.get(local(response["Location"]))
     assert download["Content-Type"] == "application/geo+json"
     assert b"\xc4\x90\xe1\xba\xa1i N\xe1\xbb\x99i" in body_of(download)  # "Đại Nội"
 
@@ -208,8 +211,12 @@ def test_a_queued_export_is_cancelled_and_never_runs(
         )
     job = response.json()
     assert job["status"] == "queued" and job["download_url"] is None
+    settings.EXPORT_DOWNLOAD_WAIT_S = 0.3
     not_yet = client.get(f"/api/v1/exports/{job['id']}/download/")
-    assert not_yet.status_code == 409
+    # Not written yet once the download waited: where it stands, and when to ask again.
+    assert not_yet.status_code == 202
+    assert not_yet["Retry-After"] == "5"
+    assert not_yet.json()["status"] == "queued" and not_yet.json()["download_url"] is None
 
     cancelled = client.post(f"/api/v1/exports/{job['id']}/cancel/")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
@@ -321,6 +328,19 @@ def test_a_real_worker_writes_the_export(celery_worker_process, api, hue_places,
     assert Path(row.file.path).is_relative_to(celery_worker_process.media_root)
     content = body_of(client.get(local(job["download_url"])))
     assert read_back(content, tmp_path, "worker.gpkg") == ALL_NAMES
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_gis_client_following_the_old_url_gets_the_file_a_real_worker_wrote(
+    celery_worker_process, api, hue_places, tmp_path
+):
+    # As `curl -L …/export.gpkg` or GDAL would: one redirect, then the file, no polling.
+    client = api()
+    response = client.get(f"/api/v1/layers/{hue_places.slug}/export.gpkg")
+    assert response.status_code == 303
+    download = client.get(local(response["Location"]))
+    assert download.status_code == 200, download.content[:300]
+    assert read_back(body_of(download), tmp_path, "client.gpkg") == ALL_NAMES
 
 
 def test_staff_watch_export_jobs_in_the_admin(client, staff, hue_places, owner):
