@@ -390,7 +390,10 @@ class TileJobAdmin(JobAdmin):
             per_zoom or "—",
         )
 
-    @admin.action(description=_("Cancel (its chunks stop; built tiles stay in the cache)"))
+    @admin.action(
+        description=_("Cancel (the job's chunks stop; built tiles stay in the cache)"),
+        permissions=["resume"],  # the same GIS staff who may start and resume seeds
+    )
     def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
         cancelled = sum(
             tile_job_cancel(job=job, user=request.user)

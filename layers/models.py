@@ -361,9 +361,9 @@ class ImportJob(Job):
         ]
 
     def __str__(self) -> str:
-        return (
-            f"{self.source_name or _('import')} → {self.layer or '?'} ({self.get_status_display()})"
-        )
+        # gettext outside the f-string: xgettext does not read f-strings.
+        name = self.source_name or _("import")
+        return f"{name} → {self.layer or '?'} ({self.get_status_display()})"
 
 
 class TileJob(Job):
@@ -405,7 +405,8 @@ class TileJob(Job):
         ]
 
     def __str__(self) -> str:
-        return f"{_('tiles')} {self.layer or '?'} z{self.min_zoom}-{self.max_zoom}"
+        tiles = _("tiles")
+        return f"{tiles} {self.layer or '?'} z{self.min_zoom}-{self.max_zoom}"
 
 
 class TileJobChunk(models.Model):
@@ -481,7 +482,8 @@ class ExportJob(Job):
         ]
 
     def __str__(self) -> str:
-        return f"{_('export')} {self.layer or '?'} ({self.get_format_display()})"
+        export = _("export")
+        return f"{export} {self.layer or '?'} ({self.get_format_display()})"
 
 
 class QueuedTask(models.Model):
