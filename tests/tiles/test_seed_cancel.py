@@ -107,6 +107,23 @@ def test_the_admin_action_cancels_the_selected_jobs(planned, staff, client):
     assert "fit the budget" in page  # the plan's reason is shown
 
 
+def test_staff_who_may_only_view_tile_jobs_cannot_cancel_them(planned, client):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    job, _ = planned
+    viewer = UserFactory(username="viewer", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_tilejob"))
+    client.force_login(viewer)
+    client.post(
+        "/admin/layers/tilejob/",
+        {"action": "cancel", "_selected_action": [job.pk], "index": 0},
+        follow=True,
+    )
+    assert TileJob.objects.get(pk=job.pk).status == "running"
+
+
 def test_seedtiles_cancel_by_id_by_slug_and_all(planned, sites):
     job, _ = planned
     other = seed.tile_seed_create(layer=sites, max_zoom=5)
