@@ -98,12 +98,15 @@ def test_the_admin_action_cancels_the_selected_jobs(planned, staff, client):
         "/admin/layers/tilejob/",
         {"action": "cancel", "_selected_action": [job.pk, finished.pk], "index": 0},
         follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
     )
     assert response.status_code == 200
     assert "1 tile job cancelled." in response.content.decode()
     assert TileJob.objects.get(pk=job.pk).status == "cancelled"
     assert TileJob.objects.get(pk=finished.pk).status == "succeeded"
-    page = client.get(f"/admin/layers/tilejob/{job.pk}/change/").content.decode()
+    page = client.get(
+        f"/admin/layers/tilejob/{job.pk}/change/", HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
     assert "fit the budget" in page  # the plan's reason is shown
 
 
