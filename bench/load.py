@@ -59,6 +59,8 @@ MIX = {
     "healthz": 5,
 }
 OK_STATUSES = {200, 204}
+# How often the web and worker memory is read during the run.
+RSS_SAMPLE_S = 2
 CENTER = (107.5905, 16.4637)
 SEARCH_WORDS = ["hue", "dai noi", "cho", "truong", "benh vien", "cau", "chua", "song huong", "le"]
 
@@ -79,6 +81,9 @@ class Result:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     examples: list[str] = field(default_factory=list)
+    # Requests sent again once on a new connection because the server had closed the kept-alive
+    # one (a worker replaced after max_requests): what browsers and HTTP libraries do too.
+    resent: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -261,6 +266,14 @@ class UncachedTiles:
             return path
 
 
+def fetch(connection: http.client.HTTPConnection, path: str) -> int:
+    """GET a path on a kept-alive connection; return the status (the body is read)."""
+    connection.request("GET", path, headers={"Accept-Encoding": "gzip"})
+    answer = connection.getresponse()
+    answer.read()
+    return answer.status
+
+
 def client(
     port: int,
     urls: dict[str, list[str]],
@@ -273,6 +286,7 @@ def client(
     rng = random.Random(seed)
     kinds, weights = list(MIX), list(MIX.values())
     connection = http.client.HTTPConnection(HOST, port, timeout=60)
+    used, resent = False, 0
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
     examples = []
@@ -285,14 +299,23 @@ def client(
         path = uncached.take() if kind == "tile_uncached" else rng.choice(urls[kind])
         started = time.perf_counter()
         try:
-            connection.request("GET", path, headers={"Accept-Encoding": "gzip"})
-            answer = connection.getresponse()
-            answer.read()
-            status = answer.status
+            try:
+                status = fetch(connection, path)
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if not used:
+                    raise
+                # The server closed this kept-alive connection between two requests: send it
+                # again once on a fresh one, as a browser would. Counted, not hidden.
+                resent += 1
+                connection.close()
+                connection = http.client.HTTPConnection(HOST, port, timeout=60)
+                status = fetch(connection, path)
+            used = True
         except (OSError, http.client.HTTPException) as error:
             status = 0
             connection.close()
             connection = http.client.HTTPConnection(HOST, port, timeout=60)
+            used = False
             examples.append(f"{path}: {type(error).__name__}")
         elapsed = time.perf_counter() - started
         latencies[kind].append(elapsed)
@@ -307,6 +330,29 @@ def client(
         for kind, count in errors.items():
             result.errors[kind] += count
         result.examples.extend(examples[:5])
+        result.resent += resent
+
+
+def sample_memory(server, deadline: float, samples: list[tuple[float, int, int]]) -> None:
+    """Record (seconds since start, web KiB, worker KiB) every RSS_SAMPLE_S until the deadline."""
+    started = time.monotonic()
+    while time.monotonic() < deadline:
+        samples.append(
+            (time.monotonic() - started, rss_kib(server.web.pid), rss_kib(server.worker.pid))
+        )
+        time.sleep(RSS_SAMPLE_S)
+
+
+def quarters(samples: list[tuple[float, int, int]], index: int) -> list[int]:
+    """Return the highest RSS (KiB) of each quarter of the run: a plateau shows as equal values."""
+    if not samples:
+        return []
+    end = samples[-1][0] or 1
+    peaks = [0, 0, 0, 0]
+    for at, *values in samples:
+        quarter = min(3, int(4 * at / end))
+        peaks[quarter] = max(peaks[quarter], values[index - 1])
+    return peaks
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -341,10 +387,14 @@ def run(config: str, args) -> dict:
             )
             for seed in range(args.connections)
         ]
+        samples: list[tuple[float, int, int]] = []
+        sampler = threading.Thread(target=sample_memory, args=(server, deadline, samples))
         for thread in threads:
             thread.start()
+        sampler.start()
         for thread in threads:
             thread.join(timeout=args.seconds + 120)
+        sampler.join(timeout=RSS_SAMPLE_S + 5)
         wall_s = time.monotonic() - started
         time.sleep(1)
         rss_after = {"web": rss_kib(server.web.pid), "worker": rss_kib(server.worker.pid)}
@@ -378,10 +428,12 @@ def run(config: str, args) -> dict:
         "mean_ms": 1000 * statistics.fmean(everything),
         "errors": sum(result.errors.values()),
         "error_examples": result.examples[:5],
+        "resent_after_keepalive_close": result.resent,
         "uncached_tiles_used": uncached.next,
         "uncached_pool": len(urls["tile_uncached"]),
         "rss_kib_before": rss_before,
         "rss_kib_after": rss_after,
+        "rss_kib_peak_by_quarter": {"web": quarters(samples, 1), "worker": quarters(samples, 2)},
         "per_kind": per_kind,
     }  # fmt: skip
 
@@ -395,17 +447,26 @@ def markdown(results: list[dict], args) -> str:
         f"({platform.machine()}, Python {platform.python_version()}), "
         f"`bench/load.py --seconds {args.seconds} --connections {args.connections}`.",
         "",
-        "| config | req/s | p50 ms | p95 ms | p99 ms | errors | web RSS MiB before → after "
-        "| worker RSS MiB before → after |",
-        "|---|---|---|---|---|---|---|---|",
+        "| config | req/s | p50 ms | p95 ms | p99 ms | errors | resent | web RSS MiB before → "
+        "after | worker RSS MiB before → after |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         b, a = r["rss_kib_before"], r["rss_kib_after"]
         lines.append(
             f"| {r['config']} | {r['rps']:.0f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} "
-            f"| {r['p99_ms']:.0f} | {r['errors']} | {b['web'] / 1024:.0f} → {a['web'] / 1024:.0f} "
+            f"| {r['p99_ms']:.0f} | {r['errors']} | {r['resent_after_keepalive_close']} "
+            f"| {b['web'] / 1024:.0f} → {a['web'] / 1024:.0f} "
             f"| {b['worker'] / 1024:.0f} → {a['worker'] / 1024:.0f} |"
         )
+    lines += ["", "Highest RSS in each quarter of the run (MiB): a plateau is four equal figures."]
+    lines += [""]
+    lines += ["| config | web | worker |", "|---|---|---|"]
+    for r in results:
+        peaks = r["rss_kib_peak_by_quarter"]
+        web = " / ".join(f"{kib / 1024:.0f}" for kib in peaks["web"])
+        worker = " / ".join(f"{kib / 1024:.0f}" for kib in peaks["worker"])
+        lines.append(f"| {r['config']} | {web} | {worker} |")
     lines += [
         "",
         "| kind | " + " | ".join(f"{r['config']} p50 / p95 ms (n)" for r in results) + " |",
