@@ -26,10 +26,13 @@ from django.utils import timezone
 from . import queueing
 from .liveness import gone_from_this_host, worker_id
 from .models import ExportJob, ImportJob, JobStatus, Layer
+from .tiles.cache import tile_cache
 from .tiles.seed import tile_chunks_requeue_stale
 
 logger = logging.getLogger(__name__)
 
+# A tile is written in milliseconds: a temporary file this old lost its writer.
+TILE_LEFTOVER_AGE_S = 600
 IMPORT_WORKER_LOST = "The worker stopped during the import; nothing was changed."
 EXPORT_WORKER_LOST = "The worker stopped during the export; no file was made."
 
@@ -168,8 +171,10 @@ def _exports_sweep(now: datetime) -> dict[str, list[int]]:
 
 
 def _tiles_sweep(now: datetime) -> dict[str, list[int]]:
-    """Give dead workers' seed chunks back to the queue (a job resumes chunk by chunk)."""
+    """Give dead workers' seed chunks back to the queue (a job resumes chunk by chunk), and
+    remove the half-written files of tile writers that died."""
     sweep = tile_chunks_requeue_stale()
+    tile_cache().remove_leftovers(older_than_s=TILE_LEFTOVER_AGE_S)
     return {"requeued": sweep.requeued, "failed": sweep.failed_jobs}
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ from .grid import TileCoord, TileRange
 PUBLIC = "public"
 PRIVATE = "private"
 SCOPES = (PUBLIC, PRIVATE)
+# Folders of the cache's own housekeeping, beside the scopes (nginx serves only the scopes).
+TEMP_DIR = ".tmp"
+TRASH_DIR = ".trash"
 
 
 def access_scope(*, visibility: str, status: str) -> str:
@@ -116,6 +120,10 @@ class TileCache(ABC):
         """Return the free and total space of the storage; None when it has no fixed size."""
         return None
 
+    def remove_leftovers(self, *, older_than_s: float) -> int:
+        """Remove what writers killed mid-write left behind; return how many entries went."""
+        return 0
+
     @classmethod
     def from_settings(cls) -> TileCache:
         """Return the cache configured by the Django settings."""
@@ -154,8 +162,12 @@ class FolderTileCache(TileCache):
         tile, empty = self._paths(key)
         target, other = (tile, empty) if data else (empty, tile)
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Written beside the target and renamed over it: rename is atomic on one file system.
-        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        temp_dir = self.root / TEMP_DIR
+        temp_dir.mkdir(exist_ok=True)
+        # Written in the cache's own temporary folder and renamed over the target: rename is
+        # atomic on one file system, and a writer killed mid-write leaves its file there, where
+        # nothing serves it and the sweeper removes it (`remove_leftovers`), not beside tiles.
+        handle, temp = tempfile.mkstemp(dir=temp_dir, prefix=f"{key.slug}.", suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as file:
                 file.write(data)
@@ -204,7 +216,7 @@ class FolderTileCache(TileCache):
         return sorted(set(found))
 
     def clear_layer(self, slug: str) -> None:
-        trash = self.root / ".trash"
+        trash = self.root / TRASH_DIR
         for scope in SCOPES:
             folder = self.root / scope / slug
             if not folder.exists():
@@ -214,6 +226,27 @@ class FolderTileCache(TileCache):
             doomed = trash / f"{slug}-{uuid.uuid4().hex}"
             os.replace(folder, doomed)
             shutil.rmtree(doomed, ignore_errors=True)
+
+    def remove_leftovers(self, *, older_than_s: float) -> int:
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for folder in (self.root / TEMP_DIR, self.root / TRASH_DIR):
+            try:
+                entries = list(os.scandir(folder))
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                try:
+                    if entry.stat(follow_symlinks=False).st_mtime > cutoff:
+                        continue  # perhaps still being written or removed by its process
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                    else:
+                        os.unlink(entry.path)
+                except FileNotFoundError:
+                    continue
+                removed += 1
+        return removed
 
     def space(self) -> CacheSpace:
         self.root.mkdir(parents=True, exist_ok=True)
