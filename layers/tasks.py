@@ -32,12 +32,6 @@ def tile_chunk_run(chunk_id: int) -> int:
 
 
 @shared_task
-def tile_chunks_sweep() -> int:
-    """Queue again the seed chunks whose worker died; return how many."""
-    return len(seed.tile_chunks_requeue_stale().requeued)
-
-
-@shared_task
 def tiles_rebuild(layer_id: int, tiles: list[list[int]]) -> int:
     """Render again the cached tiles of a layer that a change dropped; return how many."""
     layer = Layer.objects.filter(pk=layer_id).first()

@@ -471,7 +471,7 @@ def _worker_gone(chunk: TileJobChunk, *, stale_before) -> bool:
 def tile_chunks_requeue_stale(*, stale_after: timedelta | None = None) -> ChunkSweep:
     """Give the running chunks of dead workers back to the queue; fail a job past its tries.
 
-    Call it at worker start and on a schedule (`layers.tasks.tile_chunks_sweep`). A chunk that
+    The job sweep (`layers.jobs.jobs_sweep`: worker start, beat) calls it. A chunk that
     lost its worker `TILE_CHUNK_MAX_ATTEMPTS` times fails its job with a message saying so, so a
     chunk that kills its worker (memory, a crash in a library) cannot loop forever.
     """
