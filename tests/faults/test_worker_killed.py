@@ -136,8 +136,14 @@ def test_worker_killed_mid_import_is_swept_and_rerun(
     assert "The worker stopped during attempt 1" in done.messages[0]["message"]
     assert done.worker == f"{socket.gethostname()}:{second.pid}"
     assert Feature.objects.filter(layer=layer).count() == POINTS
-    assert not upload_path.exists()
-    assert not list(fault_folders["work"].glob(f"import-{job.pk}-*"))
+    # The worker removes the upload and its work folder just after the job's end commits.
+    wait_until(
+        lambda: (
+            not upload_path.exists() and not list(fault_folders["work"].glob(f"import-{job.pk}-*"))
+        ),
+        timeout_s=10,
+        what="the upload and the work folder to be removed",
+    )
 
 
 def dead_worker() -> str:
