@@ -16,6 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
 from layers.models import Layer
+from layers.rich_text import clean_attribution
 from layers.selectors import layers_visible_to
 
 # What json_script escapes, so that no text from the data can end the <script> element.
@@ -56,7 +57,8 @@ def layer_entry(layer: Layer, *, language: str, base: set[str], default_on: set[
         "feature_count": layer.feature_count,
         "source": layer.source,
         "licence": layer.licence,
-        "attribution": layer.attribution,
+        # Cleaned HTML (links allowed): rows saved before the rule are cleaned here too.
+        "attribution": clean_attribution(layer.attribution),
         "visibility": layer.visibility,
         "version": layer.version,
         "base": layer.slug in base,

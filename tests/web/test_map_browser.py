@@ -8,6 +8,7 @@ import re
 import pytest
 from django.contrib.auth.models import Group
 
+from layers.models import Layer
 from tests.factories import UserFactory
 from tests.web import sample
 
@@ -90,6 +91,37 @@ def test_attribute_text_holding_html_shows_as_text(map_page):
     assert popup.locator("img").count() == 0
     assert map_page.page.evaluate("window.__xss") is None
     map_page.screenshot("identify-html-as-text")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_attribution_links_show_as_links_and_nothing_else_runs(map_page):
+    # Written around the save-time cleaning, as rows saved before it were: cleaned on the way out.
+    Layer.objects.filter(slug="landmarks").update(
+        attribution='Sample data, <a href="https://www.openstreetmap.org/copyright">OSM</a>'
+        '<img src="x" onerror="window.__xss = 1"><a href="javascript:window.__xss = 2">x</a>'
+    )
+    map_page.open()
+    found = map_page.page.evaluate(
+        """() => {
+            const osm = 'a[href="https://www.openstreetmap.org/copyright"]';
+            const control = document.querySelector('.maplibregl-ctrl-attrib');
+            const credits = [...document.querySelectorAll('dl.credits dd')]
+              .filter((dd) => dd.textContent.includes('Sample data, OSM'));
+            return {
+              control: control.querySelectorAll(osm).length,
+              credits: credits.map((dd) => dd.querySelectorAll(osm).length),
+              images: control.querySelectorAll('img').length
+                + credits.reduce((n, dd) => n + dd.querySelectorAll('img').length, 0),
+              scripted: [...document.querySelectorAll('a')]
+                .filter((a) => (a.getAttribute('href') || '').startsWith('javascript:')).length,
+              raw: credits.some((dd) => dd.textContent.includes('<a')),
+            };
+        }"""
+    )
+    assert found["control"] == 1  # MapLibre's attribution control, as a link
+    assert found["credits"] == [1]  # the layer's details in the tree, as a link
+    assert found["images"] == 0 and found["scripted"] == 0 and not found["raw"]
+    assert map_page.page.evaluate("window.__xss") is None
 
 
 @pytest.mark.django_db(transaction=True)

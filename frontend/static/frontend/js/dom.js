@@ -56,6 +56,40 @@ export function svg(tag, attributes = {}, ...children) {
   return element;
 }
 
+// What an attribution may hold: the server cleans it to these (layers/rich_text.py); the map
+// builds the nodes again from that list, so nothing else could reach the page even if it did not.
+const ATTRIBUTION_TAGS = new Set(['A', 'ABBR', 'B', 'BR', 'EM', 'I', 'SMALL', 'SPAN', 'STRONG', 'SUB', 'SUP']);
+
+function attributionChildren(node) {
+  const out = [];
+  for (const child of node.childNodes) {
+    if (child.nodeType === Node.TEXT_NODE) {
+      out.push(child.textContent);
+    } else if (child.nodeType === Node.ELEMENT_NODE && ATTRIBUTION_TAGS.has(child.tagName)) {
+      const attributes = {};
+      if (child.tagName === 'A' && /^https?:\/\//i.test(child.getAttribute('href') || '')) {
+        Object.assign(attributes, { href: child.getAttribute('href'), target: '_blank', rel: 'noopener noreferrer nofollow' });
+      }
+      if (child.getAttribute('title')) attributes.title = child.getAttribute('title');
+      out.push(h(child.tagName.toLowerCase(), attributes, attributionChildren(child)));
+    } else if (child.nodeType === Node.ELEMENT_NODE) {
+      out.push(...attributionChildren(child));
+    }
+  }
+  return out;
+}
+
+/** Return the nodes of an attribution (links and inline markup kept, as the server cleaned it). */
+export function attributionNodes(html) {
+  const body = new DOMParser().parseFromString(String(html ?? ''), 'text/html').body;
+  return attributionChildren(body);
+}
+
+/** Return an attribution as plain text (for the exported image). */
+export function attributionText(html) {
+  return new DOMParser().parseFromString(String(html ?? ''), 'text/html').body.textContent || '';
+}
+
 /** Escape text for the few places a library insists on HTML (MapLibre's attribution control). */
 export function escapeHtml(text) {
   return String(text ?? '').replace(/[&<>"']/g, (c) => (

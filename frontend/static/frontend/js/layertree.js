@@ -1,7 +1,7 @@
 // The layer tree: categories, each with its layers' toggles, counts, legends, opacity, zoom to
 // layer, and source / licence / attribution.
 
-import { _, h, ngettext, number, svg } from './dom.js';
+import { _, attributionNodes, h, ngettext, number, svg } from './dom.js';
 import { legendOf } from './style.js';
 
 function swatch(entry) {
@@ -28,11 +28,12 @@ function legendList(layer) {
 }
 
 function credits(layer) {
+  // The source and licence are plain text; the attribution is cleaned HTML (links kept).
   const rows = [
     [_('Source'), layer.source],
     [_('Licence'), layer.licence],
-    [_('Attribution'), layer.attribution],
-  ].filter(([, value]) => value);
+    [_('Attribution'), layer.attribution && attributionNodes(layer.attribution)],
+  ].filter(([, value]) => value && value.length);
   if (!rows.length) return null;
   return h('dl', { class: 'credits' }, rows.map(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]));
 }

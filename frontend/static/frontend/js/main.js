@@ -4,7 +4,7 @@
 
 import * as maplibregl from 'maplibre-gl';
 
-import { _, fmt, h, svg, toast } from './dom.js';
+import { _, attributionText, fmt, h, svg, toast } from './dom.js';
 import { Identify } from './identify.js';
 import { markZoomRange, renderLayerTree } from './layertree.js';
 import { Search } from './search.js';
@@ -200,7 +200,7 @@ class WebMap {
   }
 
   async exportPng() {
-    const credits = [...new Set(this.config.layers.filter((layer) => this.on.has(layer.slug)).map((layer) => layer.attribution).filter(Boolean))];
+    const credits = [...new Set(this.config.layers.filter((layer) => this.on.has(layer.slug)).map((layer) => attributionText(layer.attribution)).filter(Boolean))];
     try {
       const bytes = await exportPng(this.map, credits.join(' · ') || document.title);
       toast(_('The image is downloading.'));

@@ -169,8 +169,9 @@ function sourceFor(config, layers) {
     tiles: [tileUrl(config, layers.map((layer) => layer.slug), layers.map((layer) => layer.version))],
     minzoom,
     maxzoom,
+    // Cleaned HTML from the server (links and inline tags only): MapLibre shows it as HTML.
     attribution: [...new Set(layers.map((layer) => layer.attribution).filter(Boolean))]
-      .map(escapeHtml).join(' · '),
+      .join(' · '),
   };
   if (bboxes.length) {
     source.bounds = [
