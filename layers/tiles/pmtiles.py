@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from pmtiles.tile import Compression, TileType, zxy_to_tileid
@@ -21,6 +22,16 @@ def _e7(degrees: float) -> int:
     return round(degrees * 10_000_000)
 
 
+@dataclass(frozen=True)
+class PmtilesExport:
+    """What an export wrote: how many tiles, and to which zoom (the budget may stop it early)."""
+
+    tiles: int
+    min_zoom: int
+    max_zoom: int
+    requested_max_zoom: int
+
+
 def export_pmtiles(
     *,
     layer: Layer,
@@ -28,17 +39,22 @@ def export_pmtiles(
     min_zoom: int | None = None,
     max_zoom: int | None = None,
     base_url: str = "",
-) -> int:
+    budget: int | None = None,
+) -> PmtilesExport:
     """Write the layer's tiles (from the cache, rendering what is missing) to a PMTiles archive.
 
-    Returns the number of tiles written; empty tiles are left out, as the format intends.
+    At most `budget` tiles (TILE_SEED_BUDGET when None), as a seed: the deepest zoom that would
+    pass it is left out, and the archive says where it stops (clients over-zoom past it). Empty
+    tiles are left out, as the format intends.
     """
     low = layer.min_zoom if min_zoom is None else min_zoom
     high = layer.prebuild_zoom if max_zoom is None else max_zoom
-    plan = sorted(seed_plan(layer=layer, min_zoom=low, max_zoom=high), key=_tile_id)
+    plan = sorted(seed_plan(layer=layer, min_zoom=low, max_zoom=high, budget=budget), key=_tile_id)
+    depth = max((coord.z for coord in plan), default=low)
     cache, spec = tile_cache(), tile_spec(layer)
     metadata = tilejson(layers=[layer], base_url=base_url)
     metadata.pop("tiles")
+    metadata["maxzoom"] = min(metadata.get("maxzoom", depth), depth)
     west, south, east, north = metadata["bounds"]
     center_lon, center_lat, center_zoom = metadata["center"]
     written = 0
@@ -70,7 +86,7 @@ def export_pmtiles(
             },
             metadata,
         )
-    return written
+    return PmtilesExport(tiles=written, min_zoom=low, max_zoom=depth, requested_max_zoom=high)
 
 
 def _tile_id(coord: TileCoord) -> int:

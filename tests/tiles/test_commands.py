@@ -56,6 +56,22 @@ def test_exportpmtiles_writes_an_archive_the_pmtiles_reader_opens(sites, tmp_pat
         assert abs(gx - px) <= 8 and abs(gy - py) <= 8
 
 
+def test_exportpmtiles_within_a_budget_stops_early_and_says_so(sites, tmp_path):
+    path = tmp_path / "sites.pmtiles"
+    out = StringIO()
+    whole = expected_tiles([DAI_NOI, LANG_CO], 0, 10)
+    # A budget that holds z0-z6 but not z7: the archive stops at z6, and its metadata says so.
+    kept = [t for t in whole if t.z <= 6]
+    assert len(kept) < len([t for t in whole if t.z <= 7])
+    call_command("exportpmtiles", "sites", str(path), "--budget", str(len(kept)), stdout=out)
+    assert f"{len(kept)} tiles of sites, z0-6" in out.getvalue()
+    assert "Stopped at z6 instead of z10" in out.getvalue()
+    with path.open("rb") as file:
+        reader = Reader(MmapSource(file))
+        assert (reader.header()["min_zoom"], reader.header()["max_zoom"]) == (0, 6)
+        assert reader.metadata()["maxzoom"] == 6
+
+
 def test_nginxconf_renders_the_site_from_the_settings(settings, tmp_path):
     settings.TILE_CACHE_DIR = tmp_path / "tiles"
     settings.TILE_ACCEL_REDIRECT_PREFIX = "/_private_tiles/"
