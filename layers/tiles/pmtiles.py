@@ -14,7 +14,7 @@ from .cache import TileKey, tile_cache
 from .grid import TileCoord
 from .render import render_tile, tile_spec
 from .seed import seed_plan
-from .services import store_if_current
+from .store import store_if_current
 from .tilejson import tilejson
 
 

@@ -37,7 +37,6 @@ from layers.queueing import Dispatch, enqueue
 from .cache import TileKey, tile_cache
 from .grid import TileCoord
 from .render import render_tile, tile_spec
-from .services import store_if_current
 from .sql import (
     TileSQL,
     extent_query,
@@ -47,6 +46,7 @@ from .sql import (
     plan_tiles_query,
     plan_zoom_query,
 )
+from .store import store_if_current
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
-"""Tile writes and reads that must stay consistent with the data: fetch-or-render, stale-proof
-stores, rebuilding the tiles a change touched, and resetting a layer's tiles.
+"""Tile writes and reads that must stay consistent with the data: fetch-or-render, rebuilding the
+tiles a change touched, and resetting a layer's tiles (stores go through `store.store_if_current`).
 
 A tile rendered from data older than the layer's current version, or keyed for a scope
 (public/private) the layer no longer has, is never stored. Writers of tiles take a shared
@@ -21,15 +21,15 @@ from django.db.models import F
 from layers.models import Layer, TileChange
 from layers.queueing import enqueue
 
-from .cache import TileCache, TileKey, access_scope, layer_scope, tile_cache
+from .cache import TileCache, TileKey, layer_scope, tile_cache
 from .grid import TileCoord, tiles_touching
 from .render import RenderedTile, render_tile, tile_spec
+from .seed import tile_seed_start
 from .sql import TileSQL
+from .store import LOCK_NAMESPACE, store_if_current
 
 logger = logging.getLogger(__name__)
 
-# Advisory-lock namespace of the tile cache (two-key form: namespace, layer id).
-LOCK_NAMESPACE = 0x7417
 # A change of more features than this rebuilds the whole layer (in the background) instead.
 FULL_REBUILD_FEATURES = 1000
 
@@ -51,36 +51,6 @@ class TileAnswer:
         if self.unstored is None:
             return 0
         return store_if_current(layer_id=self.layer_id, tiles=[self.unstored])
-
-
-def store_if_current(*, layer_id: int, tiles: Iterable[tuple[TileKey, RenderedTile]]) -> int:
-    """Store the tiles rendered from the layer's current data; return how many were stored.
-
-    A tile is stored only if, under the lock, the layer still has the version it was rendered
-    from and its key still names the layer's slug and scope: a tile keyed `public/` for a layer
-    that has since become internal (or not ready) never lands where nginx serves it to anyone.
-    """
-    tiles = list(tiles)
-    if not tiles:
-        return 0
-    cache = tile_cache()
-    stored = 0
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [LOCK_NAMESPACE, layer_id])
-        # A new statement, so a new snapshot: taken after any invalidation holding the lock.
-        cursor.execute(
-            "SELECT version, slug, visibility, status FROM layers_layer WHERE id = %s", [layer_id]
-        )
-        row = cursor.fetchone()
-        if row is None:
-            return 0
-        version, slug, visibility, status = row
-        scope = access_scope(visibility=visibility, status=status)
-        for key, tile in tiles:
-            if tile.version == version and key.slug == slug and key.scope == scope:
-                cache.put(key, tile.gzipped)
-                stored += 1
-    return stored
 
 
 def layers_access_changed(*, layers: Iterable[tuple[int, str]]) -> None:
@@ -193,6 +163,4 @@ def layer_tiles_reset(*, layer: Layer, reseed: bool = True) -> None:
     """Drop all of a layer's cached tiles and, unless told not to, queue a seed to rebuild them."""
     layer_tiles_clear(layer_id=layer.pk, slug=layer.slug)
     if reseed and layer.feature_count:
-        from .seed import tile_seed_start
-
         tile_seed_start(layer=layer)

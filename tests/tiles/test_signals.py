@@ -10,7 +10,7 @@ from layers.models import Layer
 from layers.tiles.cache import TileKey
 from layers.tiles.grid import TileCoord
 from layers.tiles.render import render_tile, tile_spec
-from layers.tiles.services import store_if_current
+from layers.tiles.store import store_if_current
 from tests.factories import FeatureFactory, LayerFactory
 from tests.tiles.conftest import DAI_NOI, point, tile_and_pixel
 
