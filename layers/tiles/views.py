@@ -158,19 +158,8 @@ def _cached_public_tile(request: HttpRequest, slugs: str, coord: TileCoord) -> H
         if data is None:
             return None
         parts.append(data)
-    body = _tile_body(parts)
-    if not body:
-        return _cache_headers(HttpResponse(status=204), public=True, max_age_s=0)
-    if _accepts_gzip(request):
-        response = HttpResponse(body, content_type=MVT_CONTENT_TYPE)
-        response["Content-Encoding"] = "gzip"
-        response["ETag"] = _etag(body)
-    else:
-        response = HttpResponse(gzip.decompress(body), content_type=MVT_CONTENT_TYPE)
-        response["ETag"] = _etag(body)[:-1] + '-identity"'
-    patch_vary_headers(response, ["Accept-Encoding"])
     # Short-lived: the database decides again as soon as it is back.
-    return _cache_headers(response, public=True, max_age_s=DB_DOWN_MAX_AGE_S)
+    return _tile_answer(request, _tile_body(parts), public=True, max_age_s=DB_DOWN_MAX_AGE_S)
 
 
 @require_safe
@@ -216,6 +205,18 @@ def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpRespon
     # Tiles rendered now are cached once the response is out (see TileResponse).
     after_sent = [answer.store for answer in answers if answer.unstored]
     body = _tile_body([answer.data for answer in answers])
+    return _tile_answer(request, body, public=public, max_age_s=max_age_s, after_sent=after_sent)
+
+
+def _tile_answer(
+    request: HttpRequest,
+    body: bytes,
+    *,
+    public: bool,
+    max_age_s: int,
+    after_sent: Iterable[Callable[[], object]] = (),
+) -> TileResponse:
+    """Return a tile body (gzip) as the client asked for it: 304, 204, gzip or identity."""
     gzipped = _accepts_gzip(request)
     etag = _etag(body) if gzipped else _etag(body)[:-1] + '-identity"'
     if _not_modified(request, etag):
