@@ -252,6 +252,18 @@ class FeatureAdmin(MapAdmin):
             services.layer_data_changed(layer=layer)
 
 
+# What every job page ends with: who ran it, whether it is alive, and when.
+JOB_TRAIL_FIELDS = [
+    "worker",
+    "heartbeat_at",
+    "attempts",
+    "created_by",
+    "created_at",
+    "started_at",
+    "finished_at",
+]
+
+
 class JobAdmin(admin.ModelAdmin):
     """Jobs are written by workers only: staff watch them here."""
 
@@ -322,13 +334,7 @@ class ImportJobAdmin(ImportJobAdminMixin, JobAdmin):
         "message_list",
         "options",
         "report_summary",
-        "worker",
-        "heartbeat_at",
-        "attempts",
-        "created_by",
-        "created_at",
-        "started_at",
-        "finished_at",
+        *JOB_TRAIL_FIELDS,
     ]
     exclude = ["messages", "upload", "progress_done", "progress_total", "report"]
 
@@ -358,13 +364,7 @@ class TileJobAdmin(JobAdmin):
         "tiles_rendered",
         "tiles_skipped",
         "message_list",
-        "worker",
-        "heartbeat_at",
-        "attempts",
-        "created_by",
-        "created_at",
-        "started_at",
-        "finished_at",
+        *JOB_TRAIL_FIELDS,
     ]
     exclude = ["messages", "progress_done", "progress_total", "report"]
 
@@ -445,13 +445,7 @@ class ExportJobAdmin(JobAdmin):
         "download",
         "expires_at",
         "message_list",
-        "worker",
-        "heartbeat_at",
-        "attempts",
-        "created_by",
-        "created_at",
-        "started_at",
-        "finished_at",
+        *JOB_TRAIL_FIELDS,
     ]
     exclude = ["messages", "progress_done", "progress_total", "file", "file_name"]
 
