@@ -138,41 +138,18 @@ def test_a_feature_over_the_vertex_budget_is_refused(api, squares, settings):
     assert api().get(f"/api/v1/layers/{squares.slug}/export.geojson").status_code == 200
 
 
-def test_identify_geometries_past_the_budget_are_omitted(api, squares, settings):
-    settings.API_MAX_VERTICES = 4
-    answer = (
-        api()
-        .get(
-            "/api/v1/identify/",
-            {
-                "lon": 107.5025,
-                "lat": 16.4025,
-                "zoom": 16,
-                "geometry": "true",
-                "layers": squares.slug,
-            },
-        )
-        .json()
-    )
-    assert answer["features"][0]["geometry"] is None
-    assert answer["features"][0]["geometry_omitted"] is True
-    settings.API_MAX_VERTICES = 5
-    answer = (
-        api()
-        .get(
-            "/api/v1/identify/",
-            {
-                "lon": 107.5025,
-                "lat": 16.4025,
-                "zoom": 16,
-                "geometry": "true",
-                "layers": squares.slug,
-            },
-        )
-        .json()
-    )
-    assert answer["features"][0]["geometry"]["type"] == "Polygon"
-    assert "geometry_omitted" not in answer["features"][0]
+@pytest.mark.parametrize("max_vertices, omitted", [(4, True), (5, False)])
+def test_identify_geometries_past_the_budget_are_omitted(
+    api, squares, settings, max_vertices, omitted
+):
+    settings.API_MAX_VERTICES = max_vertices  # a square has 5 vertices (closed ring)
+    params = {"lon": 107.5025, "lat": 16.4025, "zoom": 16, "geometry": "true"}
+    answer = api().get("/api/v1/identify/", {**params, "layers": squares.slug}).json()
+    [feature] = answer["features"]
+    if omitted:
+        assert feature["geometry"] is None and feature["geometry_omitted"] is True
+    else:
+        assert feature["geometry"]["type"] == "Polygon" and "geometry_omitted" not in feature
 
 
 def test_a_made_up_forwarded_address_does_not_dodge_the_throttle(api, hue_places, rate):
