@@ -89,9 +89,15 @@ def encoding_choice(name: str) -> str:
         return legacy
     canonical = _codec_name(name)
     if canonical is None:
+        shown = name.strip()[:60]
+        try:
+            codecs.lookup(name.strip())
+            problem = f"“{shown}” is not a text encoding (it transforms bytes, like base64)"
+        except LookupError:
+            problem = f"Unknown text encoding “{shown}”"
         raise ValueError(
-            f"Unknown text encoding “{name.strip()[:60]}”: give a name such as {EXAMPLES} "
-            "(any encoding Python knows), or leave it empty to use the .cpg file or detection."
+            f"{problem}: give a name such as {EXAMPLES} (any encoding Python knows), or leave "
+            "it empty to use the .cpg file or detection."
         )
     return _CANONICAL.get(canonical, canonical)
 

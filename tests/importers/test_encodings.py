@@ -113,6 +113,10 @@ def test_an_unknown_encoding_name_is_refused_clearly(name):
     field, message = error.value.args
     assert field == "encoding"
     assert f"“{name}”" in message
+    # Says what is wrong: a name Python does not know, or a codec that is not for text.
+    known_codec = name in {"base64", "rot13", "zlib"}
+    assert ("is not a text encoding" in message) == known_codec
+    assert message.startswith("Unknown text encoding") != known_codec
     assert "tcvn3" in message and "cp1258" in message  # says what would work
 
 
