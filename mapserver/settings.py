@@ -119,12 +119,20 @@ DB_CLIENT_CHECK_INTERVAL_MS = env.int("DB_CLIENT_CHECK_INTERVAL_MS", default=200
 # for queries that run in milliseconds: an import's checks of a fresh (unanalysed) staging
 # table took 16 s instead of 2 for one point, and tile queries pay it too. Off unless asked.
 DB_JIT = env.bool("DB_JIT", default=False)
+# Behind a pooler in transaction mode (PgBouncer's `pool_mode = transaction`), each transaction
+# may run on another server connection: nothing may outlive a transaction on the server. So no
+# server-side cursors (Django's `.iterator()` keeps one open across statements), no startup
+# options (PgBouncer refuses them), no prepared tile SQL (PgBouncer < 1.21 cannot keep prepared
+# statements; Debian 12 ships 1.18). Django never prepares statements itself (psycopg's
+# prepare_threshold stays None). docs/operations.md, "PgBouncer".
+DB_TRANSACTION_POOLING = env.bool("DB_TRANSACTION_POOLING", default=False)
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DB_TRANSACTION_POOLING
 # Sent as startup options; behind a pooler that rejects them (PgBouncer), set them on the role
 # instead (`ALTER ROLE … SET jit = off`) and turn these off with DB_STARTUP_OPTIONS=false.
 DB_SESSION_SETTINGS = {"jit": "on" if DB_JIT else "off"}
 if DB_CLIENT_CHECK_INTERVAL_MS:
     DB_SESSION_SETTINGS["client_connection_check_interval"] = str(DB_CLIENT_CHECK_INTERVAL_MS)
-if env.bool("DB_STARTUP_OPTIONS", default=True):
+if env.bool("DB_STARTUP_OPTIONS", default=not DB_TRANSACTION_POOLING):
     DATABASES["default"]["OPTIONS"]["options"] = " ".join(
         f"-c {name}={value}" for name, value in DB_SESSION_SETTINGS.items()
     )
@@ -132,6 +140,28 @@ if env.bool("DB_STARTUP_OPTIONS", default=True):
 DATABASES["default"]["OPTIONS"]["application_name"] = env.str(
     "DB_APPLICATION_NAME", default="mapserver"
 )
+# A streaming read replica of the same database (docs/operations.md, "Read replica"): the read
+# endpoints (tiles, features, search, identify, OGC items) of requesters who did not just write
+# read from it; everything else uses the primary (`mapserver/db_router.py`). Same options as
+# the primary; not a test database of its own (it mirrors the primary's in tests).
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+# After any write (POST, PUT, PATCH, DELETE) a client reads from the primary for this long (a
+# signed cookie), so it sees its own writes whatever the replica's lag.
+DATABASE_REPLICA_PIN_S = env.int("DATABASE_REPLICA_PIN_S", default=15)
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **DATABASES["default"],
+        **env.db_url_config(DATABASE_REPLICA_URL),
+        "ENGINE": DATABASES["default"]["ENGINE"],
+        "OPTIONS": dict(DATABASES["default"]["OPTIONS"]),
+        "TEST": {"MIRROR": "default"},
+    }
+    DATABASE_ROUTERS = ["mapserver.db_router.ReplicaRouter"]
+    # It needs the requester (staff read the primary), so it comes after authentication.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+        "mapserver.db_router.ReplicaReadsMiddleware",
+    )
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -190,9 +220,9 @@ TILE_CACHE_BACKEND = env.str("TILE_CACHE_BACKEND", default="layers.tiles.cache.F
 TILE_ACCEL_REDIRECT_PREFIX = env.str("TILE_ACCEL_REDIRECT_PREFIX", default="") or None
 # How long proxies and browsers may keep a public tile; tile URLs carry the layer version anyway.
 TILE_PUBLIC_MAX_AGE_S = env.int("TILE_PUBLIC_MAX_AGE_S", default=300)
-# The tile SQL is prepared once per database connection (layers/tiles/render.py); turn it off
-# behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode before 1.21).
-TILE_SQL_PREPARE = env.bool("TILE_SQL_PREPARE", default=True)
+# The tile SQL is prepared once per database connection (layers/tiles/render.py); off behind a
+# pooler that cannot keep prepared statements (PgBouncer in transaction mode before 1.21).
+TILE_SQL_PREPARE = env.bool("TILE_SQL_PREPARE", default=not DB_TRANSACTION_POOLING)
 # A seed prebuilds at most this many tiles: its depth is lowered until the plan fits, and deeper
 # tiles are rendered on demand (docs/tiles.md, "Seeding").
 TILE_SEED_BUDGET = env.int("TILE_SEED_BUDGET", default=50_000)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from django.db import connection
 from psycopg import sql
 
 from layers.errors import TooLarge
+from mapserver.db_router import read_connection
 
 from .query import FeatureQuery, order_sql, properties_sql, where_sql
 
@@ -57,7 +57,7 @@ def feature_count(query: FeatureQuery) -> int:
     """Return how many of the layer's features match the query."""
     where, params = where_sql(query)
     statement = sql.SQL("SELECT count(*) FROM layers_feature f WHERE {where}").format(where=where)
-    with connection.cursor() as cursor:
+    with read_connection.cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.fetchone()[0]
 
@@ -131,7 +131,7 @@ def feature_page(
         statement, params = page_sql(query, limit=limit, offset=offset)
     else:
         statement, params = budget_page_sql(query, limit=limit, offset=offset, budget=budget)
-    with connection.cursor() as cursor:
+    with read_connection.cursor() as cursor:
         cursor.execute(statement, params)
         rows = cursor.fetchall()
     if budget is None:
@@ -173,8 +173,8 @@ def stream_rows(
     psycopg's `stream` reads the result as the server sends it, so a large answer is never held
     whole in memory, and no transaction or server-side cursor is needed.
     """
-    connection.ensure_connection()
-    with connection.connection.cursor() as cursor:
+    read_connection.ensure_connection()
+    with read_connection.connection.cursor() as cursor:
         batch: list[tuple] = []
         for row in cursor.stream(statement, params, size=rows):
             batch.append(row)
@@ -198,7 +198,7 @@ def feature_get(
         " FROM layers_feature f WHERE f.layer_id = %s AND f.id = %s"
     )
     maximum = budget.max_vertices if budget is not None else 2**62
-    with connection.cursor() as cursor:
+    with read_connection.cursor() as cursor:
         cursor.execute(
             statement.format(feature=feature), [maximum, *params, query.layer_id, feature_id]
         )

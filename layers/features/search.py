@@ -11,10 +11,11 @@ import math
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, transaction
 from psycopg import sql
 
 from layers.errors import TimedOut
+from mapserver.db_router import read_connection
 
 from .query import escape_like, text_words
 
@@ -129,7 +130,7 @@ def search_features(*, layer_ids: list[int], text: str, limit: int) -> list[Sear
     try:
         # The time limit is local to this transaction (SET LOCAL through set_config): nothing of
         # it outlives the search on the connection, as PgBouncer's transaction pooling requires.
-        with transaction.atomic(), connection.cursor() as cursor:
+        with transaction.atomic(using=read_connection.alias), read_connection.cursor() as cursor:
             cursor.execute(
                 "SELECT set_config('statement_timeout', %s, true)",
                 [f"{settings.SEARCH_STATEMENT_TIMEOUT_MS}ms"],
@@ -228,7 +229,7 @@ def identify_features(
     radius = identify_radius_3857(zoom=zoom, tolerance_px=tolerance_px)
     params = [lon, lat, layer_ids, layer_ids, radius, limit, lat, *budget]
     features = []
-    with connection.cursor() as cursor:
+    with read_connection.cursor() as cursor:
         cursor.execute(statement, params)
         for text, geometry_omitted in cursor.fetchall():
             feature = json.loads(text)

@@ -10,10 +10,11 @@ from functools import cached_property
 
 import psycopg
 from django.conf import settings
-from django.db import connection
+from django.db import connections
 from django.db.backends.utils import CursorWrapper
 
 from layers.models import Layer
+from mapserver.db_router import read_alias
 
 from .grid import TileCoord
 from .sql import TileSpec, TileSQL
@@ -88,6 +89,8 @@ class PreparedCursor(psycopg.Cursor):
 
 def _tile_cursor() -> CursorWrapper:
     """Return a cursor for the tile SQL, wrapped like Django's own (queries are logged, counted)."""
+    # The replica's connection while a read endpoint is answered (mapserver/db_router.py).
+    connection = connections[read_alias()]
     if not settings.TILE_SQL_PREPARE:
         return connection.cursor()
     connection.ensure_connection()

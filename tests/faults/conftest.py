@@ -190,6 +190,19 @@ class Worker:
         kill_pid(self.process)
 
 
+def start_celery_worker(
+    *, env: dict[str, str], queues: list[str], application_name: str, cwd: Path = ROOT
+) -> Worker:
+    """Start a Celery worker (solo pool) on these queues, with exactly this environment."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "mapserver", "worker", "--pool=solo",
+         f"--hostname={application_name}@%h", f"--queues={','.join(queues)}",
+         "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    return Worker(process, OutputLog(process.stdout), application_name)
+
+
 def database_url() -> str:
     """Return the URL of this test run's database (the test database, once set up)."""
     from django.db import connection
@@ -251,14 +264,11 @@ def start_worker(fault_folders, queue_prefix):
             "DB_APPLICATION_NAME": application_name,
             **env_overrides,
         }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "mapserver", "worker", "--pool=solo",
-             f"--hostname={application_name}@%h",
-             f"--queues={','.join(queue_prefix + kind for kind in QUEUES)}",
-             "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        worker = Worker(process, OutputLog(process.stdout), application_name)
+        worker = start_celery_worker(
+            env=env,
+            queues=[queue_prefix + kind for kind in QUEUES],
+            application_name=application_name,
+        )
         started.append(worker)
         return worker
 
