@@ -28,7 +28,6 @@ from tests.faults.conftest import (
     PG_BIN,
     ROOT,
     OutputLog,
-    PrivatePostgres,
     Worker,
     free_port,
     kill_pid,
@@ -201,7 +200,8 @@ class Site:
             command, cwd=env["HOME"], env=env, capture_output=True, text=True, timeout=300
         )
         if result.returncode:
-            pytest.fail(f"{args or 'script'} failed:\n{result.stdout[-2000:]}{result.stderr[-4000:]}")
+            output = result.stdout[-2000:] + result.stderr[-4000:]
+            pytest.fail(f"{args or 'script'} failed:\n{output}")
         return result.stdout
 
     def seed(self, env: dict[str, str]) -> None:
@@ -299,3 +299,46 @@ def feature_names(answer: requests.Response) -> set[str]:
     """Return the names (`ten`) of a GeoJSON FeatureCollection answer."""
     assert answer.status_code == 200, answer.text[:500]
     return {feature["properties"]["ten"] for feature in json.loads(answer.content)["features"]}
+
+
+def api(site: Site, method: str, path: str, **kwargs) -> requests.Response:
+    """Call the API as staff with the token."""
+    headers = {"Authorization": f"Token {site.token}", **kwargs.pop("headers", {})}
+    url = path if path.startswith("http") else site.base + path
+    return requests.request(method, url, headers=headers, timeout=60, **kwargs)
+
+
+def wait_for_job(site: Site, url: str, *, timeout_s: float = 50) -> dict:
+    """Poll a job's URL until it ends; return its last state."""
+
+    def ended():
+        job = api(site, "GET", url).json()
+        return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+
+    return wait_until(ended, timeout_s=timeout_s, interval_s=0.3, what=f"the job {url}")
+
+
+def import_places(site: Site, *, slug: str, count: int) -> dict:
+    """Import `count` points into a new layer through the API and wait for the job's end."""
+    places = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {"ten": f"Chợ {i}"},
+             "geometry": {"type": "Point", "coordinates": [107.58 + i / 1000, 16.46]}}
+            for i in range(count)
+        ],
+    }  # fmt: skip
+    created = api(
+        site, "POST", "/api/v1/imports/",
+        data={"layer_slug": slug, "title": slug},
+        files={"file": (f"{slug}.geojson", json.dumps(places).encode(), "application/geo+json")},
+    )  # fmt: skip
+    assert created.status_code == 202, created.text
+    return wait_for_job(site, created.json()["url"])
+
+
+def seed_tiles(site: Site, *, slug: str, max_zoom: int) -> dict:
+    """Seed a layer's tiles through the API and wait for the tile job's end."""
+    started = api(site, "POST", f"/api/v1/layers/{slug}/tiles/seed/", json={"max_zoom": max_zoom})
+    assert started.status_code == 202, started.text
+    return wait_for_job(site, started.headers.get("Location") or started.json()["url"])

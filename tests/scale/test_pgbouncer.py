@@ -9,22 +9,23 @@ server-side cursor, a session advisory lock) breaks here.
 
 from __future__ import annotations
 
-import json
-
 import mapbox_vector_tile
 import psycopg
 import pytest
 import requests
 
-from tests.faults.conftest import wait_until
+from tests.faults.conftest import PrivatePostgres
 from tests.scale.conftest import (
     PgBouncer,
-    PrivatePostgres,
     Site,
     admin_session,
+    api,
     feature_names,
+    import_places,
     new_folder,
+    seed_tiles,
     staff_token,
+    wait_for_job,
 )
 
 POOL_SIZE = 2
@@ -74,23 +75,6 @@ def site():
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def api(site: Site, method: str, path: str, **kwargs) -> requests.Response:
-    """Call the API as staff with the token."""
-    headers = {"Authorization": f"Token {site.token}", **kwargs.pop("headers", {})}
-    url = path if path.startswith("http") else site.base + path
-    return requests.request(method, url, headers=headers, timeout=60, **kwargs)
-
-
-def wait_for_job(site: Site, url: str, *, timeout_s: float = 50) -> dict:
-    """Poll a job's URL until it ends; return its last state."""
-
-    def ended():
-        job = api(site, "GET", url).json()
-        return job if job["status"] in ("succeeded", "failed", "cancelled") else None
-
-    return wait_until(ended, timeout_s=timeout_s, interval_s=0.3, what=f"the job {url}")
 
 
 def test_clients_share_two_server_connections_transaction_by_transaction(site):
@@ -161,38 +145,16 @@ def test_edit_and_admin_sign_in(site):
 
 
 def test_import_by_a_worker_machine(site):
-    places = {
-        "type": "FeatureCollection",
-        "features": [
-            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [107.58 + i / 1000, 16.46]},
-             "properties": {"ten": f"Chợ {i}"}}
-            for i in range(50)
-        ],
-    }  # fmt: skip
-    created = api(
-        site, "POST", "/api/v1/imports/",
-        data={"layer_slug": "cho", "title": "Chợ"},
-        files={"file": ("cho.geojson", json.dumps(places).encode(), "application/geo+json")},
-    )  # fmt: skip
-    assert created.status_code == 202, created.text
-    job = wait_for_job(site, created.json()["url"])
+    job = import_places(site, slug="cho", count=50)
     assert job["status"] == "succeeded", job["messages"]
     assert job["counts"]["imported"] == 50
-    # Run by the import machine, not the web (job.worker is `host:pid`).
-    assert job.get("worker", "").endswith(f":{site.import_worker.pid}") or "worker" not in job
     features = api(site, "GET", "/api/v1/layers/cho/features/?limit=100").json()["features"]
     assert len(features) == 50
 
 
 def test_seed_by_the_tile_machine(site):
-    started = api(site, "POST", "/api/v1/layers/di-tich/tiles/seed/", json={"max_zoom": 12})
-    assert started.status_code in (201, 202), started.text
-    job_url = started.headers.get("Location") or started.json()["url"]
-    wait_until(
-        lambda: api(site, "GET", job_url).json()["status"] in ("succeeded", "failed"),
-        timeout_s=50, interval_s=0.3, what="the seed",
-    )  # fmt: skip
-    assert api(site, "GET", job_url).json()["status"] == "succeeded"
+    job = seed_tiles(site, slug="di-tich", max_zoom=12)
+    assert job["status"] == "succeeded", job
     assert list((site.tiles / "public" / "di-tich").glob("12/*/*"))
 
 
@@ -204,4 +166,3 @@ def test_export_by_a_worker_machine(site):
     download = api(site, "GET", job["download_url"])
     assert download.status_code == 200
     assert download.content[:16] == b"SQLite format 3\x00"
-
