@@ -52,6 +52,13 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 apt_install fonts-noto-core chromium
 # nginx, the front server of deploy/nginx.conf.template: the tests run it in front of Django.
 apt_install nginx-light
+# PgBouncer: tests/scale runs its own instance (own ini, own port) in front of a private cluster.
+# Its package enables the system service for the next boot (apt_install only stops it starting
+# now): disabled when we install it, so nothing of ours listens on 6432 with Debian's ini.
+if ! dpkg-query -W -f='${Status}' pgbouncer 2>/dev/null | grep -q "ok installed"; then
+    apt_install pgbouncer
+    if command -v systemctl >/dev/null; then as_root systemctl disable --quiet pgbouncer 2>/dev/null || true; fi
+fi
 
 # --- PostgreSQL + PostGIS -------------------------------------------------------------------
 if [ -z "$DATABASE_URL_GIVEN" ]; then

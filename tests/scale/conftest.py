@@ -212,7 +212,7 @@ class Site:
         """Start gunicorn (2 processes x 2 threads) as a web machine; return its base URL."""
         port = free_port()
         env = {**env, "BIND": f"127.0.0.1:{port}", "WEB_WORKERS": "2", "WEB_THREADS": "2",
-               "WEB_ACCESS_LOG": ""}  # fmt: skip
+               "WEB_ACCESS_LOG": "", "WEB_GRACEFUL_TIMEOUT_S": "3"}  # fmt: skip
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "mapserver.wsgi", "-c",
              str(ROOT / "deploy" / "gunicorn.conf.py")],
