@@ -28,11 +28,14 @@ from .liveness import gone_from_this_host, worker_id
 from .models import ExportJob, ImportJob, JobStatus, Layer
 from .tiles.cache import tile_cache
 from .tiles.seed import tile_chunks_requeue_stale
+from .tiles.services import tiles_changes_requeue
 
 logger = logging.getLogger(__name__)
 
 # A tile is written in milliseconds: a temporary file this old lost its writer.
 TILE_LEFTOVER_AGE_S = 600
+# A data change's boxes are claimed by a worker within seconds; older ones lost their message.
+TILE_CHANGE_REQUEUE_AFTER_S = 120
 IMPORT_WORKER_LOST = "The worker stopped during the import; nothing was changed."
 EXPORT_WORKER_LOST = "The worker stopped during the export; no file was made."
 
@@ -171,9 +174,12 @@ def _exports_sweep(now: datetime) -> dict[str, list[int]]:
 
 
 def _tiles_sweep(now: datetime) -> dict[str, list[int]]:
-    """Give dead workers' seed chunks back to the queue (a job resumes chunk by chunk), and
-    remove the half-written files of tile writers that died."""
+    """Give dead workers' seed chunks back to the queue (a job resumes chunk by chunk), queue
+    again the invalidation of data changes whose message was lost, and remove the half-written
+    files of tile writers that died."""
     sweep = tile_chunks_requeue_stale()
+    if layer_ids := tiles_changes_requeue(older_than_s=TILE_CHANGE_REQUEUE_AFTER_S):
+        logger.warning("tile invalidation queued again for layers %s", layer_ids)
     tile_cache().remove_leftovers(older_than_s=TILE_LEFTOVER_AGE_S)
     return {"requeued": sweep.requeued, "failed": sweep.failed_jobs}
 

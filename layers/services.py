@@ -13,7 +13,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
 
 from .models import Feature, Layer
-from .tiles.services import tiles_after_data_change
+from .queueing import enqueue
 
 BATCH_SIZE = 2000
 
@@ -81,19 +81,14 @@ def _insert(*, layer: Layer, records: Iterable[FeatureRecord]) -> int:
 def layer_data_changed(*, layer: Layer) -> None:
     """Record that a layer's data changed: new version, fresh count and extent, and its tiles.
 
-    Once the change commits, the cached tiles it touched are dropped and rebuilt in the background
-    (the trigger on `layers_feature` recorded where); a large change rebuilds the whole layer.
+    The cached tiles it touched (the trigger on `layers_feature` recorded where) are dropped
+    and rebuilt by a worker: the request only queues that, in its own transaction (the outbox),
+    and touches no file. Until the worker is done, the new version is not published in the
+    cache, so readers of it get tiles rendered from the new data (`layers/tiles/cache.py`).
     """
     Layer.objects.filter(pk=layer.pk).update(version=F("version") + 1)
     layer_refresh_stats(layer=layer)
-    layer_id = layer.pk
-
-    def drop_changed_tiles() -> None:
-        # A named function, not functools.partial: Django logs a failing on-commit callable by
-        # its __qualname__, which a partial lacks (the edit then answered 500 after committing).
-        tiles_after_data_change(layer_id=layer_id)
-
-    transaction.on_commit(drop_changed_tiles, robust=True)
+    enqueue("layers.tasks.tiles_after_data_change", layer.pk)
 
 
 def layer_refresh_stats(*, layer: Layer) -> Layer:
@@ -191,4 +186,6 @@ def layer_update(*, layer: Layer, data: dict) -> Layer:
     else:
         Layer.objects.filter(pk=layer.pk).update(version=F("version") + 1)
         layer.refresh_from_db(fields=["version"])
+        # No tile changed, but the cache must be published for the new version (a worker does).
+        enqueue("layers.tasks.tiles_after_data_change", layer.pk)
     return layer

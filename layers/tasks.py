@@ -32,6 +32,12 @@ def tile_chunk_run(chunk_id: int) -> int:
 
 
 @shared_task
+def tiles_after_data_change(layer_id: int) -> int:
+    """Drop the cached tiles that a layer's data changes touched; return how many went."""
+    return len(tile_services.tiles_after_data_change(layer_id=layer_id))
+
+
+@shared_task
 def tiles_rebuild(layer_id: int, tiles: list[list[int]]) -> int:
     """Render again the cached tiles of a layer that a change dropped; return how many."""
     layer = Layer.objects.filter(pk=layer_id).first()

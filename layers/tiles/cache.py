@@ -7,6 +7,14 @@ front server can hand out public ones without asking Django:
     {TILE_CACHE_DIR}/public/{slug}/{z}/{x}/{y}.pbf.gz     (nginx: gzip_static, gunzip)
     {TILE_CACHE_DIR}/private/{slug}/{z}/{x}/{y}.pbf.gz    (only through Django: X-Accel-Redirect)
     {TILE_CACHE_DIR}/{scope}/{slug}/{z}/{x}/{y}.empty     (an empty tile; never served as a file)
+    {TILE_CACHE_DIR}/{scope}/{slug}@{version} -> {slug}    (the folder, current for that version)
+
+A tile URL names the layer version (`?v=7`). The folder holds one copy per tile whatever the
+version (a data change rewrites only the tiles it touched), so the version a reader asks for is
+checked through a link: `{slug}@{version}` exists only once the tiles a change to that version
+touched are gone from the folder (`publish`, by the worker that removed them). nginx and Django
+read through it, so between a change's commit and its worker a tile of the old data is never
+sent as the new version's: the link is missing, and the tile is rendered instead.
 
 Object storage can replace the folder by implementing `TileCache` and naming the class in the
 `TILE_CACHE_BACKEND` setting.
@@ -36,6 +44,9 @@ SCOPES = (PUBLIC, PRIVATE)
 # Folders of the cache's own housekeeping, beside the scopes (nginx serves only the scopes).
 TEMP_DIR = ".tmp"
 TRASH_DIR = ".trash"
+# Version links kept per layer: a client whose TileJSON is a version or two old still gets its
+# tiles from nginx (from the folder, which is at least as new as the version it names).
+KEPT_VERSIONS = 3
 
 
 def access_scope(*, visibility: str, status: str) -> str:
@@ -56,16 +67,20 @@ def layer_scope(layer: Layer) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TileKey:
-    """Names one cached tile."""
+    """Names one cached tile; with a version, a read finds it only if current for that version.
+
+    Writes and deletes ignore the version: the folder keeps one copy of each tile.
+    """
 
     scope: str
     slug: str
     coord: TileCoord
+    version: int | None = None
 
     @classmethod
     def of(cls, layer: Layer, coord: TileCoord) -> TileKey:
-        """Return the key of a layer's tile."""
-        return cls(layer_scope(layer), layer.slug, coord)
+        """Return the key of a layer's tile, read as of the layer's version."""
+        return cls(layer_scope(layer), layer.slug, coord, layer.version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +125,19 @@ class TileCache(ABC):
 
     @abstractmethod
     def clear_layer(self, slug: str) -> None:
-        """Remove every cached tile of a layer, in both scopes."""
+        """Remove every cached tile of a layer, in both scopes, and its published versions."""
+
+    def publish(self, scope: str, slug: str, version: int) -> None:
+        """Say that the cached tiles of a layer are current for `version` (and older ones).
+
+        Call it, under the layer's exclusive lock, once no tile that a change up to `version`
+        touched is left. A backend without it answers versioned reads like unversioned ones.
+        """
+        return None
+
+    def published(self, scope: str, slug: str, version: int) -> bool:
+        """Return whether the layer's tiles were published as current for `version`."""
+        return True
 
     def accel_redirect(self, key: TileKey) -> str | None:
         """Return the internal URI the front server serves this tile from, if it can."""
@@ -147,15 +174,23 @@ class FolderTileCache(TileCache):
         folder = self._dir(key)
         return folder / f"{key.coord.y}{self.suffix}", folder / f"{key.coord.y}{self.empty_suffix}"
 
+    def _read_paths(self, key: TileKey) -> tuple[Path, Path]:
+        """Return the paths a read opens: through the version link when the key has a version."""
+        if key.version is None:
+            return self._paths(key)
+        coord = key.coord
+        folder = self.root / key.scope / f"{key.slug}@{key.version}" / str(coord.z) / str(coord.x)
+        return folder / f"{coord.y}{self.suffix}", folder / f"{coord.y}{self.empty_suffix}"
+
     def get(self, key: TileKey) -> bytes | None:
-        tile, empty = self._paths(key)
+        tile, empty = self._read_paths(key)
         try:
             return tile.read_bytes()
         except FileNotFoundError:
             return b"" if empty.exists() else None
 
     def exists(self, key: TileKey) -> bool:
-        tile, empty = self._paths(key)
+        tile, empty = self._read_paths(key)
         return tile.exists() or empty.exists()
 
     def put(self, key: TileKey, data: bytes) -> None:
@@ -215,9 +250,43 @@ class FolderTileCache(TileCache):
                             found.append(TileCoord(tiles.z, x, y))
         return sorted(set(found))
 
+    def _links(self, scope: str, slug: str) -> list[tuple[int, Path]]:
+        """Return the layer's version links in a scope, oldest first."""
+        prefix = f"{slug}@"
+        try:
+            entries = list(os.scandir(self.root / scope))
+        except FileNotFoundError:
+            return []
+        links = [
+            (int(entry.name[len(prefix) :]), Path(entry.path))
+            for entry in entries
+            if entry.name.startswith(prefix) and entry.name[len(prefix) :].isdigit()
+        ]
+        return sorted(links)
+
+    def publish(self, scope: str, slug: str, version: int) -> None:
+        scope_dir = self.root / scope
+        scope_dir.mkdir(parents=True, exist_ok=True)
+        link = scope_dir / f"{slug}@{version}"
+        if not link.is_symlink():
+            # Made under a temporary name and renamed: a reader finds the link whole or not at
+            # all. Relative, so the cache folder can move.
+            temp = scope_dir / f".{slug}@{version}.{uuid.uuid4().hex}"
+            os.symlink(slug, temp)
+            os.replace(temp, link)
+        for old_version, path in self._links(scope, slug)[:-KEPT_VERSIONS]:
+            if old_version < version:
+                path.unlink(missing_ok=True)
+
+    def published(self, scope: str, slug: str, version: int) -> bool:
+        return (self.root / scope / f"{slug}@{version}").is_symlink()
+
     def clear_layer(self, slug: str) -> None:
         trash = self.root / TRASH_DIR
         for scope in SCOPES:
+            # The versions go first: until published again, readers render instead.
+            for _, link in self._links(scope, slug):
+                link.unlink(missing_ok=True)
             folder = self.root / scope / slug
             if not folder.exists():
                 continue
@@ -261,8 +330,9 @@ class FolderTileCache(TileCache):
         if not self.accel_redirect_prefix:
             return None
         coord = key.coord
+        folder = key.slug if key.version is None else f"{key.slug}@{key.version}"
         return (
-            f"{self.accel_redirect_prefix.rstrip('/')}/{key.scope}/{key.slug}/"
+            f"{self.accel_redirect_prefix.rstrip('/')}/{key.scope}/{folder}/"
             f"{coord.z}/{coord.x}/{coord.y}.pbf"
         )
 

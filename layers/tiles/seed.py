@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -419,7 +419,9 @@ def _render_chunk(job_id: int, layer: Layer, tiles: list[list[int]]) -> tuple[in
     batch = []
     for z, x, y in tiles:
         key = TileKey.of(layer, TileCoord(z, x, y))
-        if cache.exists(key):
+        # Any cached copy, current or not: a stale one is the change worker's to drop and
+        # rebuild, and a seed must skip what it built itself before its version was published.
+        if cache.exists(replace(key, version=None)):
             skipped += 1
             continue
         batch.append((key, render_tile(spec, key.coord)))

@@ -14,9 +14,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from layers.models import Layer, TileChange
 from layers.queueing import enqueue
@@ -105,44 +107,64 @@ def layer_tile(
     return answer
 
 
-def _claim_changes(layer_id: int) -> list[TileChange]:
-    with transaction.atomic():
-        changes = list(TileChange.objects.select_for_update().filter(layer_id=layer_id))
-        TileChange.objects.filter(pk__in=[change.pk for change in changes]).delete()
-    return changes
-
-
 def tiles_after_data_change(*, layer_id: int) -> list[TileCoord]:
-    """Drop the cached tiles that a committed data change touched and queue their rebuild.
+    """Drop the cached tiles that committed data changes touched, then publish the version.
 
-    Returns the dropped tiles. A change too large to follow box by box resets the whole layer.
+    Run by a worker (`layers.tasks.tiles_after_data_change`, queued by every data change in
+    the change's own transaction), never in a web request: it reads folders and deletes files.
+    Idempotent, and one run serves a whole burst of changes: it claims every pending change box
+    of the layer, so the runs queued by the other changes find nothing and only publish.
+
+    Under the layer's exclusive lock: read the version, claim the boxes, delete the tiles they
+    touch, and only then publish the version (`TileCache.publish`), so readers asking for it
+    render until no touched tile is left. A run killed half-way leaves its boxes (their delete
+    rolls back) and no link; its message comes back (late ack) or the sweep queues it again.
+    A change too large to follow box by box clears the layer and queues a seed. Returns the
+    dropped tiles, whose rebuild is queued.
     """
-    changes = _claim_changes(layer_id)
-    if not changes:
-        return []
-    layer = Layer.objects.filter(pk=layer_id).first()
-    if layer is None:
-        return []
-    if sum(change.feature_count for change in changes) > FULL_REBUILD_FEATURES:
-        layer_tiles_reset(layer=layer)
-        return []
     cache = tile_cache()
-    scope = layer_scope(layer)
-    tile_sql = TileSQL()
     dropped: set[TileCoord] = set()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, layer_id])
-        for z in cache.cached_zooms(scope, layer.slug):
+        # Read after the lock: every change up to this version has committed its boxes, and a
+        # run before this one that claimed some has deleted their tiles (it held the lock).
+        layer = Layer.objects.filter(pk=layer_id).first()
+        changes = list(TileChange.objects.select_for_update().filter(layer_id=layer_id))
+        TileChange.objects.filter(pk__in=[change.pk for change in changes]).delete()
+        if layer is None:
+            return []
+        scope = layer_scope(layer)
+        if sum(change.feature_count for change in changes) > FULL_REBUILD_FEATURES:
+            cache.clear_layer(layer.slug)
+            cache.publish(scope, layer.slug, layer.version)
+            if layer.feature_count:
+                tile_seed_start(layer=layer)
+            return []
+        tile_sql = TileSQL()
+        for z in cache.cached_zooms(scope, layer.slug) if changes else ():
             margin_m = tile_sql.margin_m(z)
             for change in changes:
                 box = (change.min_x, change.min_y, change.max_x, change.max_y)
                 for coord in cache.cached_in(scope, layer.slug, tiles_touching(z, box, margin_m)):
                     if coord not in dropped and cache.delete(TileKey(scope, layer.slug, coord)):
                         dropped.add(coord)
-    if dropped:
-        tiles = [[coord.z, coord.x, coord.y] for coord in sorted(dropped)]
-        enqueue("layers.tasks.tiles_rebuild", layer_id, tiles)
+        cache.publish(scope, layer.slug, layer.version)
+        if dropped:
+            tiles = [[coord.z, coord.x, coord.y] for coord in sorted(dropped)]
+            enqueue("layers.tasks.tiles_rebuild", layer_id, tiles)
     return sorted(dropped)
+
+
+def tiles_changes_requeue(*, older_than_s: float) -> list[int]:
+    """Queue again the work of changes whose boxes wait longer than they should; return the
+    layers' ids. For a message lost after it left the outbox (the sweep calls this)."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+    layer_ids = sorted(
+        set(TileChange.objects.filter(created_at__lte=cutoff).values_list("layer_id", flat=True))
+    )
+    for layer_id in layer_ids:
+        enqueue("layers.tasks.tiles_after_data_change", layer_id)
+    return layer_ids
 
 
 def tiles_rebuild(*, layer: Layer, coords: Iterable[TileCoord]) -> int:
@@ -153,10 +175,18 @@ def tiles_rebuild(*, layer: Layer, coords: Iterable[TileCoord]) -> int:
 
 
 def layer_tiles_clear(*, layer_id: int, slug: str) -> None:
-    """Remove every cached tile of a layer at once (under the exclusive lock)."""
+    """Remove every cached tile of a layer at once (under the exclusive lock).
+
+    An empty folder is current for any version: the layer's version is published again (when
+    `slug` is still its slug), so nginx serves the tiles stored from now on.
+    """
+    cache = tile_cache()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, layer_id])
-        tile_cache().clear_layer(slug)
+        cache.clear_layer(slug)
+        layer = Layer.objects.filter(pk=layer_id, slug=slug).first()
+        if layer is not None:
+            cache.publish(layer_scope(layer), slug, layer.version)
 
 
 def layer_tiles_reset(*, layer: Layer, reseed: bool = True) -> None:

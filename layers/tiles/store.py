@@ -25,6 +25,7 @@ def store_if_current(*, layer_id: int, tiles: Iterable[tuple[TileKey, RenderedTi
     A tile is stored only if, under the lock, the layer still has the version it was rendered
     from and its key still names the layer's slug and scope: a tile keyed `public/` for a layer
     that has since become internal (or not ready) never lands where nginx serves it to anyone.
+    The first tiles stored in an empty folder publish the version (`TileCache.publish`).
     """
     tiles = list(tiles)
     if not tiles:
@@ -42,8 +43,13 @@ def store_if_current(*, layer_id: int, tiles: Iterable[tuple[TileKey, RenderedTi
             return 0
         version, slug, visibility, status = row
         scope = access_scope(visibility=visibility, status=status)
+        # No tile cached yet: the folder is current for this version once these are in it (a
+        # new layer, or one just cleared), so readers of this version may read it.
+        first = not cache.published(scope, slug, version) and not cache.cached_zooms(scope, slug)
         for key, tile in tiles:
             if tile.version == version and key.slug == slug and key.scope == scope:
                 cache.put(key, tile.gzipped)
                 stored += 1
+        if first and stored:
+            cache.publish(scope, slug, version)
     return stored

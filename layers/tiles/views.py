@@ -46,6 +46,7 @@ TILE_LAYER_FIELDS = (
     "tile_fields",
     "name_field",
     "style",
+    "version",  # the cache is read as of it (a version not yet published is rendered)
 )
 
 

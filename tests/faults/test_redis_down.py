@@ -57,7 +57,7 @@ def test_redis_down_saves_jobs_answers_503_with_ids_and_runs_them_when_back(
     feature = FeatureFactory(layer=layer, attributes={"ten": "Chợ cũ"})
     api = APIClient()
     api.force_authenticate(staff)
-    # A cached tile under the feature, which its edit drops and asks a worker to rebuild.
+    # A cached tile under the feature, which a worker drops and rebuilds after its edit.
     x, y = tile_of(107.5905, 16.4637, 12)
     assert api.get(f"/tiles/cho/12/{x}/{y}.pbf").status_code == 200
     assert (fault_folders["tiles"] / "public" / "cho" / "12" / str(x) / f"{y}.pbf.gz").exists()
@@ -91,7 +91,7 @@ def test_redis_down_saves_jobs_answers_503_with_ids_and_runs_them_when_back(
     assert Feature.objects.get(pk=feature.pk).attributes["ten"] == "Chợ Đông Ba"
     waiting = set(QueuedTask.objects.values_list("task", flat=True))
     assert {"layers.tasks.import_run", "layers.tasks.tile_job_start"} <= waiting
-    assert "layers.tasks.tiles_rebuild" in waiting
+    assert "layers.tasks.tiles_after_data_change" in waiting  # drops the tile, then rebuilds
 
     # Redis comes back. The outage lasted a while: the outbox rows are older than the window
     # in which a web process may still be sending them itself.

@@ -81,7 +81,7 @@ def test_nginxconf_renders_the_site_from_the_settings(settings, tmp_path):
     site = out.getvalue()
     assert "listen 8080;" in site
     assert "server 127.0.0.1:9000;" in site
-    assert f"alias {tmp_path}/tiles/public/$slug/$z/$x/$y.pbf;" in site
+    assert f"alias {tmp_path}/tiles/public/$tile_slug$mapserver_tile_version/$tile_zxy.pbf;" in site
     assert "location /_private_tiles/ {" in site
     assert 'add_header Cache-Control "public, max-age=120";' in site
     assert "{{" not in site and "{%" not in site

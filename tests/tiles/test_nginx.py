@@ -170,9 +170,13 @@ def test_a_cached_public_tile_is_sent_by_nginx_from_the_cache_folder(
 
     # Django now refuses the layer (an update that skips the signals keeps the cached file) and
     # the file holds bytes Django never rendered: a 200 with them comes from nginx alone.
+    # (That update bumps the version and clears the layer's files and version links: they are
+    # put back by hand, published for the new version, which nginx then serves.)
     Layer.objects.filter(pk=public.pk).update(status="draft")
     assert fetch(live_server.url, path).status == 404
+    public.refresh_from_db()
     tile_cache().put(TileKey("public", "sites", coord), marker_tile("sites"))
+    tile_cache().publish("public", "sites", public.version)
     hit = fetch(nginx, f"{path}?v={public.version}")
     assert hit.status == 200
     assert hit.body == cached.read_bytes() == marker_tile("sites")
@@ -213,7 +217,7 @@ def test_a_private_tile_is_sent_from_the_cache_only_after_django_said_yes(
     layer_tile(layer=internal, coord=coord)  # rendered and cached, under private/
     key = TileKey("private", "plans", coord)
     tile_cache().put(key, marker_tile("plans"))  # bytes only the cached file holds
-    accel_path = f"/_tile_cache/private/plans/{coord.z}/{coord.x}/{coord.y}.pbf"
+    accel_path = f"/_tile_cache/private/plans@{internal.version}/{coord.z}/{coord.x}/{coord.y}.pbf"
     assert not (Path(settings.TILE_CACHE_DIR) / "public" / "plans").exists()
 
     anonymous = fetch(nginx, path)
