@@ -10,7 +10,7 @@ import mapbox_vector_tile
 import pytest
 import requests
 
-from tests.faults.conftest import PrivatePostgres
+from tests.faults.conftest import PrivatePostgres, wait_until
 from tests.scale.conftest import (
     Site,
     api,
@@ -61,8 +61,9 @@ def test_an_import_is_run_by_the_import_machine(site):
     query = f"SELECT worker FROM layers_importjob WHERE id = {int(job['id'])}"
     worker = site.cluster.psql("scale", query)
     assert worker.strip().endswith(f":{site.import_worker.pid}")
-    # It unpacked in its own work folder, and left nothing there.
-    assert not list((site.folder / "worker-imports" / "work").iterdir())
+    # It unpacked in its own work folder, removed just after the job's end was committed.
+    work = site.folder / "worker-imports" / "work"
+    wait_until(lambda: not list(work.iterdir()), timeout_s=10, what="the work folder to go")
     features = api(site, "GET", "/api/v1/layers/cho/features/").json()["features"]
     assert len(features) == 20
 
