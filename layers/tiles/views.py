@@ -11,8 +11,10 @@ import gzip
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from django.conf import settings
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
@@ -21,10 +23,11 @@ from django.views.decorators.http import require_safe
 from layers.middleware import DATABASE_ERRORS
 from layers.models import Layer
 from layers.selectors import layers_visible_to
+from mapserver.db_router import read_alias
 
 from .cache import PUBLIC, TileKey, layer_scope, tile_cache
 from .grid import TileCoord, TileOutsideGrid
-from .render import GZIP_LEVEL
+from .render import gzip_tile
 from .services import layer_tile
 from .tilejson import tilejson as tilejson_document
 from .writeguard import guard as write_guard
@@ -111,6 +114,34 @@ def _visible_layers(
     return layers
 
 
+T = TypeVar("T")
+
+
+def _checking_connection(query: Callable[[], T]) -> T:
+    """Run a request's first query as the check of a reused database connection.
+
+    With CONN_HEALTH_CHECKS, Django sends `SELECT 1` before the first query of each request on a
+    reused connection: one more round trip, as long as the whole tile query at z16. Here the
+    first query is the check: if it fails on a reused connection, that connection is closed and
+    the query runs once more on a new one, as after a failed `SELECT 1`.
+    """
+    connection = connections[read_alias()]
+    unchecked = (
+        connection.health_check_enabled
+        and not connection.health_check_done
+        and connection.connection is not None
+        and not connection.in_atomic_block
+    )
+    if not unchecked:
+        return query()
+    connection.health_check_done = True
+    try:
+        return query()
+    except DATABASE_ERRORS:
+        connection.close()
+        return query()
+
+
 def _cache_headers(response: HttpResponse, *, public: bool, max_age_s: int) -> HttpResponse:
     if public:
         response["Cache-Control"] = f"public, max-age={max_age_s}"
@@ -141,7 +172,7 @@ def _tile_body(parts: list[bytes]) -> bytes:
     if len(parts) <= 1:
         return parts[0] if parts else b""
     joined = b"".join(gzip.decompress(part) for part in parts)
-    return gzip.compress(joined, GZIP_LEVEL, mtime=0)
+    return gzip_tile(joined)
 
 
 def _cached_public_tile(request: HttpRequest, slugs: str, coord: TileCoord) -> HttpResponse | None:
@@ -167,7 +198,7 @@ def _cached_public_tile(request: HttpRequest, slugs: str, coord: TileCoord) -> H
 def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpResponse:
     """Answer one MVT tile of one layer or of several (`a,b,c`): 200, 204, 304, 400 or 404."""
     try:
-        layers = _visible_layers(request, slugs, TILE_LAYER_FIELDS)
+        layers = _checking_connection(lambda: _visible_layers(request, slugs, TILE_LAYER_FIELDS))
         coord = TileCoord.checked(z, x, y)
     except TileOutsideGrid as error:
         return _error(TileRequestError(400, str(error)))

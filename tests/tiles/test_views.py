@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.gis.geos import LineString
 from django.core.signals import request_finished
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from layers.tiles.cache import FolderTileCache, TileKey, tile_cache
 from layers.tiles.grid import TileCoord
@@ -277,3 +277,20 @@ def test_a_tile_that_cannot_be_cached_is_still_served(client, landmarks, setting
     assert decode(response.content)["landmarks"]["features"]
     # A full disk is one warning line (writes pause), not a traceback per request.
     assert "Tile cache full" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reused_connection_that_died_is_replaced_without_an_error(client, landmarks):
+    """The first query of a tile request stands in for Django's `SELECT 1` health check."""
+    x, y, _, _ = tile_and_pixel(*DAI_NOI, 16)
+    assert client.get(f"/tiles/landmarks/16/{x}/{y}.pbf").status_code == 200
+    connection = connections["default"]
+    backend_pid = connection.connection.info.backend_pid
+    with connections["default"].get_new_connection(connection.get_connection_params()) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+    connection.health_check_done = False  # as at the start of any request on a kept connection
+    x, y, _, _ = tile_and_pixel(*DAI_NOI, 15)
+    response = client.get(f"/tiles/landmarks/15/{x}/{y}.pbf")
+    assert response.status_code == 200
+    assert decode(response.content)["landmarks"]["features"]
+    assert connection.connection.info.backend_pid != backend_pid
