@@ -142,6 +142,11 @@ class Staging:
             else sql.SQL("''")
         )
         flat = self._flat(sql.SQL("geom"), srid)
+        # Each level computes once what the levels above read several times. PostgreSQL would
+        # otherwise pull the subqueries up and copy an expression into every place that reads its
+        # column (the flattened geometry into each validity, emptiness and dimension test): the
+        # `OFFSET 0` fences keep them apart, and cut this statement's time by about 13 (200,000
+        # polygons: 9.5 s of CPU, then 0.7 s).
         query = sql.SQL(
             """
             CREATE UNLOGGED TABLE {prepared} AS
@@ -192,10 +197,10 @@ class Staging:
                                        CASE WHEN GeometryType(geom) = ANY({unsupported})
                                             THEN NULL ELSE {flat} END AS parted
                                 FROM {staging}
-                            ) AS source
-                        ) AS parts
-                    ) AS counted
-                ) AS checked
+                            OFFSET 0) AS source
+                        OFFSET 0) AS parts
+                    OFFSET 0) AS counted
+                OFFSET 0) AS checked
             ) AS repaired
             """
         ).format(
