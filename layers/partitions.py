@@ -152,6 +152,20 @@ class FreshPartition:
                 .format(fresh, current)
                 .as_string(connection.connection)
             )
+            # Its indexes take the names a partition's indexes get from PostgreSQL, so the next
+            # import's fresh table can use its own names again.
+            cursor.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+                " AND tablename = %s AND starts_with(indexname, %s)",
+                [partition_name(self.layer_id), self.name],
+            )
+            for (index,) in cursor.fetchall():
+                renamed = partition_name(self.layer_id) + index[len(self.name) :]
+                cursor.execute(
+                    sql.SQL("ALTER INDEX {} RENAME TO {}")
+                    .format(sql.Identifier(index), sql.Identifier(renamed))
+                    .as_string(connection.connection)
+                )
 
 
 def _with_lock_retries(statements: list[str]) -> None:
