@@ -31,6 +31,7 @@ from .importers.reader import SourceLayout, read_batches
 from .importers.schema import guess_name_field, merged_schema
 from .importers.staging import PreparedStats, Staging
 from .models import Category, ImportJob, Layer
+from .partitions import SwapTimeout
 
 logger = logging.getLogger(__name__)
 
@@ -388,7 +389,15 @@ def _publish(
         if status.get(pk=job.pk) == ImportJob.Status.CANCELLED:
             raise ImportCancelled
         promote, geometry_type = _dimension_plan(layer, stats, append)
-        written = staging.publish(layer_id=layer.pk, replace=not append, multi_dimensions=promote)
+        try:
+            written = staging.publish(
+                layer_id=layer.pk, replace=not append, multi_dimensions=promote
+            )
+        except SwapTimeout as error:
+            raise ImportFailed(
+                f"{error} Nothing was changed; run the import again when the server is quieter "
+                "(a long export or query of the layers was running)."
+            ) from error
         if append:
             layer.attribute_schema = merged_schema(layer.attribute_schema or [], layout.kept)
         else:

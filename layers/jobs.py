@@ -24,6 +24,7 @@ from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from . import queueing
+from .importers.staging import drop_tables as import_tables_drop
 from .liveness import gone_from_this_host, worker_id
 from .models import ExportJob, ImportJob, JobStatus, Layer
 from .tiles.cache import tile_cache
@@ -91,7 +92,8 @@ class Heartbeat:
 
 
 def import_files_remove(job: ImportJob, *, upload: bool = True) -> None:
-    """Delete an import's stored upload and any work folder of it on this machine."""
+    """Delete an import's stored upload, its staging tables and its work folder on this machine."""
+    import_tables_drop(str(job.pk))
     if upload and job.upload and not settings.IMPORT_KEEP_UPLOADS:
         job.upload.storage.delete(job.upload.name)
     work_root = Path(settings.IMPORT_WORK_DIR or tempfile.gettempdir())

@@ -216,18 +216,21 @@ class Unaccent(Func):
 class Feature(models.Model):
     """One feature of a layer: geometry (4326, with a 3857 copy for tiles) and attributes."""
 
-    # No index of its own: `feature_layer_id_idx` (layer_id, id) leads with the layer, so it serves
-    # the cascade from a layer and every `layer_id =` filter; a second b-tree only slowed imports.
+    # The table is list-partitioned by layer (migration 0007, layers/partitions.py): one table per
+    # layer, made and dropped with the layer by triggers on layers_layer. So no foreign key (a row
+    # cannot exist without its layer's partition, and the key's checks cost imports) and no
+    # cascade from Django: deleting a layer drops its partition at once.
     layer = models.ForeignKey(
         Layer,
-        on_delete=models.CASCADE,
+        on_delete=models.DO_NOTHING,
         related_name="features",
         verbose_name=_("layer"),
         db_index=False,
+        db_constraint=False,
     )
     # No spatial index on the 4326 geometry: every spatial query filters a layer's features through
-    # the (layer, geom_3857) GiST index below (bbox boxes are transformed once, see
-    # features/query.py), and the second GiST index cost imports about a fifth of their write.
+    # the geom_3857 GiST index below (bbox boxes are transformed once, see features/query.py), and
+    # the second GiST index cost imports about a fifth of their write.
     geom = models.GeometryField(_("geometry"), srid=4326, spatial_index=False)
     # Kept in step by PostgreSQL itself, so no code path (ORM, raw SQL, COPY) can forget it.
     geom_3857 = models.GeneratedField(
@@ -250,11 +253,11 @@ class Feature(models.Model):
         verbose_name = _("feature")
         verbose_name_plural = _("features")
         indexes = [
-            # (layer, geometry) in one GiST index (btree_gist): a tile query filters on both.
-            GistIndex(fields=["layer", "geom_3857"], name="feature_layer_geom3857_gist"),
+            # Per partition, so per layer: partition pruning picks the layer, the index the place.
+            GistIndex(fields=["geom_3857"], name="feature_geom3857_gist"),
             GinIndex(OpClass("search_text", name="gin_trgm_ops"), name="feature_search_trgm"),
-            # Paging by id within a layer (the APIs' order): counted and skipped in the index.
-            models.Index(fields=["layer", "id"], name="feature_layer_id_idx"),
+            # The primary key in the database is (layer_id, id) (a partitioned table's unique
+            # indexes must hold the partition key): it serves paging by id within a layer.
         ]
 
     def __str__(self) -> str:

@@ -404,6 +404,13 @@ IMPORT_DEFAULT_CATEGORY = env.str("IMPORT_DEFAULT_CATEGORY", default="other")
 IMPORT_KEEP_UPLOADS = env.bool("IMPORT_KEEP_UPLOADS", default=False)
 # Per-feature warnings kept on a job (repaired, skipped); past it, one line counts the rest.
 IMPORT_MAX_FEATURE_MESSAGES = 100
+# A replacing import builds its layer's indexes in bulk with this much memory (per import), then
+# swaps its table in (layers/partitions.py): it asks for the feature table's lock for at most
+# PARTITION_SWAP_LOCK_TIMEOUT_MS at a time (readers of every layer queue behind that request),
+# and gives up after PARTITION_SWAP_WAIT_S of trying, leaving the layer as it was.
+IMPORT_MAINTENANCE_WORK_MEM = env.str("IMPORT_MAINTENANCE_WORK_MEM", default="256MB")
+PARTITION_SWAP_LOCK_TIMEOUT_MS = env.int("PARTITION_SWAP_LOCK_TIMEOUT_MS", default=500)
+PARTITION_SWAP_WAIT_S = env.int("PARTITION_SWAP_WAIT_S", default=120)
 
 # The admin's map widgets open at the city's centre over its base layers (WEBMAP_BASE_LAYERS).
 GIS_ADMIN_DEFAULT_ZOOM = 12

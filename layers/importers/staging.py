@@ -2,15 +2,18 @@
 
     COPY batches ─► import_staging_<job> (raw WKB, typed attribute columns, feature number)
                 ─► import_prepared_<job> (in 4326, 2D, linear, repaired, attributes as JSONB)
-                ─► layers_feature, in the caller's transaction
+                ─► the layer, in the caller's transaction: a fresh table swapped in for its
+                   partition (create, replace; layers/partitions.py), or rows added (append)
 
 Whatever a file holds comes out as something every endpoint can serve (GeoJSON, MVT, GeoPackage):
 curves are linearised, Z and M dropped, empty parts of multi-geometries removed, invalid geometries
 repaired. What cannot be served is skipped with its reason, and every change is counted.
 
-Both staging tables are TEMP: private to this session, dropped by `drop()` or when the session ends,
-never seen by readers of the layer. Identifiers go through psycopg's `sql.Identifier`, values are
-bound parameters.
+Both staging tables are UNLOGGED ordinary tables, not TEMP ones: each step runs in its own
+transaction, and behind PgBouncer in transaction pooling mode the next transaction may run on
+another server session, which would not see a TEMP table. `drop()` removes them at the end of the
+run, and the jobs sweeper (layers/jobs.py) for a worker that died. They are never read by anything
+but the import. Identifiers go through psycopg's `sql.Identifier`, values are bound parameters.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import pyarrow.csv as pacsv
 from django.db import connection, transaction
 from psycopg import sql
 
+from ..partitions import FreshPartition
 from .crs import WGS84
 from .schema import SQL_TYPES, Column
 
@@ -83,6 +87,7 @@ class Staging:
     """The two temporary tables of one import job."""
 
     def __init__(self, *, key: str, columns: list[Column]) -> None:
+        self.key = key
         self.columns = columns
         self.staging = sql.Identifier(f"import_staging_{key}")
         self.prepared = sql.Identifier(f"import_prepared_{key}")
@@ -98,7 +103,7 @@ class Staging:
         ]
         self.drop()
         _run(
-            sql.SQL("CREATE TEMP TABLE {} ({})").format(
+            sql.SQL("CREATE UNLOGGED TABLE {} ({})").format(
                 self.staging, sql.SQL(", ").join(definitions)
             )
         )
@@ -137,9 +142,14 @@ class Staging:
             else sql.SQL("''")
         )
         flat = self._flat(sql.SQL("geom"), srid)
+        # Each level computes once what the levels above read several times. PostgreSQL would
+        # otherwise pull the subqueries up and copy an expression into every place that reads its
+        # column (the flattened geometry into each validity, emptiness and dimension test): the
+        # `OFFSET 0` fences keep them apart, and cut this statement's time by about 13 (200,000
+        # polygons: 9.5 s of CPU, then 0.7 s).
         query = sql.SQL(
             """
-            CREATE TEMP TABLE {prepared} AS
+            CREATE UNLOGGED TABLE {prepared} AS
             SELECT n, name, attrs, had_zm, curved, empty_parts, was_valid,
                    CASE WHEN skip IS NOT NULL THEN skip
                         WHEN fixed IS NULL OR ST_IsEmpty(fixed) THEN
@@ -187,10 +197,10 @@ class Staging:
                                        CASE WHEN GeometryType(geom) = ANY({unsupported})
                                             THEN NULL ELSE {flat} END AS parted
                                 FROM {staging}
-                            ) AS source
-                        ) AS parts
-                    ) AS counted
-                ) AS checked
+                            OFFSET 0) AS source
+                        OFFSET 0) AS parts
+                    OFFSET 0) AS counted
+                OFFSET 0) AS checked
             ) AS repaired
             """
         ).format(
@@ -294,34 +304,61 @@ class Staging:
         """Write the prepared features into the layer (in the caller's transaction); return count.
 
         `multi_dimensions` lists the dimensions (0 point, 1 line, 2 polygon) whose single parts
-        become multi-parts, so that a layer holds one kind per dimension.
+        become multi-parts, so that a layer holds one kind per dimension. Replacing fills a fresh
+        table and swaps it in for the layer's partition; appending adds rows to the partition.
         """
+        geometry = sql.SQL(
+            "CASE WHEN ST_Dimension(geom) = ANY(%(multi)s::int[])"
+            " AND GeometryType(geom) IN ('POINT', 'LINESTRING', 'POLYGON')"
+            " THEN ST_Multi(geom) ELSE geom END"
+        )
+        params = {"layer_id": layer_id, "multi": multi_dimensions}
         with connection.cursor() as cursor:
             if replace:
-                cursor.execute("DELETE FROM layers_feature WHERE layer_id = %s", [layer_id])
-            elif multi_dimensions:
-                cursor.execute(
-                    "UPDATE layers_feature SET geom = ST_Multi(geom), updated_at = now() "
-                    "WHERE layer_id = %s AND ST_Dimension(geom) = ANY(%s::int[]) "
-                    "AND GeometryType(geom) IN ('POINT', 'LINESTRING', 'POLYGON')",
-                    [layer_id, multi_dimensions],
-                )
+                fresh = FreshPartition(layer_id=layer_id, key=f"import{self.key}")
+                fresh.create()
+                cursor.execute("SELECT pg_get_serial_sequence('layers_feature', 'id')")
+                params["sequence"] = cursor.fetchone()[0]
+                target = sql.Identifier(fresh.name)
+                ids = sql.SQL("nextval(%(sequence)s::regclass), ")
+                id_column = sql.SQL("id, ")
+            else:
+                if multi_dimensions:
+                    cursor.execute(
+                        "UPDATE layers_feature SET geom = ST_Multi(geom), updated_at = now() "
+                        "WHERE layer_id = %s AND ST_Dimension(geom) = ANY(%s::int[]) "
+                        "AND GeometryType(geom) IN ('POINT', 'LINESTRING', 'POLYGON')",
+                        [layer_id, multi_dimensions],
+                    )
+                target = sql.Identifier("layers_feature")
+                ids = id_column = sql.SQL("")
             query = sql.SQL(
                 """
-                INSERT INTO layers_feature
-                    (layer_id, geom, attributes, name, created_at, updated_at)
-                SELECT %s,
-                       CASE WHEN ST_Dimension(geom) = ANY(%s::int[])
-                                 AND GeometryType(geom) IN ('POINT', 'LINESTRING', 'POLYGON')
-                            THEN ST_Multi(geom) ELSE geom END,
-                       attrs, name, now(), now()
-                FROM {} WHERE geom IS NOT NULL ORDER BY n
+                INSERT INTO {target}
+                    ({id_column}layer_id, geom, attributes, name, created_at, updated_at)
+                SELECT {ids}%(layer_id)s, {geometry}, attrs, name, now(), now()
+                FROM {prepared} WHERE geom IS NOT NULL ORDER BY n
                 """
-            ).format(self.prepared)
-            cursor.execute(query.as_string(connection.connection), [layer_id, multi_dimensions])
-            return cursor.rowcount
+            ).format(
+                target=target,
+                id_column=id_column,
+                ids=ids,
+                geometry=geometry,
+                prepared=self.prepared,
+            )
+            cursor.execute(query.as_string(connection.connection), params)
+            written = cursor.rowcount
+        if replace:
+            fresh.build_indexes()
+            fresh.swap_in()
+        return written
 
     def drop(self) -> None:
         """Drop both tables if they exist."""
-        for table in (self.prepared, self.staging):
-            _run(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+        drop_tables(self.key)
+
+
+def drop_tables(key: str) -> None:
+    """Drop the staging tables of an import (its job id), if a run left them behind."""
+    for prefix in ("import_prepared_", "import_staging_"):
+        _run(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(f"{prefix}{key}")))

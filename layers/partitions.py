@@ -1,0 +1,198 @@
+"""One table per layer: how a layer's whole content is replaced by a table filled beside it.
+
+`layers_feature` is list-partitioned by layer (migration 0007); triggers on `layers_layer` create a
+layer's partition with the layer and drop it with the layer. A replacing import does not delete
+and re-insert a million rows one index entry at a time: it fills a fresh table with no index,
+builds the indexes in bulk (as ogr2ogr does), and swaps it in for the layer's partition, all in
+the caller's transaction, so readers see the old features until it commits and the new ones
+after, and a failure leaves the layer as it was.
+
+The swap detaches the old partition, which needs an ACCESS EXCLUSIVE lock on `layers_feature`:
+new queries of every layer queue behind it. So it asks with a short `lock_timeout` and tries
+again (a long export holding the table could otherwise hold every tile request behind the
+import), and swaps are taken one at a time by an advisory lock, so two imports cannot deadlock
+upgrading their locks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+from psycopg import sql
+
+logger = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock(namespace, 0): one partition swap at a time.
+SWAP_LOCK_NAMESPACE = 0x5A7
+FEATURE_TABLE = "layers_feature"
+# Columns written by a load; generated ones (geom_3857, search_text) PostgreSQL computes.
+LOADED_COLUMNS = ("id", "layer_id", "geom", "attributes", "name", "created_at", "updated_at")
+
+
+class SwapTimeout(Exception):
+    """The layer's partition could not be swapped: other sessions kept the feature table busy."""
+
+
+def partition_name(layer_id: int) -> str:
+    """Return the name of a layer's partition (as `layers_feature_partition_name()` in SQL)."""
+    return f"{FEATURE_TABLE}_p{int(layer_id)}"
+
+
+def ensure_partition(layer_id: int) -> None:
+    """Create a layer's partition if it is missing (the layer's insert trigger normally has)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT layers_feature_partition_create(%s::bigint)", [layer_id])
+
+
+@dataclass
+class FreshPartition:
+    """A table shaped like a layer's partition, filled and indexed before it replaces it."""
+
+    layer_id: int
+    key: str
+
+    @property
+    def name(self) -> str:
+        return f"{partition_name(self.layer_id)}_{self.key}"
+
+    def create(self) -> None:
+        """Create the empty table, like the layer's partition but without its indexes."""
+        ensure_partition(self.layer_id)
+        with connection.cursor() as cursor:
+            # LIKE the partition, not the parent: only the partition is locked (AccessShare).
+            cursor.execute(
+                sql.SQL(
+                    "CREATE TABLE {fresh} (LIKE {current} INCLUDING DEFAULTS INCLUDING GENERATED"
+                    " INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION)"
+                )
+                .format(
+                    fresh=sql.Identifier(self.name),
+                    current=sql.Identifier(partition_name(self.layer_id)),
+                )
+                .as_string(connection.connection)
+            )
+
+    def build_indexes(self) -> None:
+        """Build the partition's indexes in bulk: the primary key, the GiST and trigram indexes.
+
+        They match the parent's partitioned indexes, so ATTACH adopts them instead of building
+        its own.
+        """
+        fresh = sql.Identifier(self.name)
+        statements = [
+            sql.SQL("SET LOCAL maintenance_work_mem = {}").format(
+                sql.Literal(settings.IMPORT_MAINTENANCE_WORK_MEM)
+            ),
+            sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (layer_id, id)").format(fresh),
+            sql.SQL("CREATE INDEX ON {} USING gist (geom_3857)").format(fresh),
+            sql.SQL("CREATE INDEX ON {} USING gin (search_text gin_trgm_ops)").format(fresh),
+            sql.SQL("ANALYZE {}").format(fresh),
+        ]
+        with connection.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement.as_string(connection.connection))
+
+    def swap_in(self) -> None:
+        """Put the filled table in place of the layer's partition and drop the old one.
+
+        The tile-change trigger sees no row of a swap, so the change is recorded here: one box
+        around the old and the new features, counting both (a large one resets the layer's
+        cached tiles, layers/tiles/services.py).
+        """
+        current = sql.Identifier(partition_name(self.layer_id))
+        fresh = sql.Identifier(self.name)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                sql.SQL(
+                    """
+                    INSERT INTO layers_tilechange
+                        (layer_id, min_x, min_y, max_x, max_y, feature_count, created_at)
+                    SELECT %(layer_id)s, ST_XMin(box), ST_YMin(box), ST_XMax(box), ST_YMax(box),
+                           n, now()
+                    FROM (
+                        SELECT sum(n) AS n, ST_Extent(box) AS box FROM (
+                            SELECT count(*) AS n, ST_Extent(geom_3857) AS box FROM {current}
+                            UNION ALL
+                            SELECT count(*), ST_Extent(geom_3857) FROM {fresh}
+                        ) AS both_tables
+                    ) AS changed
+                    WHERE box IS NOT NULL
+                    """
+                )
+                .format(current=current, fresh=fresh)
+                .as_string(connection.connection),
+                {"layer_id": self.layer_id},
+            )
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [SWAP_LOCK_NAMESPACE])
+        swap = [
+            sql.SQL("ALTER TABLE {parent} DETACH PARTITION {current}"),
+            sql.SQL("ALTER TABLE {parent} ATTACH PARTITION {fresh} FOR VALUES IN ({layer})"),
+        ]
+        _with_lock_retries(
+            [
+                statement.format(
+                    parent=sql.Identifier(FEATURE_TABLE),
+                    current=current,
+                    fresh=fresh,
+                    layer=sql.Literal(int(self.layer_id)),
+                ).as_string(connection.connection)
+                for statement in swap
+            ]
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("DROP TABLE {}").format(current).as_string(connection.connection)
+            )
+            cursor.execute(
+                sql.SQL("ALTER TABLE {} RENAME TO {}")
+                .format(fresh, current)
+                .as_string(connection.connection)
+            )
+            # Its indexes take the names a partition's indexes get from PostgreSQL, so the next
+            # import's fresh table can use its own names again.
+            cursor.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+                " AND tablename = %s AND starts_with(indexname, %s)",
+                [partition_name(self.layer_id), self.name],
+            )
+            for (index,) in cursor.fetchall():
+                renamed = partition_name(self.layer_id) + index[len(self.name) :]
+                cursor.execute(
+                    sql.SQL("ALTER INDEX {} RENAME TO {}")
+                    .format(sql.Identifier(index), sql.Identifier(renamed))
+                    .as_string(connection.connection)
+                )
+
+
+def _with_lock_retries(statements: list[str]) -> None:
+    """Run statements under a short lock timeout in a savepoint; try again while it times out."""
+    timeout_ms = settings.PARTITION_SWAP_LOCK_TIMEOUT_MS
+    deadline = time.monotonic() + settings.PARTITION_SWAP_WAIT_S
+    attempt = 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('lock_timeout')")
+        (previous,) = cursor.fetchone()
+    while True:
+        attempt += 1
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{timeout_ms}ms"])
+                for statement in statements:
+                    cursor.execute(statement)
+                # SET LOCAL outlives the savepoint's release: put the session's own value back.
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
+            return
+        except OperationalError as error:
+            if getattr(error.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+                raise
+            if time.monotonic() >= deadline:
+                raise SwapTimeout(
+                    f"The layer's features could not be swapped in: other sessions held the "
+                    f"feature table for {settings.PARTITION_SWAP_WAIT_S} s ({attempt} tries)."
+                ) from error
+            logger.info("partition swap waited for a lock (try %s)", attempt)
+            time.sleep(min(0.05 * attempt, 1.0))

@@ -1,0 +1,187 @@
+"""One partition per layer: made and dropped with the layer, swapped whole by a replacing import,
+and the swap waits politely for readers of the feature table (layers/partitions.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import shapely
+from django.contrib.gis.geos import Point
+from django.db import connection, connections
+
+from layers.jobs import import_files_remove
+from layers.models import Feature, ImportJob, Layer, TileChange
+from layers.partitions import partition_name
+from tests.factories import LayerFactory
+
+from .conftest import errors, run, snapshot, write_layer
+
+
+def _partitions() -> dict[str, str]:
+    """Return the attached partitions of layers_feature by name, with their bounds."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'layers_feature'::regclass"
+        )
+        return dict(cursor.fetchall())
+
+
+def _indexes(table: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s ORDER BY 1", [table])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _tables_like(pattern: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE %s",
+            [pattern],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def _points(tmp_path, count: int, name: str = "points.gpkg"):
+    rng = np.random.default_rng(count)
+    geoms = shapely.points(107.55 + rng.random(count) * 0.1, 16.42 + rng.random(count) * 0.1)
+    names = [f"Điểm {i}" for i in range(count)]
+    return write_layer(tmp_path / name, list(geoms), {"ten": names}, driver="GPKG")
+
+
+@pytest.mark.django_db
+def test_a_layer_has_its_own_partition_from_creation_to_deletion(category):
+    layer = LayerFactory(category=category)
+    name = partition_name(layer.pk)
+    assert _partitions()[name] == f"FOR VALUES IN ('{layer.pk}')"
+    Feature.objects.create(layer=layer, geom=Point(107.58, 16.47, srid=4326), name="Đại Nội")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {name}")  # the row went to the layer's own table
+        assert cursor.fetchone()[0] == 1
+    # Primary key (layer_id, id), GiST on the 3857 copy, trigram on the search text: built on
+    # the partition from the partitioned indexes.
+    indexes = " ".join(_indexes(name))
+    assert "(layer_id, id)" in indexes
+    assert "gist (geom_3857)" in indexes
+    assert "gin (search_text gin_trgm_ops)" in indexes
+
+    layer.delete()
+    assert name not in _partitions()
+    assert _tables_like(name) == []
+
+
+@pytest.mark.django_db
+def test_a_feature_of_no_layer_is_refused(category):
+    from django.db import IntegrityError
+
+    with pytest.raises(IntegrityError, match="no partition"):
+        Feature.objects.create(layer_id=987654321, geom=Point(107.58, 16.47, srid=4326))
+
+
+@pytest.mark.django_db
+def test_a_replacing_import_swaps_in_a_fresh_indexed_table(layer, tmp_path):
+    name = partition_name(layer.pk)
+    old_ids = set(Feature.objects.filter(layer=layer).values_list("id", flat=True))
+    TileChange.objects.filter(layer_id=layer.pk).delete()
+
+    job = run(_points(tmp_path, 500), layer=layer)
+
+    assert job.status == ImportJob.Status.SUCCEEDED, errors(job)
+    features = Feature.objects.filter(layer=layer)
+    assert features.count() == 500
+    assert not old_ids & set(features.values_list("id", flat=True))
+    assert features.filter(search_text="diem 7").exists()  # generated columns computed
+    assert _partitions()[name] == f"FOR VALUES IN ('{layer.pk}')"
+    assert len(_indexes(name)) == 3  # primary key, GiST, trigram
+    # Nothing of the work is left: staging tables, the fresh table's own name, the old partition.
+    assert _tables_like("import_%") == []
+    assert _tables_like(f"{name}_%") == []
+    # The tile cache learns of the swap (the trigger sees no row of it): one box, both counts.
+    change = TileChange.objects.get(layer_id=layer.pk)
+    assert change.feature_count == 502
+
+
+@pytest.mark.django_db
+def test_the_identifiers_stay_unique_across_layers(layer, tmp_path, category):
+    other = LayerFactory(category=category)
+    run(_points(tmp_path, 50, "a.gpkg"), layer=layer)
+    run(_points(tmp_path, 50, "b.gpkg"), layer=other)
+    ids = list(Feature.objects.filter(layer__in=[layer, other]).values_list("id", flat=True))
+    assert len(ids) == len(set(ids)) == 100
+
+
+@pytest.mark.django_db
+def test_the_sweeper_drops_the_staging_tables_a_dead_worker_left(layer):
+    job = ImportJob.objects.create(layer=layer, source_name="x.gpkg", mode="replace")
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE UNLOGGED TABLE import_staging_{job.pk} (n bigint)")
+        cursor.execute(f"CREATE UNLOGGED TABLE import_prepared_{job.pk} (n bigint)")
+    import_files_remove(job)
+    assert _tables_like(f"import_%_{job.pk}") == []
+
+
+def _hold_feature_table(release: threading.Event, holding: threading.Event) -> None:
+    """Read layers_feature in an open transaction (a long export, say) until told to stop."""
+    reader = connections.create_connection("default")
+    try:
+        with reader.cursor() as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute("SELECT count(*) FROM layers_feature")
+            holding.set()
+            release.wait(30)
+            cursor.execute("COMMIT")
+    finally:
+        reader.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_swap_waits_for_a_reader_then_goes_through(category, tmp_path, settings):
+    settings.PARTITION_SWAP_LOCK_TIMEOUT_MS = 100
+    layer = LayerFactory(category=category)
+    release, holding = threading.Event(), threading.Event()
+    reader = threading.Thread(target=_hold_feature_table, args=(release, holding))
+    reader.start()
+    holding.wait(10)
+    # While the swap waits, its lock request times out and is retried: readers of other layers
+    # queue behind it for at most one timeout at a time.
+    threading.Timer(1.0, release.set).start()
+    started = time.monotonic()
+    job = run(_points(tmp_path, 20), layer=layer)
+    reader.join(10)
+    assert job.status == ImportJob.Status.SUCCEEDED, errors(job)
+    assert time.monotonic() - started >= 0.9  # it did wait for the reader
+    assert Feature.objects.filter(layer=layer).count() == 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_swap_that_cannot_get_the_table_fails_clearly_and_changes_nothing(
+    category, tmp_path, settings
+):
+    from layers.services import FeatureRecord, layer_replace_features
+
+    settings.PARTITION_SWAP_LOCK_TIMEOUT_MS = 100
+    settings.PARTITION_SWAP_WAIT_S = 1
+    layer = LayerFactory(category=category)
+    layer_replace_features(
+        layer=layer,
+        records=[FeatureRecord(geom=Point(107.58, 16.47, srid=4326), attributes={"ten": "A"})],
+    )
+    before = snapshot(Layer.objects.get(pk=layer.pk))
+    release, holding = threading.Event(), threading.Event()
+    reader = threading.Thread(target=_hold_feature_table, args=(release, holding))
+    reader.start()
+    holding.wait(10)
+    try:
+        job = run(_points(tmp_path, 20), layer=layer)
+    finally:
+        release.set()
+        reader.join(10)
+    assert job.status == ImportJob.Status.FAILED
+    message = errors(job)
+    assert "other sessions held the feature table" in message
+    assert "Nothing was changed" in message
+    assert snapshot(Layer.objects.get(pk=layer.pk)) == before
+    assert _tables_like(f"{partition_name(layer.pk)}_%") == []
