@@ -126,14 +126,11 @@ def _tile_query(geometry_type: str, field_count: int, thin_points: bool) -> str:
             SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS tile,
                    ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s) AS area
         ),
-        -- `::bigint`: psycopg binds a small Python int as int2 (a literal 1 is int4), and the GiST
-        -- index on (layer_id, geom_3857) (btree_gist) matches `layer_id` only compared as int8:
-        -- else it reads every layer's features in the tile's box and filters them afterwards.
         -- Every tile is sorted, even under the limit: skipping the sort there measured no faster.
         picked AS (
             SELECT f.{id} AS id, f.{geom} AS geom, f.{attributes} AS attributes
             FROM {feature_table} AS f, bounds
-            WHERE f.{layer_fk} = %(layer_id)s::bigint AND f.{geom} && bounds.area AND {size_test}
+            WHERE f.{layer_fk} = %(layer_id)s AND f.{geom} && bounds.area AND {size_test}
             ORDER BY greatest(ST_XMax(f.{geom}) - ST_XMin(f.{geom}),
                               ST_YMax(f.{geom}) - ST_YMin(f.{geom})) DESC, f.{id}
             LIMIT %(max_features)s
@@ -145,7 +142,7 @@ def _tile_query(geometry_type: str, field_count: int, thin_points: bool) -> str:
             FROM picked AS p, bounds AS b
         ),
         kept AS ({thinned})
-        SELECT (SELECT {version} FROM {layer_table} WHERE {layer_pk} = %(layer_id)s::bigint),
+        SELECT (SELECT {version} FROM {layer_table} WHERE {layer_pk} = %(layer_id)s),
                (SELECT ST_AsMVT(kept.*, %(name)s, %(extent)s, 'geom', 'id') FROM kept)
         """
     ).format(
