@@ -6,8 +6,9 @@
     serving the same files as plain static files (wrk on 127.0.0.1, bounded in time);
 (c) seeding z0-z16 of 200,000 buildings with two Celery workers vs tippecanoe on the same data.
 
-Run with `bash bench/tiles.sh` (installs the tools); `--only uncached` measures (a) alone. Writes
-its section of bench/RESULTS.md; each (a) run moves the previous one to the section's history.
+Run with `bash bench/tiles.sh` (installs the tools); `--only uncached` measures (a) alone and
+`--only cached` (b) alone. Writes its section of bench/RESULTS.md; each (a) run moves the previous
+one to the section's history.
 """
 
 from __future__ import annotations
@@ -199,15 +200,22 @@ def bench_uncached(layer: Layer, tiles: dict[int, list[TileCoord]]) -> list[str]
     return rows
 
 
+# (b) cached public tiles. The reference is nginx at its plainest: a prefix location sending the
+# same cache folder as static files (gzip_static, nothing else). The rounds are interleaved (the
+# order flips each round) on a shared machine; each round's ratio is taken against the reference
+# of the same round, and the reference is measured twice per round (A/A: the run's own noise).
+# nginx's CPU time per request, read from its one worker process, is the steadier figure.
 NGINX_EXTRA = """
-    location ~ "^/static-tiles/(?<path>.+)$" {{
-        alias {cache}/public/$path;
+    location /static-tiles/ {{
+        alias {cache}/public/;
         gzip_static always;
         gunzip on;
         types {{ }}
         default_type application/vnd.mapbox-vector-tile;
     }}
 """
+CACHED_ROUNDS = 7
+WRK_SECONDS = 4
 
 
 def nginx_conf() -> Path:
@@ -226,49 +234,115 @@ def nginx_conf() -> Path:
     return path
 
 
-def wrk(url: str) -> float:
+def wrk(url: str, seconds: int = WRK_SECONDS) -> tuple[float, int]:
+    """Return requests per second and the number of requests of one wrk run."""
     output = subprocess.run(
-        ["wrk", "-t2", "-c50", "-d10s", "-H", "Accept-Encoding: gzip", url],
+        ["wrk", "-t2", "-c50", f"-d{seconds}s", "-H", "Accept-Encoding: gzip", url],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    return rate, int(re.search(r"(\d+) requests in", output).group(1))
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """Return the CPU time (user + system) the processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def bench_cached(layer: Layer, tiles: dict[int, list[TileCoord]]) -> list[str]:
     coord = tiles[14][len(tiles[14]) // 2]
     path = f"{SLUG}/{coord.z}/{coord.x}/{coord.y}.pbf"
-    fetch(f"http://127.0.0.1:{WEB_PORT}/tiles/{path}")  # renders and caches it
-    assert tile_cache().get(TileKey("public", SLUG, coord))
+    fetch(f"http://127.0.0.1:{WEB_PORT}/tiles/{path}?v={layer.version}")  # renders, caches it
+    deadline = time.monotonic() + 10
+    while not tile_cache().get(TileKey("public", SLUG, coord, layer.version)):
+        assert time.monotonic() < deadline, "the tile was not cached and published"
+        time.sleep(0.01)
     nginx = subprocess.Popen(
         ["nginx", "-p", str(WORK), "-c", str(nginx_conf()), "-e", str(WORK / "error.log")]
     )
     time.sleep(1)
+    urls = {
+        "static": f"http://127.0.0.1:{NGINX_PORT}/static-tiles/{path}",
+        "nginx": f"http://127.0.0.1:{NGINX_PORT}/tiles/{path}?v={layer.version}",
+        "static again": f"http://127.0.0.1:{NGINX_PORT}/static-tiles/{path}",
+    }
+    rates: dict[str, list[float]] = {name: [] for name in urls}
+    cpu_us: dict[str, list[float]] = {name: [] for name in urls}
     try:
-        via_nginx = fetch(f"http://127.0.0.1:{NGINX_PORT}/tiles/{path}")
+        via_nginx = fetch(urls["nginx"])
         static = fetch(f"http://127.0.0.1:{NGINX_PORT}/static-tiles/{path}.gz")
         assert via_nginx == static, "nginx must send the cached file"
-        reference = wrk(f"http://127.0.0.1:{NGINX_PORT}/static-tiles/{path}")
-        ours_nginx = wrk(f"http://127.0.0.1:{NGINX_PORT}/tiles/{path}?v={layer.version}")
-        ours_django = wrk(f"http://127.0.0.1:{WEB_PORT}/tiles/{path}?v={layer.version}")
+        [worker] = children(nginx.pid)
+        for round_ in range(CACHED_ROUNDS):
+            for name in list(urls) if round_ % 2 == 0 else list(reversed(urls)):
+                before = cpu_seconds([worker])
+                rate, requests = wrk(urls[name])
+                rates[name].append(rate)
+                cpu_us[name].append((cpu_seconds([worker]) - before) * 1e6 / requests)
+        # Django once, after: two gunicorn workers saturate both cores, which would weigh on
+        # whichever nginx run follows.
+        django, _ = wrk(f"http://127.0.0.1:{WEB_PORT}/tiles/{path}?v={layer.version}")
     finally:
         nginx.send_signal(signal.SIGQUIT)
         nginx.wait(timeout=10)
+
+    def ratio(name: str) -> float:
+        return statistics.median(a / b for a, b in zip(rates[name], rates["static"], strict=True))
+
+    def cpu(name: str) -> float:
+        return statistics.median(cpu_us[name])
+
     rows = [
-        f"Cached z{coord.z} tile {coord.x}/{coord.y} ({len(static) / 1024:.0f} KiB gzip), "
-        "`wrk -t2 -c50 -d10s`, Accept-Encoding: gzip:",
+        "<!-- tiles-b:start -->",
+        f"**{date.today()}**, commit {git_commit()} · {machine()} · cached z{coord.z} tile "
+        f"{coord.x}/{coord.y} ({len(static) / 1024:.0f} KiB gzip) · `wrk -t2 -c50 "
+        f"-d{WRK_SECONDS}s`, Accept-Encoding: gzip, keep-alive, {CACHED_ROUNDS} interleaved "
+        "rounds (order flipped each round) · nginx: one worker process, the reference and our "
+        "route in the same server. Requests/s are medians; the ratio is the median of each "
+        "round's ratio to that round's reference; CPU is nginx's worker CPU time per request "
+        "(user + system), the steadier figure when other work shares the two cores.",
         "",
-        "| path | requests/s | vs nginx static |",
-        "|---|---|---|",
-        f"| nginx serving the cache folder as plain static files (reference) | {reference:.0f} "
-        f"| 1.00{X} |",
-        f"| our nginx tile route (`deploy/nginx.conf.template`) | {ours_nginx:.0f} "
-        f"| {ours_nginx / reference:.2f}{X} |",
-        f"| Django (gunicorn, 2 workers), cached | {ours_django:.0f} "
-        f"| {ours_django / reference:.2f}{X} |",
+        "| path | requests/s | vs nginx static | nginx CPU µs/request | static CPU / ours |",
+        "|---|---|---|---|---|",
+        f"| nginx serving the cache folder as plain static files (reference) "
+        f"| {statistics.median(rates['static']):.0f} | 1.00{X} | {cpu('static'):.1f} | 1.00{X} |",
+        f"| the same reference again (A/A: this run's noise) "
+        f"| {statistics.median(rates['static again']):.0f} | {ratio('static again'):.2f}{X} "
+        f"| {cpu('static again'):.1f} | {cpu('static') / cpu('static again'):.2f}{X} |",
+        f"| our nginx tile route (`deploy/nginx.conf.template`, `?v=` through the version link) "
+        f"| {statistics.median(rates['nginx']):.0f} | {ratio('nginx'):.2f}{X} "
+        f"| {cpu('nginx'):.1f} | {cpu('static') / cpu('nginx'):.2f}{X} |",
+        f"| Django (gunicorn, 2 workers), cached, one run | {django:.0f} "
+        f"| {django / statistics.median(rates['static']):.2f}{X} | | |",
+        "",
+        "Per round (static / ours / static again, requests/s): "
+        + "; ".join(
+            f"{a:.0f} / {b:.0f} / {c:.0f}"
+            for a, b, c in zip(*(rates[name] for name in urls), strict=True)
+        )
+        + ".",
+        "<!-- tiles-b:end -->",
     ]
-    for row in rows[4:]:
+    for row in rows[5:-1]:
         say(row)
     return rows
+
+
+def write_cached_results(rows: list[str]) -> None:
+    """Replace (b) alone in RESULTS.md (`--only cached`)."""
+    text = RESULTS.read_text()
+    part = re.compile(r"<!-- tiles-b:start -->.*<!-- tiles-b:end -->", flags=re.S)
+    if not part.search(text):
+        raise SystemExit("RESULTS.md has no (b) block to update: run the whole benchmark.")
+    RESULTS.write_text(part.sub(lambda _: "\n".join(rows), text))
 
 
 def bench_seed(layer: Layer) -> list[str]:
@@ -428,13 +502,24 @@ def write_results(*, uncached: list[str], cached: list[str] | None, seeding: lis
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only", choices=["uncached"], help="measure (a) alone and update it in RESULTS.md"
+        "--only",
+        choices=["uncached", "cached"],
+        help="measure (a) or (b) alone and update it in RESULTS.md",
     )
     options = parser.parse_args()
     layer = buildings_layer()
     tiles = sample_tiles(layer)
     cached = seeding = None
     try:
+        if options.only == "cached":
+            web = start_web()
+            try:
+                cached = bench_cached(layer, tiles)
+            finally:
+                web.terminate()
+                web.wait(timeout=30)
+            write_cached_results(cached)
+            return
         web = start_web()
         try:
             uncached = bench_uncached(layer, tiles)
