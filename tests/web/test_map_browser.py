@@ -31,9 +31,9 @@ def test_the_map_draws_our_layers_from_our_tiles(map_page):
     assert map_page.rendered("water")
     assert map_page.rendered("parcels")
     tiles = [url for url in requests if "/tiles/" in url]
-    # The base map comes in one composite request per tile; each theme has its own tiles.
-    assert any("/tiles/wards,water,roads,buildings/" in url for url in tiles)
-    assert any("/tiles/landmarks/" in url for url in tiles)
+    # The base map and the themes the map opens with come in one composite request per tile.
+    assert tiles
+    assert all("/tiles/wards,water,roads,buildings,parcels,landmarks/" in url for url in tiles)
     assert all(url.startswith(map_page.base_url) for url in requests if not url.startswith("data:"))
     # Labels in Vietnamese need our glyphs, served by us.
     assert any("/static/glyphs/noto-sans-regular/7680-7935.pbf" in url for url in requests)
@@ -45,15 +45,62 @@ def test_switching_a_layer_off_removes_its_features(map_page):
     map_page.open()
     assert map_page.rendered("landmarks")
 
+    credits = map_page.page.locator(".maplibregl-ctrl-attrib-inner")
+    assert "Sample data (landmarks)" in credits.text_content()
+
     map_page.page.get_by_label("Di tích, danh thắng").uncheck()
     map_page.wait_idle()
     assert map_page.rendered("landmarks") == []
     assert "landmarks" not in map_page.page.evaluate("location.hash")
+    # Its data rides in the base map's tiles, but its credit goes with it.
+    assert "Sample data (landmarks)" not in credits.text_content()
     map_page.screenshot("layer-off")
 
     map_page.page.get_by_label("Di tích, danh thắng").check()
     map_page.wait_idle()
     assert "Đại Nội" in _names(map_page.rendered("landmarks"))
+    assert "Sample data (landmarks)" in credits.text_content()
+
+
+STYLE_IDS = "window.webmap.map.getStyle().layers.map((layer) => layer.id)"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_layer_off_at_the_start_joins_the_map_when_switched_on(map_page):
+    requests = []
+    map_page.page.on("request", lambda request: requests.append(request.url))
+    map_page.open("#map=16/16.4525/107.611&layers=water,roads,landmarks")
+    # The first style holds only the layers that are on.
+    assert not [id for id in map_page.page.evaluate(STYLE_IDS) if id.startswith("L:parcels:")]
+    assert not [url for url in requests if "parcels" in url]
+
+    item = map_page.page.locator("li.layer[data-layer='parcels']")
+    item.locator("button.more").click()
+    item.locator("input[data-opacity='parcels']").fill("40")  # chosen while the layer is off
+    item.get_by_role("checkbox").check()
+    map_page.wait_idle()
+
+    assert {"Khu đất A2", "Khu đất B1", "Khu đất B2"} <= _names(map_page.rendered("parcels"))
+    ids = map_page.page.evaluate(STYLE_IDS)
+    # In its place in the stack: above the base map and below the point themes, the highlights
+    # and the labels, as if the style had been built with it on.
+    assert ids.index("L:roads:0") < ids.index("L:parcels:0") < ids.index("L:landmarks:0")
+    assert (
+        ids.index("L:landmarks:0") < ids.index("L:parcels:hl-fill") < ids.index("L:landmarks:label")
+    )
+    opacity = map_page.page.evaluate(
+        "window.webmap.map.getPaintProperty('L:parcels:0', 'fill-opacity')"
+    )
+    assert opacity == pytest.approx(0.5 * 0.4)
+    # Not a theme the map opened with: it has tiles of its own, and its credit shows.
+    assert any("/tiles/parcels/" in url for url in requests)
+    credits = map_page.page.locator(".maplibregl-ctrl-attrib-inner").text_content()
+    assert "Sample data (parcels)" in credits
+    map_page.click_at(107.609 + 0.0006, 16.452 + 0.0005)  # Khu đất A2
+    map_page.page.locator(".feature-popup").wait_for()
+    map_page.wait_idle()
+    assert map_page.rendered("parcels", "L:parcels:hl-fill")
+    map_page.screenshot("layer-switched-on")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -240,6 +287,14 @@ def test_measuring_a_distance_and_an_area(map_page):
     expected = 6371008.8 * math.radians(0.010) * math.cos(math.radians(16.462))
     assert float(value.get_attribute("data-length-m")) == pytest.approx(expected, rel=0.005)
     assert "km" in value.inner_text()
+    # The measuring layers join the map with the first measure, on top of everything.
+    map_page.wait_idle()
+    assert map_page.page.evaluate(STYLE_IDS)[-3:] == [
+        "measure-fill",
+        "measure-line",
+        "measure-points",
+    ]
+    assert map_page.rendered("measure", "measure-line")
     map_page.screenshot("measure-distance")
 
     map_page.page.get_by_role("button", name="Đo diện tích").click()

@@ -8,7 +8,10 @@ import { _, attributionText, fmt, h, svg, toast } from './dom.js';
 import { Identify } from './identify.js';
 import { markZoomRange, renderLayerTree } from './layertree.js';
 import { Search } from './search.js';
-import { buildStyle, drawingOrder, extrusionOf, ids, setOpacity, styleSpecs } from './style.js';
+import {
+  addToStyle, buildStyle, creditComposite, drawingOrder, extrusionOf, ids, inStyle, planComposite,
+  setOpacity, styleSpecs,
+} from './style.js';
 import { Measure, exportPng, shareView } from './tools.js';
 import { readState, writeState } from './urlstate.js';
 
@@ -32,10 +35,12 @@ class WebMap {
     this.on = new Set(wanted.filter((slug) => this.bySlug.has(slug)));
     this.threeD = Boolean(state.view && state.view.pitch > 0);
     this.opacityOriginals = new Map();
+    this.opacity = new Map(); // slug → factor chosen in the tree, kept for layers not drawn yet
     this.selected = null;
     this.lastTileError = 0;
 
     const view = state.view || { center: config.center, zoom: config.zoom, bearing: 0, pitch: 0 };
+    planComposite(config, this.on);
     this.map = new maplibregl.Map({
       container: 'map',
       style: buildStyle(config, { on: this.on, threeD: this.threeD }),
@@ -76,7 +81,10 @@ class WebMap {
       isOn: (slug) => this.on.has(slug),
       actions: {
         toggle: (slug, on) => this.setLayer(slug, on),
-        opacity: (slug, value) => setOpacity(this.map, this.bySlug.get(slug), value, this.opacityOriginals),
+        opacity: (slug, value) => {
+          this.opacity.set(slug, value);
+          setOpacity(this.map, this.bySlug.get(slug), value, this.opacityOriginals);
+        },
         zoomTo: (slug) => this.zoomTo(slug),
       },
     });
@@ -106,6 +114,12 @@ class WebMap {
     const layer = this.bySlug.get(slug);
     if (!layer) return;
     if (on) this.on.add(slug); else this.on.delete(slug);
+    // The style starts with the layers that are on (buildStyle): the others join it when first asked.
+    if (on && !inStyle(this.map, layer)) {
+      addToStyle(this.map, this.config, layer, { threeD: this.threeD });
+      if (this.opacity.has(slug)) setOpacity(this.map, layer, this.opacity.get(slug), this.opacityOriginals);
+    }
+    if (layer.composite) creditComposite(this.map, this.config, this.on);
     const extruded = Boolean(extrusionOf(layer));
     const visibility = (id, show) => {
       if (this.map.getLayer(id)) this.map.setLayoutProperty(id, 'visibility', show ? 'visible' : 'none');

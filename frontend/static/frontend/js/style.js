@@ -29,7 +29,7 @@ export const ids = {
   label: (slug) => `L:${slug}:label`,
   highlight: (slug, kind) => `L:${slug}:hl-${kind}`,
   extrusion: (slug) => `L:${slug}:3d`,
-  source: (layer) => (layer.base ? BASE_SOURCE : `S:${layer.slug}`),
+  source: (layer) => (layer.base || layer.composite ? BASE_SOURCE : `S:${layer.slug}`),
 };
 
 function colourFor(layer) {
@@ -159,6 +159,11 @@ function tileUrl(config, slugs, versions) {
   return `${window.location.origin}${path}?v=${versions.join('.')}`;
 }
 
+/** Return the credits of these layers, each once, as one line of cleaned HTML. */
+function creditsOf(layers) {
+  return [...new Set(layers.map((layer) => layer.attribution).filter(Boolean))].join(' · ');
+}
+
 function sourceFor(config, layers) {
   const minzoom = Math.min(...layers.map((layer) => layer.min_zoom));
   // Deeper zooms are drawn from the deepest tile every layer of the source has.
@@ -170,8 +175,7 @@ function sourceFor(config, layers) {
     minzoom,
     maxzoom,
     // Cleaned HTML from the server (links and inline tags only): MapLibre shows it as HTML.
-    attribution: [...new Set(layers.map((layer) => layer.attribution).filter(Boolean))]
-      .join(' · '),
+    attribution: creditsOf(layers),
   };
   if (bboxes.length) {
     source.bounds = [
@@ -180,6 +184,34 @@ function sourceFor(config, layers) {
     ];
   }
   return source;
+}
+
+/**
+ * Decide, once before the style is built, which themes ride in the base map's composite tiles:
+ * those the map opens with by default (WEBMAP_DEFAULT_LAYERS) that are on at the start. The first
+ * view then costs one request per tile, not one per tile and layer, and its data arrives together,
+ * so the map draws fewer frames before it is complete. A theme whose tiles stop shallower than
+ * the base map's keeps a source of its own (the composite goes as deep as its shallowest layer).
+ */
+export function planComposite(config, on) {
+  const base = config.layers.filter((layer) => layer.base);
+  const baseMaxZoom = Math.min(...base.map((layer) => layer.max_zoom));
+  for (const layer of config.layers) {
+    layer.composite = Boolean(base.length && !layer.base && layer.on && on.has(layer.slug)
+      && layer.max_zoom >= baseMaxZoom);
+  }
+}
+
+/**
+ * Credit, in the composite source, the layers of it that are on: a theme riding in the base map's
+ * tiles is credited only while it shows, as it was with a source of its own. MapLibre's control
+ * reads a source's `attribution` again when the style changes.
+ */
+export function creditComposite(map, config, on) {
+  const source = map.getSource(BASE_SOURCE);
+  if (!source) return;
+  source.attribution = creditsOf(drawingOrder(config)
+    .filter((layer) => (layer.base || layer.composite) && (layer.base || on.has(layer.slug))));
 }
 
 /** Return the layers in drawing order: the base map from the bottom, then the themes. */
@@ -225,78 +257,124 @@ export function drawnLayerIds(map, layer) {
     .map((styleLayer) => styleLayer.id);
 }
 
-/** Build the complete MapLibre style for the visitor's layers. */
+/**
+ * Return the MapLibre layers that draw one of our layers, by group (the style stacks the groups:
+ * every drawn layer, then every extrusion, highlight and label): its style layers, its 3D
+ * extrusion, its highlights and its label.
+ */
+function groupsOf(layer, { visible, threeD }) {
+  const visibility = visible ? 'visible' : 'none';
+  const source = ids.source(layer);
+  const extrusion = extrusionOf(layer);
+  const drawn = styleSpecs(layer).map((spec, index) => {
+    const flatInThreeD = extrusion && spec.type === 'fill' && threeD;
+    return {
+      id: ids.style(layer.slug, index),
+      source,
+      'source-layer': layer.slug,
+      ...spec,
+      minzoom: Math.max(spec.minzoom ?? 0, layer.min_zoom || 0),
+      layout: { ...spec.layout, visibility: flatInThreeD ? 'none' : visibility },
+    };
+  });
+  const extrusions = extrusion ? [{
+    id: ids.extrusion(layer.slug), type: 'fill-extrusion', source, 'source-layer': layer.slug,
+    minzoom: layer.min_zoom || 0,
+    layout: { visibility: threeD && visible ? 'visible' : 'none' },
+    paint: {
+      'fill-extrusion-color': extrusion.colour,
+      'fill-extrusion-height': extrusion.height,
+      'fill-extrusion-base': extrusion.base,
+      'fill-extrusion-opacity': 0.9,
+    },
+  }] : [];
+  const label = labelSpec(layer);
+  const labels = label ? [{
+    id: ids.label(layer.slug), type: 'symbol', source, 'source-layer': layer.slug,
+    minzoom: label.minzoom, layout: { ...label.layout, visibility }, paint: label.paint,
+  }] : [];
+  return { drawn, extrusions, highlights: highlightLayers(layer, source, visibility), labels };
+}
+
+const GROUPS = ['drawn', 'extrusions', 'highlights', 'labels'];
+
+/** Return the MapLibre layers of these layers, stacked group by group, bottom first. */
+function stacked(layers, options) {
+  const groups = layers.map((layer) => groupsOf(layer, options(layer)));
+  return GROUPS.flatMap((group) => groups.flatMap((layerGroups) => layerGroups[group]));
+}
+
+const MEASURE_LAYERS = [
+  { id: 'measure-fill', type: 'fill', source: MEASURE_SOURCE, filter: IS_POLYGON,
+    paint: { 'fill-color': '#0ea5e9', 'fill-opacity': 0.15 } },
+  { id: 'measure-line', type: 'line', source: MEASURE_SOURCE, filter: ['!', IS_POINT],
+    paint: { 'line-color': '#0369a1', 'line-width': 2.5, 'line-dasharray': [2, 1] } },
+  { id: 'measure-points', type: 'circle', source: MEASURE_SOURCE, filter: IS_POINT,
+    paint: { 'circle-radius': 4.5, 'circle-color': '#fff', 'circle-stroke-color': '#0369a1', 'circle-stroke-width': 2 } },
+];
+
+/**
+ * Build the MapLibre style for the visitor's layers. Only the layers that are on get MapLibre
+ * layers: each one costs work in the page and in the tile worker before the first frame, and most
+ * of the catalogue starts off. `addToStyle` adds a layer the first time it is switched on.
+ * Every layer keeps its source, which costs nothing until a MapLibre layer uses it. Call
+ * `planComposite` first.
+ */
 export function buildStyle(config, { on, threeD }) {
   const order = drawingOrder(config);
   const sources = {};
-  const baseLayers = order.filter((layer) => layer.base);
-  if (baseLayers.length) sources[BASE_SOURCE] = sourceFor(config, baseLayers);
-  for (const layer of order.filter((item) => !item.base)) sources[ids.source(layer)] = sourceFor(config, [layer]);
-  sources[MEASURE_SOURCE] = { type: 'geojson', data: { type: 'FeatureCollection', features: [] } };
+  const composite = order.filter((layer) => layer.base || layer.composite);
+  if (composite.length) sources[BASE_SOURCE] = sourceFor(config, composite);
+  for (const layer of order.filter((item) => !composite.includes(item))) {
+    sources[ids.source(layer)] = sourceFor(config, [layer]);
+  }
 
-  const drawn = [{ id: 'background', type: 'background', paint: { 'background-color': '#eef0ea' } }];
+  const background = [{ id: 'background', type: 'background', paint: { 'background-color': '#eef0ea' } }];
   if (config.basemap && config.basemap.url) {
     sources.basemap = {
       type: 'raster', tiles: [config.basemap.url], tileSize: 256,
       attribution: escapeHtml(config.basemap.attribution || ''),
     };
-    drawn.push({ id: 'basemap', type: 'raster', source: 'basemap' });
+    background.push({ id: 'basemap', type: 'raster', source: 'basemap' });
   }
-  const extrusions = [];
-  const highlights = [];
-  const labels = [];
-  for (const layer of order) {
-    const visible = on.has(layer.slug) ? 'visible' : 'none';
-    const source = ids.source(layer);
-    const extrusion = extrusionOf(layer);
-    styleSpecs(layer).forEach((spec, index) => {
-      const flatInThreeD = extrusion && spec.type === 'fill' && threeD;
-      drawn.push({
-        id: ids.style(layer.slug, index),
-        source,
-        'source-layer': layer.slug,
-        ...spec,
-        minzoom: Math.max(spec.minzoom ?? 0, layer.min_zoom || 0),
-        layout: { ...spec.layout, visibility: flatInThreeD ? 'none' : visible },
-      });
-    });
-    if (extrusion) {
-      extrusions.push({
-        id: ids.extrusion(layer.slug), type: 'fill-extrusion', source, 'source-layer': layer.slug,
-        minzoom: layer.min_zoom || 0,
-        layout: { visibility: threeD && on.has(layer.slug) ? 'visible' : 'none' },
-        paint: {
-          'fill-extrusion-color': extrusion.colour,
-          'fill-extrusion-height': extrusion.height,
-          'fill-extrusion-base': extrusion.base,
-          'fill-extrusion-opacity': 0.9,
-        },
-      });
-    }
-    highlights.push(...highlightLayers(layer, source, visible));
-    const label = labelSpec(layer);
-    if (label) {
-      labels.push({
-        id: ids.label(layer.slug), type: 'symbol', source, 'source-layer': layer.slug,
-        minzoom: label.minzoom, layout: { ...label.layout, visibility: visible }, paint: label.paint,
-      });
-    }
-  }
-  const measure = [
-    { id: 'measure-fill', type: 'fill', source: MEASURE_SOURCE, filter: IS_POLYGON,
-      paint: { 'fill-color': '#0ea5e9', 'fill-opacity': 0.15 } },
-    { id: 'measure-line', type: 'line', source: MEASURE_SOURCE, filter: ['!', IS_POINT],
-      paint: { 'line-color': '#0369a1', 'line-width': 2.5, 'line-dasharray': [2, 1] } },
-    { id: 'measure-points', type: 'circle', source: MEASURE_SOURCE, filter: IS_POINT,
-      paint: { 'circle-radius': 4.5, 'circle-color': '#fff', 'circle-stroke-color': '#0369a1', 'circle-stroke-width': 2 } },
-  ];
+  const shown = order.filter((layer) => on.has(layer.slug));
   return {
     version: 8,
     name: 'webmap',
     glyphs: `${window.location.origin}${config.urls.glyphs}`,
     sources,
-    layers: [...drawn, ...extrusions, ...highlights, ...labels, ...measure],
+    layers: [...background, ...stacked(shown, () => ({ visible: true, threeD }))],
   };
+}
+
+/**
+ * Add the measuring source and its layers on top of the map, the first time someone measures: an
+ * empty GeoJSON source in the first style costs a trip through the tile worker and a frame.
+ */
+export function addMeasureLayers(map) {
+  if (map.getSource(MEASURE_SOURCE)) return;
+  map.addSource(MEASURE_SOURCE, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+  for (const styleLayer of MEASURE_LAYERS) map.addLayer(styleLayer);
+}
+
+/** Say whether a layer has its MapLibre layers in the map's style yet. */
+export function inStyle(map, layer) {
+  return Boolean(map.getLayer(ids.style(layer.slug, 0)));
+}
+
+/**
+ * Add a layer's MapLibre layers to the map, each where the complete style would hold it: below
+ * the first MapLibre layer that follows it in the complete stack and is already on the map.
+ */
+export function addToStyle(map, config, layer, { threeD }) {
+  const everything = stacked(drawingOrder(config), (item) => ({ visible: item.slug === layer.slug, threeD }));
+  // The measuring layers, once there, stay on top.
+  const complete = [...everything.map((styleLayer) => styleLayer.id), ...MEASURE_LAYERS.map((styleLayer) => styleLayer.id)];
+  for (const styleLayer of everything) {
+    if (!styleLayer.id.startsWith(`L:${layer.slug}:`) || map.getLayer(styleLayer.id)) continue;
+    const after = complete.slice(complete.indexOf(styleLayer.id) + 1);
+    map.addLayer(styleLayer, after.find((id) => map.getLayer(id)));
+  }
 }
 
 /** Paint properties that carry opacity, by MapLibre layer type. */

@@ -2,7 +2,7 @@
 // of the current view.
 
 import { _, fmt, h, number, toast } from './dom.js';
-import { MEASURE_SOURCE } from './style.js';
+import { MEASURE_SOURCE, addMeasureLayers } from './style.js';
 
 const EARTH_RADIUS_M = 6371008.8;
 const rad = (degrees) => (degrees * Math.PI) / 180;
@@ -130,7 +130,8 @@ export class Measure {
     } else if (path.length >= 2) {
       features.push({ type: 'Feature', geometry: { type: 'LineString', coordinates: path }, properties: {} });
     }
-    this.map.getSource(MEASURE_SOURCE)?.setData({ type: 'FeatureCollection', features });
+    addMeasureLayers(this.map);
+    this.map.getSource(MEASURE_SOURCE).setData({ type: 'FeatureCollection', features });
     this.render();
   }
 
