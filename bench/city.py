@@ -631,7 +631,7 @@ def percentile(values: list[float], share: float) -> float:
 
 def report(
     *, args, setup_s: float, imported: ImportResult, seed: SeedResult, export_s: float,
-    tippecanoe: list[TippecanoeResult], burst: BurstResult, conditions: list[str],
+    tippecanoe: list[TippecanoeResult], burst: BurstResult, conditions: list[str], commit: str,
 ) -> str:  # fmt: skip
     job, stats = seed.job, seed.stats
     timings = imported.job.report.get("timings", {})
@@ -678,7 +678,7 @@ def report(
     )
     return f"""## City scale
 
-**{date.today()}**, commit {git_commit()} · {machine()} · `{command}` · {args.buildings:,}
+**{date.today()}**, commit {commit} · {machine()} · `{command}` · {args.buildings:,}
 synthetic buildings (30-300 m², floors, heights, Vietnamese names and addresses) on the dry land
 of Huế's real boundary (the demo's, 4,947 km²): 35 % around the centre, 35 % around the district
 towns, 30 % in 2,500 villages; in database `{DB_NAME}` beside the demo layers (migrate + loaddemo
@@ -775,6 +775,8 @@ def main() -> None:
     cores = os.cpu_count() or 2
     processes = Processes()
     conditions = [f"at start {load()}"]
+    # The commit the servers started from: a checkout that moves during the run is said so.
+    commit = git_commit()
     try:
         path = buildings_file(WORK, args.buildings)
         clear_caches()
@@ -792,9 +794,11 @@ def main() -> None:
         burst = run_burst(processes, burst_tiles(seeded, args.burst))
         conditions.append(f"after the burst {load()}")
         conditions.append("the machine shared with other agents' tests and benchmarks")
+        if git_commit().rstrip("+") != commit.rstrip("+"):
+            commit += f" (the checkout moved to {git_commit()} during the run: measure again)"
         text = report(
             args=args, setup_s=setup_s, imported=imported, seed=seed, export_s=export_s,
-            tippecanoe=tippecanoe, burst=burst, conditions=conditions,
+            tippecanoe=tippecanoe, burst=burst, conditions=conditions, commit=commit,
         )  # fmt: skip
         print(text, flush=True)
         if not args.no_write:
