@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -110,10 +110,26 @@ def _tile_cursor() -> CursorWrapper:
     return connection.make_cursor(cursor)
 
 
+def send_tile(
+    spec: TileSpec, coord: TileCoord, tile_sql: TileSQL | None = None
+) -> Callable[[], RenderedTile]:
+    """Send one tile's statement and return the function that reads the rendered tile.
+
+    In psycopg's pipeline mode the statement goes out without waiting for its answer, so a
+    query sent after it shares its round trip (see `ahead.py`).
+    """
+    tile_sql = tile_sql or TileSQL()
+    cursor = _tile_cursor()
+    cursor.execute(tile_sql.query(spec, coord), tile_sql.params(spec, coord))
+
+    def read() -> RenderedTile:
+        with cursor:
+            version, data = cursor.fetchone()
+        return RenderedTile(coord=coord, data=bytes(data or b""), version=version or 0)
+
+    return read
+
+
 def render_tile(spec: TileSpec, coord: TileCoord, tile_sql: TileSQL | None = None) -> RenderedTile:
     """Render one tile of a layer in PostGIS, in one statement."""
-    tile_sql = tile_sql or TileSQL()
-    with _tile_cursor() as cursor:
-        cursor.execute(tile_sql.query(spec, coord), tile_sql.params(spec, coord))
-        version, data = cursor.fetchone()
-    return RenderedTile(coord=coord, data=bytes(data or b""), version=version or 0)
+    return send_tile(spec, coord, tile_sql)()

@@ -85,19 +85,25 @@ def layers_access_changed(*, layers: Iterable[tuple[int, str]]) -> None:
 
 
 def layer_tile(
-    *, layer: Layer, coord: TileCoord, cache: TileCache | None = None, store: bool = True
+    *,
+    layer: Layer,
+    coord: TileCoord,
+    cache: TileCache | None = None,
+    store: bool = True,
+    rendered: RenderedTile | None = None,
 ) -> TileAnswer:
     """Return a layer's tile from the cache, else render it and cache it when it holds features.
 
     With `store=False` the caller caches it later with `TileAnswer.store()` (the tile view does
-    once the response is sent).
+    once the response is sent). `rendered` is the tile already rendered for the layer as it is
+    (the view sends its statement with the visibility lookup), used if the cache has none.
     """
     cache = cache or tile_cache()
     key = TileKey.of(layer, coord)
     cached = cache.get(key)
     if cached is not None:
         return TileAnswer(cached, from_cache=True)
-    tile = render_tile(tile_spec(layer), coord)
+    tile = rendered or render_tile(tile_spec(layer), coord)
     if not tile.data:
         # Empty tiles are cached by seeds only: any request far from the data would leave a marker.
         return TileAnswer(b"", from_cache=False)

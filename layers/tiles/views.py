@@ -25,6 +25,7 @@ from layers.models import Layer
 from layers.selectors import layers_visible_to
 from mapserver.db_router import read_alias
 
+from .ahead import visible_with_tile
 from .cache import PUBLIC, TileKey, layer_scope, tile_cache
 from .grid import TileCoord, TileOutsideGrid
 from .render import gzip_tile
@@ -194,11 +195,26 @@ def _cached_public_tile(request: HttpRequest, slugs: str, coord: TileCoord) -> H
     return _tile_answer(request, _tile_body(parts), public=True, max_age_s=DB_DOWN_MAX_AGE_S)
 
 
+def _coord_or_none(z: int, x: int, y: int) -> TileCoord | None:
+    try:
+        return TileCoord.checked(z, x, y)
+    except TileOutsideGrid:
+        return None
+
+
 @require_safe
 def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpResponse:
     """Answer one MVT tile of one layer or of several (`a,b,c`): 200, 204, 304, 400 or 404."""
+    cache = tile_cache()
     try:
-        layers = _checking_connection(lambda: _visible_layers(request, slugs, TILE_LAYER_FIELDS))
+        layers, ahead = _checking_connection(
+            lambda: visible_with_tile(
+                lambda: _visible_layers(request, slugs, TILE_LAYER_FIELDS),
+                slugs=slugs,
+                coord=_coord_or_none(z, x, y),
+                cache=cache,
+            )
+        )
         coord = TileCoord.checked(z, x, y)
     except TileOutsideGrid as error:
         return _error(TileRequestError(400, str(error)))
@@ -222,7 +238,6 @@ def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpRespon
         return _error(TileRequestError(400, f"Zoom {z} is outside the layer's zooms ({ranges})."))
     public = all(layer_scope(layer) == PUBLIC for layer in in_range)
     max_age_s = settings.TILE_PUBLIC_MAX_AGE_S
-    cache = tile_cache()
 
     if len(in_range) == 1 and not public:
         # Behind nginx, a cached private tile is sent by nginx once Django said yes.
@@ -233,7 +248,10 @@ def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpRespon
             response["X-Accel-Redirect"] = redirect
             return _cache_headers(response, public=False, max_age_s=max_age_s)
 
-    answers = [layer_tile(layer=layer, coord=coord, cache=cache, store=False) for layer in in_range]
+    answers = [
+        layer_tile(layer=layer, coord=coord, cache=cache, store=False, rendered=ahead)
+        for layer in in_range
+    ]
     # Tiles rendered now are cached once the response is out (see TileResponse).
     after_sent = [answer.store for answer in answers if answer.unstored]
     body = _tile_body([answer.data for answer in answers])

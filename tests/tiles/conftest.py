@@ -5,6 +5,7 @@ import math
 import pytest
 from django.contrib.gis.geos import Point
 
+from layers.tiles.ahead import forget_layers
 from layers.tiles.cache import tile_cache
 from layers.tiles.grid import tiles_touching
 from layers.tiles.sql import TileSQL
@@ -13,6 +14,12 @@ from layers.tiles.sql import TileSQL
 DAI_NOI = (107.5775, 16.4698)
 CHO_DONG_BA = (107.5876, 16.4722)
 LANG_CO = (108.0705, 16.2265)
+
+
+@pytest.fixture(autouse=True)
+def no_layer_seen_before():
+    """Start each test with no layer shape remembered from another (layers/tiles/ahead.py)."""
+    forget_layers()
 
 
 @pytest.fixture
