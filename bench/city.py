@@ -613,6 +613,21 @@ def git_commit() -> str:
     return commit + ("+" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
+def moved_note(started: str) -> str:
+    """Return a note when server code (layers/, mapserver/, deploy/) changed during the run."""
+    now = git_commit()
+    if now.rstrip("+") == started.rstrip("+"):
+        return ""
+    changed = subprocess.run(
+        ["git", "diff", "--name-only", started.rstrip("+"), now.rstrip("+"), "--",
+         "layers", "mapserver", "deploy"],
+        cwd=ROOT, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    if not changed:
+        return f" (moved to {now} during the run, no server code changed)"
+    return f" (moved to {now} during the run; server code changed: {', '.join(changed)})"
+
+
 def machine() -> str:
     with connection.cursor() as cursor:
         cursor.execute("SELECT version(), postgis_lib_version()")
@@ -794,8 +809,7 @@ def main() -> None:
         burst = run_burst(processes, burst_tiles(seeded, args.burst))
         conditions.append(f"after the burst {load()}")
         conditions.append("the machine shared with other agents' tests and benchmarks")
-        if git_commit().rstrip("+") != commit.rstrip("+"):
-            commit += f" (the checkout moved to {git_commit()} during the run: measure again)"
+        commit += moved_note(commit)
         text = report(
             args=args, setup_s=setup_s, imported=imported, seed=seed, export_s=export_s,
             tippecanoe=tippecanoe, burst=burst, conditions=conditions, commit=commit,
