@@ -31,7 +31,7 @@ from .importers.reader import SourceLayout, read_batches
 from .importers.schema import guess_name_field, merged_schema
 from .importers.staging import PreparedStats, Staging
 from .models import Category, ImportJob, Layer
-from .partitions import SwapTimeout
+from .partitions import FreshPartition, SwapTimeout
 
 logger = logging.getLogger(__name__)
 
@@ -378,11 +378,26 @@ def _stage(run: _Run, source, staging_key: str) -> tuple[Staging, SourceLayout]:
     return staging, layout
 
 
+def _fill(run: _Run, staging: Staging, stats: PreparedStats) -> tuple[FreshPartition, int] | None:
+    """For a create or replace import, fill and index the table that becomes the layer's."""
+    if run.job.mode == ImportJob.Mode.APPEND:
+        return None
+    promote, _geometry_type = _dimension_plan(run.job.layer, stats, append=False)
+    return staging.fill_fresh(
+        layer_id=run.job.layer_id, multi_dimensions=promote, rows=stats.importable
+    )
+
+
 def _publish(
-    run: _Run, staging: Staging, layout: SourceLayout, stats: PreparedStats, started: float
+    run: _Run,
+    staging: Staging,
+    layout: SourceLayout,
+    stats: PreparedStats,
+    started: float,
+    filled: tuple[FreshPartition, int] | None,
 ) -> int:
     job = run.job
-    append = job.mode == ImportJob.Mode.APPEND
+    append = filled is None
     with transaction.atomic():
         layer = Layer.objects.select_for_update().get(pk=job.layer_id)
         status = ImportJob.objects.select_for_update().values_list("status", flat=True)
@@ -390,9 +405,11 @@ def _publish(
             raise ImportCancelled
         promote, geometry_type = _dimension_plan(layer, stats, append)
         try:
-            written = staging.publish(
-                layer_id=layer.pk, replace=not append, multi_dimensions=promote
-            )
+            if append:
+                written = staging.publish_append(layer_id=layer.pk, multi_dimensions=promote)
+            else:
+                fresh, written = filled
+                fresh.swap_in()
         except SwapTimeout as error:
             raise ImportFailed(
                 f"{error} Nothing was changed; run the import again when the server is quieter "
@@ -474,7 +491,8 @@ def import_run(
         _check_location(run, stats, srid)
         _feature_messages(run, staging, stats, srid)
         started = run.lap("check", started)
-        written = _publish(run, staging, layout, stats, started)
+        filled = _fill(run, staging, stats)
+        written = _publish(run, staging, layout, stats, started, filled)
         logger.info("import %s: %s features into layer %s", job.pk, written, job.layer_id)
     except ImportCancelled:
         run.messages.extend(_cancel_notes(job))

@@ -7,6 +7,12 @@ builds the indexes in bulk (as ogr2ogr does), and swaps it in for the layer's pa
 the caller's transaction, so readers see the old features until it commits and the new ones
 after, and a failure leaves the layer as it was.
 
+The fresh table is filled and indexed before the import's last transaction, in transactions of its
+own, on several database sessions at once (`IMPORT_SESSIONS`: a million rows are inserted in halves
+and the trigram index built beside the others), which a single transaction could not do. Nobody
+reads it meanwhile: it is not a partition until the swap. A failed import drops it; the jobs
+sweeper drops the one of a worker that died.
+
 The swap detaches the old partition, which needs an ACCESS EXCLUSIVE lock on `layers_feature`:
 new queries of every layer queue behind it. So it asks with a short `lock_timeout` and tries
 again (a long export holding the table could otherwise hold every tile request behind the
@@ -17,6 +23,7 @@ upgrading their locks.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -60,41 +67,88 @@ class FreshPartition:
         return f"{partition_name(self.layer_id)}_{self.key}"
 
     def create(self) -> None:
-        """Create the empty table, like the layer's partition but without its indexes."""
-        ensure_partition(self.layer_id)
-        with connection.cursor() as cursor:
-            # LIKE the partition, not the parent: only the partition is locked (AccessShare).
-            cursor.execute(
-                sql.SQL(
-                    "CREATE TABLE {fresh} (LIKE {current} INCLUDING DEFAULTS INCLUDING GENERATED"
-                    " INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION)"
+        """Create the empty table, like the layer's partition but without its indexes; commit."""
+        with transaction.atomic():
+            ensure_partition(self.layer_id)
+            with connection.cursor() as cursor:
+                # LIKE the partition, not the parent: only the partition is locked (AccessShare).
+                cursor.execute(
+                    sql.SQL(
+                        "CREATE TABLE {fresh} (LIKE {current} INCLUDING DEFAULTS"
+                        " INCLUDING GENERATED INCLUDING CONSTRAINTS INCLUDING STORAGE"
+                        " INCLUDING COMPRESSION)"
+                    )
+                    .format(
+                        fresh=sql.Identifier(self.name),
+                        current=sql.Identifier(partition_name(self.layer_id)),
+                    )
+                    .as_string(connection.connection)
                 )
-                .format(
-                    fresh=sql.Identifier(self.name),
-                    current=sql.Identifier(partition_name(self.layer_id)),
-                )
-                .as_string(connection.connection)
-            )
 
-    def build_indexes(self) -> None:
+    def fill(self, select: sql.Composable, params: dict, *, rows: int) -> int:
+        """Insert the rows `select` gives (id, layer_id, geom, attributes, name, created_at,
+        updated_at, and the feature number `n` last); return how many.
+
+        A large fill is cut by feature number between sessions that insert at the same time.
+        """
+        sessions = _sessions_for(rows)
+        statements = [
+            [
+                (
+                    sql.SQL(
+                        "INSERT INTO {fresh} ({columns}) SELECT {columns} FROM ({select}) AS rows"
+                        " WHERE {part} ORDER BY n"
+                    ).format(
+                        fresh=sql.Identifier(self.name),
+                        columns=sql.SQL(", ").join(map(sql.Identifier, LOADED_COLUMNS)),
+                        select=select,
+                        part=sql.SQL("n %% {} = {}").format(sql.Literal(sessions), sql.Literal(k))
+                        if sessions > 1
+                        else sql.SQL("true"),
+                    ),
+                    params,
+                )
+            ]
+            for k in range(sessions)
+        ]
+        return sum(_in_sessions(statements))
+
+    def build_indexes(self, *, rows: int) -> None:
         """Build the partition's indexes in bulk: the primary key, the GiST and trigram indexes.
 
         They match the parent's partitioned indexes, so ATTACH adopts them instead of building
-        its own.
+        its own. On two sessions, the trigram index is built beside the other two (CREATE INDEX
+        takes a SHARE lock, which does not stop another CREATE INDEX; ADD PRIMARY KEY would, so
+        the key is made from its unique index afterwards).
         """
         fresh = sql.Identifier(self.name)
-        statements = [
+        memory = (
             sql.SQL("SET LOCAL maintenance_work_mem = {}").format(
                 sql.Literal(settings.IMPORT_MAINTENANCE_WORK_MEM)
             ),
-            sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (layer_id, id)").format(fresh),
-            sql.SQL("CREATE INDEX ON {} USING gist (geom_3857)").format(fresh),
-            sql.SQL("CREATE INDEX ON {} USING gin (search_text gin_trgm_ops)").format(fresh),
-            sql.SQL("ANALYZE {}").format(fresh),
-        ]
-        with connection.cursor() as cursor:
-            for statement in statements:
-                cursor.execute(statement.as_string(connection.connection))
+            None,
+        )
+        key = sql.Identifier(f"{self.name}_pkey")
+        unique = sql.SQL("CREATE UNIQUE INDEX {} ON {} (layer_id, id)").format(key, fresh)
+        gist = sql.SQL("CREATE INDEX ON {} USING gist (geom_3857)").format(fresh)
+        trigram = sql.SQL("CREATE INDEX ON {} USING gin (search_text gin_trgm_ops)").format(fresh)
+        if _sessions_for(rows) > 1:
+            groups = [[memory, (unique, None), (gist, None)], [memory, (trigram, None)]]
+        else:
+            groups = [[memory, (unique, None), (gist, None), (trigram, None)]]
+        _in_sessions(groups)
+        _in_sessions(
+            [[(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY USING INDEX {}").format(fresh, key), None)]]
+        )
+
+    def drop(self) -> None:
+        """Drop the table if it is still there (a failed or cancelled import)."""
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}")
+                .format(sql.Identifier(self.name))
+                .as_string(connection.connection)
+            )
 
     def swap_in(self) -> None:
         """Put the filled table in place of the layer's partition and drop the old one.
@@ -166,6 +220,50 @@ class FreshPartition:
                     .format(sql.Identifier(index), sql.Identifier(renamed))
                     .as_string(connection.connection)
                 )
+
+
+def _sessions_for(rows: int) -> int:
+    """Return how many sessions fill and index a table of this many rows."""
+    return max(1, settings.IMPORT_SESSIONS) if rows >= settings.IMPORT_SESSION_MIN_ROWS else 1
+
+
+def _run_group(group: list[tuple[sql.Composable, dict | None]]) -> int:
+    """Run statements in one transaction of this thread's session; return the rows written."""
+    written = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        for statement, params in group:
+            cursor.execute(statement.as_string(connection.connection), params)
+            written += max(cursor.rowcount, 0)
+    return written
+
+
+def _in_sessions(groups: list[list[tuple[sql.Composable, dict | None]]]) -> list[int]:
+    """Run each group of statements in its own transaction and session, all at the same time.
+
+    The first group runs on this thread's connection, the others on threads with their own
+    connections (closed at the end). If one fails, the error is raised once all have ended.
+    """
+    results: list[int | BaseException] = [0] * len(groups)
+
+    def work(index: int) -> None:
+        try:
+            results[index] = _run_group(groups[index])
+        except BaseException as error:  # handed to the caller's thread below
+            results[index] = error
+        finally:
+            if index:
+                connection.close()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(1, len(groups))]
+    for thread in threads:
+        thread.start()
+    work(0)
+    for thread in threads:
+        thread.join()
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
 
 
 def _with_lock_retries(statements: list[str]) -> None:

@@ -409,6 +409,10 @@ IMPORT_MAX_FEATURE_MESSAGES = 100
 # PARTITION_SWAP_LOCK_TIMEOUT_MS at a time (readers of every layer queue behind that request),
 # and gives up after PARTITION_SWAP_WAIT_S of trying, leaving the layer as it was.
 IMPORT_MAINTENANCE_WORK_MEM = env.str("IMPORT_MAINTENANCE_WORK_MEM", default="256MB")
+# A create or replace import of at least IMPORT_SESSION_MIN_ROWS features fills and indexes its
+# table on this many database sessions at once (one core of PostgreSQL each).
+IMPORT_SESSIONS = env.int("IMPORT_SESSIONS", default=2)
+IMPORT_SESSION_MIN_ROWS = env.int("IMPORT_SESSION_MIN_ROWS", default=50_000)
 PARTITION_SWAP_LOCK_TIMEOUT_MS = env.int("PARTITION_SWAP_LOCK_TIMEOUT_MS", default=500)
 PARTITION_SWAP_WAIT_S = env.int("PARTITION_SWAP_WAIT_S", default=120)
 

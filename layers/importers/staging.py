@@ -300,58 +300,65 @@ class Staging:
             [srid, limit],
         )
 
-    def publish(self, *, layer_id: int, replace: bool, multi_dimensions: list[int]) -> int:
-        """Write the prepared features into the layer (in the caller's transaction); return count.
-
-        `multi_dimensions` lists the dimensions (0 point, 1 line, 2 polygon) whose single parts
-        become multi-parts, so that a layer holds one kind per dimension. Replacing fills a fresh
-        table and swaps it in for the layer's partition; appending adds rows to the partition.
-        """
-        geometry = sql.SQL(
+    def _geometry(self) -> sql.Composable:
+        """Return the stored geometry: single parts of `multi` dimensions become multi-parts."""
+        return sql.SQL(
             "CASE WHEN ST_Dimension(geom) = ANY(%(multi)s::int[])"
             " AND GeometryType(geom) IN ('POINT', 'LINESTRING', 'POLYGON')"
             " THEN ST_Multi(geom) ELSE geom END"
         )
-        params = {"layer_id": layer_id, "multi": multi_dimensions}
+
+    def fill_fresh(
+        self, *, layer_id: int, multi_dimensions: list[int], rows: int
+    ) -> tuple[FreshPartition, int]:
+        """Fill and index a fresh table with the prepared features, for `FreshPartition.swap_in`
+        in the import's last transaction; return it and how many features it holds.
+
+        `multi_dimensions` lists the dimensions (0 point, 1 line, 2 polygon) whose single parts
+        become multi-parts, so that a layer holds one kind per dimension.
+        """
+        fresh = FreshPartition(layer_id=layer_id, key=f"import{self.key}")
+        fresh.drop()  # a previous attempt's
+        fresh.create()
         with connection.cursor() as cursor:
-            if replace:
-                fresh = FreshPartition(layer_id=layer_id, key=f"import{self.key}")
-                fresh.create()
-                cursor.execute("SELECT pg_get_serial_sequence('layers_feature', 'id')")
-                params["sequence"] = cursor.fetchone()[0]
-                target = sql.Identifier(fresh.name)
-                ids = sql.SQL("nextval(%(sequence)s::regclass), ")
-                id_column = sql.SQL("id, ")
-            else:
-                if multi_dimensions:
-                    cursor.execute(
-                        "UPDATE layers_feature SET geom = ST_Multi(geom), updated_at = now() "
-                        "WHERE layer_id = %s AND ST_Dimension(geom) = ANY(%s::int[]) "
-                        "AND GeometryType(geom) IN ('POINT', 'LINESTRING', 'POLYGON')",
-                        [layer_id, multi_dimensions],
-                    )
-                target = sql.Identifier("layers_feature")
-                ids = id_column = sql.SQL("")
+            cursor.execute("SELECT pg_get_serial_sequence('layers_feature', 'id')")
+            sequence = cursor.fetchone()[0]
+        select = sql.SQL(
+            "SELECT nextval(%(sequence)s::regclass) AS id, %(layer_id)s::bigint AS layer_id,"
+            " {geometry} AS geom, attrs AS attributes, name, now() AS created_at,"
+            " now() AS updated_at, n FROM {prepared} WHERE geom IS NOT NULL"
+        ).format(geometry=self._geometry(), prepared=self.prepared)
+        params = {"sequence": sequence, "layer_id": layer_id, "multi": multi_dimensions}
+        written = fresh.fill(select, params, rows=rows)
+        fresh.build_indexes(rows=written)
+        return fresh, written
+
+    def publish_append(self, *, layer_id: int, multi_dimensions: list[int]) -> int:
+        """Add the prepared features to the layer (in the caller's transaction); return count.
+
+        Single parts of `multi_dimensions` become multi-parts, the layer's own ones included.
+        """
+        with connection.cursor() as cursor:
+            if multi_dimensions:
+                cursor.execute(
+                    "UPDATE layers_feature SET geom = ST_Multi(geom), updated_at = now() "
+                    "WHERE layer_id = %s AND ST_Dimension(geom) = ANY(%s::int[]) "
+                    "AND GeometryType(geom) IN ('POINT', 'LINESTRING', 'POLYGON')",
+                    [layer_id, multi_dimensions],
+                )
             query = sql.SQL(
                 """
-                INSERT INTO {target}
-                    ({id_column}layer_id, geom, attributes, name, created_at, updated_at)
-                SELECT {ids}%(layer_id)s, {geometry}, attrs, name, now(), now()
+                INSERT INTO layers_feature
+                    (layer_id, geom, attributes, name, created_at, updated_at)
+                SELECT %(layer_id)s, {geometry}, attrs, name, now(), now()
                 FROM {prepared} WHERE geom IS NOT NULL ORDER BY n
                 """
-            ).format(
-                target=target,
-                id_column=id_column,
-                ids=ids,
-                geometry=geometry,
-                prepared=self.prepared,
+            ).format(geometry=self._geometry(), prepared=self.prepared)
+            cursor.execute(
+                query.as_string(connection.connection),
+                {"layer_id": layer_id, "multi": multi_dimensions},
             )
-            cursor.execute(query.as_string(connection.connection), params)
-            written = cursor.rowcount
-        if replace:
-            fresh.build_indexes()
-            fresh.swap_in()
-        return written
+            return cursor.rowcount
 
     def drop(self) -> None:
         """Drop both tables if they exist."""
@@ -359,6 +366,19 @@ class Staging:
 
 
 def drop_tables(key: str) -> None:
-    """Drop the staging tables of an import (its job id), if a run left them behind."""
-    for prefix in ("import_prepared_", "import_staging_"):
-        _run(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(f"{prefix}{key}")))
+    """Drop the tables of an import (its job id) if a run left them behind: the staging ones
+    and a fresh table that was never swapped in."""
+    tables = [f"import_prepared_{key}", f"import_staging_{key}"]
+    tables += [
+        name
+        for (name,) in _run(
+            sql.SQL(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                " AND tablename LIKE %s"
+            ),
+            [f"layers_feature_p%_import{key}"],
+        )
+        if name.endswith(f"_import{key}")
+    ]
+    for table in tables:
+        _run(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))

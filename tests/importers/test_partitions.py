@@ -185,3 +185,50 @@ def test_a_swap_that_cannot_get_the_table_fails_clearly_and_changes_nothing(
     assert "Nothing was changed" in message
     assert snapshot(Layer.objects.get(pk=layer.pk)) == before
     assert _tables_like(f"{partition_name(layer.pk)}_%") == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_import_fills_and_indexes_on_two_sessions(category, tmp_path, settings):
+    settings.IMPORT_SESSIONS = 2
+    settings.IMPORT_SESSION_MIN_ROWS = 100  # so that 500 features take the path of a large file
+    layer = LayerFactory(category=category)
+
+    job = run(_points(tmp_path, 500), layer=layer)
+
+    assert job.status == ImportJob.Status.SUCCEEDED, errors(job)
+    rows = Feature.objects.filter(layer=layer)
+    assert rows.count() == 500
+    assert len(set(rows.values_list("id", flat=True))) == 500
+    name = partition_name(layer.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT contype FROM pg_constraint WHERE conrelid = %s::regclass ORDER BY 1", [name]
+        )
+        assert [row[0] for row in cursor.fetchall()] == ["c", "p"]  # the layer check, the key
+    assert len(_indexes(name)) == 3
+    assert _tables_like(f"{name}_%") == []
+    # Every half went in: feature numbers 1..500 (odd and even) are all there.
+    names = set(rows.values_list("name", flat=True))
+    assert {f"Điểm {i}" for i in range(500)} == names
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cancelled_import_leaves_no_fresh_table(category, tmp_path, monkeypatch):
+    import layers.imports as imports
+
+    layer = LayerFactory(category=category)
+    cancelled = {}
+
+    def cancel_before_publish(*args, **kwargs):
+        job = ImportJob.objects.get(layer=layer)
+        cancelled["tables"] = _tables_like(f"{partition_name(layer.pk)}_%")
+        imports.import_cancel(job=job)  # staff cancel between the fill and the swap
+        return original(*args, **kwargs)
+
+    original = imports._publish
+    monkeypatch.setattr(imports, "_publish", cancel_before_publish)
+    job = run(_points(tmp_path, 30), layer=layer)
+    assert job.status == ImportJob.Status.CANCELLED
+    assert cancelled["tables"] == [f"{partition_name(layer.pk)}_import{job.pk}"]
+    assert _tables_like(f"{partition_name(layer.pk)}_%") == []
+    assert Feature.objects.filter(layer=layer).count() == 0
