@@ -226,6 +226,9 @@ TILE_SQL_PREPARE = env.bool("TILE_SQL_PREPARE", default=not DB_TRANSACTION_POOLI
 # A seed prebuilds at most this many tiles: its depth is lowered until the plan fits, and deeper
 # tiles are rendered on demand (docs/tiles.md, "Seeding").
 TILE_SEED_BUDGET = env.int("TILE_SEED_BUDGET", default=50_000)
+# The most bytes a tile may have before gzip: past it, the smallest features are dropped (500 KiB
+# is the usual limit of vector tile tools; a tile over it is slow to decode on a phone).
+TILE_MAX_BYTES = env.int("TILE_MAX_BYTES", default=500 * 1024)
 # A seed chunk still running after this lost its worker: the sweep queues it again. The broker's
 # visibility timeout, so a chunk and its unacknowledged message come back at the same time.
 TILE_STALE_CHUNK_AFTER_S = CELERY_VISIBILITY_TIMEOUT_S

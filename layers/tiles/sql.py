@@ -77,6 +77,13 @@ class TileSQL:
         )
         return _tile_query(spec.geometry_type, len(spec.fields), thin)
 
+    def counted_query(self, spec: TileSpec, coord: TileCoord) -> str:
+        """Return the tile query that also returns how many features the tile holds."""
+        thin = spec.geometry_type == Layer.GeometryType.POINT and (
+            coord.z < self.thin_points_below_zoom
+        )
+        return _tile_query(spec.geometry_type, len(spec.fields), thin, counted=True)
+
 
 def _attributes(field_count: int) -> sql.Composable:
     """Return a jsonb object of the tile fields: ST_AsMVT turns its keys into typed attributes."""
@@ -89,8 +96,10 @@ def _attributes(field_count: int) -> sql.Composable:
     return sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(pairs))
 
 
-@lru_cache(maxsize=64)
-def _tile_query(geometry_type: str, field_count: int, thin_points: bool) -> str:
+@lru_cache(maxsize=128)
+def _tile_query(
+    geometry_type: str, field_count: int, thin_points: bool, *, counted: bool = False
+) -> str:
     feature = Feature._meta
     layer = Layer._meta
     is_point = geometry_type == Layer.GeometryType.POINT
@@ -143,7 +152,7 @@ def _tile_query(geometry_type: str, field_count: int, thin_points: bool) -> str:
         ),
         kept AS ({thinned})
         SELECT (SELECT {version} FROM {layer_table} WHERE {layer_pk} = %(layer_id)s),
-               (SELECT ST_AsMVT(kept.*, %(name)s, %(extent)s, 'geom', 'id') FROM kept)
+               (SELECT ST_AsMVT(kept.*, %(name)s, %(extent)s, 'geom', 'id') FROM kept){count}
         """
     ).format(
         id=sql.Identifier(feature.pk.column),
@@ -155,6 +164,9 @@ def _tile_query(geometry_type: str, field_count: int, thin_points: bool) -> str:
         geometry=geometry,
         attributes_object=_attributes(field_count),
         thinned=thinned,
+        # Only for a tile over the byte budget (render.py): a second reader of `kept` would make
+        # PostgreSQL store it for every tile.
+        count=sql.SQL(", (SELECT count(geom) FROM kept)") if counted else sql.SQL(""),
         version=sql.Identifier(layer.get_field("version").column),
         layer_table=sql.Identifier(layer.db_table),
         layer_pk=sql.Identifier(layer.pk.column),

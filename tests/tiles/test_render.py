@@ -127,3 +127,18 @@ def _index_scans(plan: dict):
         yield plan
     for child in plan.get("Plans", ()):
         yield from _index_scans(child)
+
+
+def test_a_tile_over_the_byte_budget_drops_its_smallest_features(buildings, settings):
+    """The cap in bytes (TILE_MAX_BYTES) holds whatever the feature count: the largest stay."""
+    layer, largest_first, coord = buildings
+    full = render_tile(tile_spec(layer), coord)
+    assert sorted(feature_ids(full.data, "buildings")) == sorted(largest_first)
+    # A budget that holds about three of the five buildings.
+    settings.TILE_MAX_BYTES = len(full.data) * 3 // 5 + 4
+    tile = render_tile(tile_spec(layer), coord)
+    assert len(tile.data) <= settings.TILE_MAX_BYTES
+    kept = feature_ids(tile.data, "buildings")
+    assert 1 <= len(kept) < 5
+    assert sorted(kept) == sorted(largest_first[: len(kept)])
+    assert tile.version == full.version
