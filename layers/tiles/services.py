@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from layers.models import Layer, TileChange
@@ -79,9 +79,19 @@ def layers_access_changed(*, layers: Iterable[tuple[int, str]]) -> None:
 
     def reseed() -> None:
         for layer in Layer.objects.filter(pk__in=layer_ids, feature_count__gt=0):
+            if _reset_pending(layer.pk):
+                # The same commit changed its data (a new layer's import publishes it): the
+                # worker's invalidation resets and seeds it; a seed here would be a second one.
+                continue
             layer_tiles_reset(layer=layer)
 
     transaction.on_commit(reseed, robust=True)
+
+
+def _reset_pending(layer_id: int) -> bool:
+    """Return whether a layer's unclaimed data changes will reset its tiles (and seed them)."""
+    pending = TileChange.objects.filter(layer_id=layer_id).aggregate(n=Sum("feature_count"))
+    return (pending["n"] or 0) > FULL_REBUILD_FEATURES
 
 
 def layer_tile(

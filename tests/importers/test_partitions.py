@@ -232,3 +232,16 @@ def test_a_cancelled_import_leaves_no_fresh_table(category, tmp_path, monkeypatc
     assert cancelled["tables"] == [f"{partition_name(layer.pk)}_import{job.pk}"]
     assert _tables_like(f"{partition_name(layer.pk)}_%") == []
     assert Feature.objects.filter(layer=layer).count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_layer_published_by_its_import_is_seeded_once(category, tmp_path):
+    """Its data change (a swap past FULL_REBUILD_FEATURES) and its publication (draft to ready)
+    commit together: the worker's invalidation seeds it, the publication does not seed again."""
+    from layers.models import TileJob
+
+    layer = LayerFactory(category=category, status=Layer.Status.DRAFT)
+    job = run(_points(tmp_path, 1200), layer=layer, mode="create")
+    assert job.status == ImportJob.Status.SUCCEEDED, errors(job)
+    assert Layer.objects.get(pk=layer.pk).status == Layer.Status.READY
+    assert TileJob.objects.filter(layer=layer).count() == 1
