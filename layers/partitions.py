@@ -132,10 +132,15 @@ class FreshPartition:
         unique = sql.SQL("CREATE UNIQUE INDEX {} ON {} (layer_id, id)").format(key, fresh)
         gist = sql.SQL("CREATE INDEX ON {} USING gist (geom_3857)").format(fresh)
         trigram = sql.SQL("CREATE INDEX ON {} USING gin (search_text gin_trgm_ops)").format(fresh)
+        # Statistics at once: without them the planner reads a large partition's primary key
+        # beside its GiST index (a z16 tile: 15 ms instead of 1.5 ms until autovacuum came).
+        # ANALYZE waits for the other session's index builds (their locks conflict), so it goes
+        # after the longest one.
+        analyze = (sql.SQL("ANALYZE {}").format(fresh), None)
         if _sessions_for(rows) > 1:
-            groups = [[memory, (unique, None), (gist, None)], [memory, (trigram, None)]]
+            groups = [[memory, (unique, None), (gist, None)], [memory, (trigram, None), analyze]]
         else:
-            groups = [[memory, (unique, None), (gist, None), (trigram, None)]]
+            groups = [[memory, (unique, None), (gist, None), (trigram, None), analyze]]
         _in_sessions(groups)
         _in_sessions(
             [[(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY USING INDEX {}").format(fresh, key), None)]]

@@ -121,6 +121,8 @@ CREATE INDEX feature_geom3857_gist ON layers_feature USING gist (geom_3857);
 CREATE INDEX feature_search_trgm ON layers_feature USING gin (search_text gin_trgm_ops);
 {TILE_CHANGE_TRIGGERS}
 {LAYER_TRIGGERS}
+-- New tables have no statistics: the tile queries' plans need them (docs/tiles.md).
+ANALYZE layers_feature;
 """
 
 BACKWARD = f"""
