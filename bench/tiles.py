@@ -677,7 +677,8 @@ def main() -> None:
             finally:
                 web.terminate()
                 web.wait(timeout=30)
-            write_cached_results(cached)
+            if not options.no_write:
+                write_cached_results(cached)
             return
         web = start_web()
         try:
