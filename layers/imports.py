@@ -480,7 +480,7 @@ def import_run(
         staging, layout = _stage(run, source, f"{job.pk}")
         started = run.lap("read", started)
         run.name_field = _name_field(job, layout)
-        stats = staging.prepare(srid=srid, name_column=run.name_field)
+        stats = staging.prepare(srid=srid, name_column=run.name_field, rows=layout.feature_count)
         run.report["geometry"] = _geometry_report(stats)
         if not stats.importable:
             raise ImportFailed(

@@ -26,7 +26,7 @@ import pyarrow.csv as pacsv
 from django.db import connection, transaction
 from psycopg import sql
 
-from ..partitions import FreshPartition
+from ..partitions import FreshPartition, in_sessions, sessions_for
 from .crs import WGS84
 from .schema import SQL_TYPES, Column
 
@@ -132,8 +132,12 @@ class Staging:
             calls.append(sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(pairs)))
         return sql.SQL(" || ").join(calls), params
 
-    def prepare(self, *, srid: int, name_column: str) -> PreparedStats:
-        """Linearise, drop Z/M, transform to 4326, repair; return what came out."""
+    def prepare(self, *, srid: int, name_column: str, rows: int = 0) -> PreparedStats:
+        """Linearise, drop Z/M, transform to 4326, repair; return what came out.
+
+        A large file (`rows` staged features) is prepared on several sessions at once, each
+        taking its share of the feature numbers (the tables are not TEMP, so all see them).
+        """
         attributes, params = self._attributes_expression()
         index = next((i for i, c in enumerate(self.columns) if c.name == name_column), None)
         name = (
@@ -149,7 +153,6 @@ class Staging:
         # polygons: 9.5 s of CPU, then 0.7 s).
         query = sql.SQL(
             """
-            CREATE UNLOGGED TABLE {prepared} AS
             SELECT n, name, attrs, had_zm, curved, empty_parts, was_valid,
                    CASE WHEN skip IS NOT NULL THEN skip
                         WHEN fixed IS NULL OR ST_IsEmpty(fixed) THEN
@@ -204,19 +207,50 @@ class Staging:
             ) AS repaired
             """
         ).format(
-            prepared=self.prepared,
-            staging=self.staging,
+            staging=sql.SQL("{} WHERE {{part}}").format(self.staging),
             name=name,
             attributes=attributes,
             flat=flat,
             curved=sql.Literal(list(CURVED_TYPES)),
             unsupported=sql.Literal(list(UNSUPPORTED_TYPES)),
         )
-        with transaction.atomic(), connection.cursor() as cursor:
-            # ST_IsValid says why a geometry is invalid in a NOTICE per row: a million of them
-            # would flood the log; the reasons of the first few are asked for in `invalid()`.
-            cursor.execute("SET LOCAL client_min_messages = warning")
-            cursor.execute(query.as_string(connection.connection), [*params, srid])
+        select = query.as_string(connection.connection)
+        values = [*params, srid]
+        sessions = sessions_for(rows)
+        # ST_IsValid says why a geometry is invalid in a NOTICE per row: a million of them would
+        # flood the log; the reasons of the first few are asked for in `repaired()`.
+        quiet = (sql.SQL("SET LOCAL client_min_messages = warning"), None)
+        prepared = self.prepared.as_string(connection.connection)
+        in_sessions(
+            [
+                [
+                    quiet,
+                    (
+                        sql.SQL(f"CREATE UNLOGGED TABLE {prepared} AS ")
+                        + sql.SQL(select.replace("{part}", "false"))
+                        + sql.SQL(" WITH NO DATA"),
+                        values,
+                    ),
+                ]
+            ]
+        )
+        in_sessions(
+            [
+                [
+                    quiet,
+                    (
+                        sql.SQL(f"INSERT INTO {prepared} ")
+                        + sql.SQL(
+                            select.replace(
+                                "{part}", f"n %% {sessions} = {k}" if sessions > 1 else "true"
+                            )
+                        ),
+                        values,
+                    ),
+                ]
+                for k in range(sessions)
+            ]
+        )
         return self.stats()
 
     def _flat(self, geom: sql.Composable, srid: int) -> sql.Composable:
