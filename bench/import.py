@@ -2,10 +2,11 @@
 into the same database, by `ogr2ogr -f PostgreSQL` with PG_USE_COPY=YES (the floor: GDAL writing a
 fresh table with COPY and building one GiST index afterwards).
 
-Ours does more per feature: it reads with pyogrio, stages with COPY into a TEMP table, transforms,
-checks validity (and repairs), builds JSONB attributes, then writes into the shared
-`layers_feature` table, whose generated 3857 copy, search text, GiST and trigram indexes, foreign
-key and tile-change trigger PostgreSQL maintains row by row (bench/import_insert.py measures each).
+Ours does more per feature: it reads with pyogrio, stages with COPY into an unlogged table,
+transforms, checks validity (and repairs), builds JSONB attributes, then fills a fresh table like
+the layer's partition (generated 3857 copy and search text), builds its three indexes in bulk and
+swaps it in (layers/partitions.py). bench/import_insert.py measured what the row-by-row insert into
+the shared table cost before the partitioning.
 We report features per second for both and the ratio; the issue aims at half of ogr2ogr's rate or
 better.
 
@@ -242,11 +243,12 @@ def main() -> None:
 GeoPackages around Huế (Vietnamese names, 4 attributes), EPSG:4326.
 
 Both load the same file into the same database in the same run. ogr2ogr (`-f PostgreSQL`,
-`PG_USE_COPY=YES`) writes a fresh table and builds its one GiST index at the end; ours reads with
-pyogrio, stages with COPY into a TEMP table, checks and repairs in SQL, then inserts into the shared
-`layers_feature` table in one transaction, where PostgreSQL maintains the generated 3857 column and
-search text, the GiST (layer_id, geom_3857), trigram and (layer_id, id) indexes, the foreign key and
-the tile-change trigger row by row (see docs/import.md, "Where the insert's time goes").
+`PG_USE_COPY=YES`) writes a fresh table and builds its one GiST index at the end. Ours reads with
+pyogrio, stages with COPY into an unlogged table, checks and repairs in SQL, fills a fresh table
+like the layer's partition (with the generated 3857 copy and search text), builds its primary key,
+GiST and trigram indexes in bulk, analyzes it and swaps it in for the layer's partition; the checks,
+the fill and the index builds of a large file run on two database sessions at once
+(`IMPORT_SESSIONS`; docs/import.md).
 
 {TABLE_HEAD}
 |---|---|---|---|---|---|---|
