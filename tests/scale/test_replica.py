@@ -231,9 +231,15 @@ def test_a_tile_rendered_from_a_lagging_replica_is_never_cached(site):
 
     with ReplayPaused(site):
         rename(site, "Đại Nội", "Hoàng thành Huế")
-        # The edit's follow-up rebuilt the cached tile from the primary. Take it out of the
-        # cache (a tile nobody asked for yet): the next request renders it, from the replica,
-        # which still has the old name and version.
+        # The edit's follow-up (a tile worker, after the commit) rebuilds the cached tile from
+        # the primary: wait for it, or it could put the tile back after the unlink below. Then
+        # take the tile out of the cache (a tile nobody asked for yet): the next request renders
+        # it, from the replica, which still has the old name and version.
+        wait_until(
+            lambda: cached_tile_names(site) == ["Hoàng thành Huế"],
+            timeout_s=60,
+            what="the edit's tile rebuild by the worker",
+        )
         for file in tile_files(site):
             file.unlink()
         status, body = get_until_closed(site.base, path)
