@@ -19,6 +19,7 @@ from pyogrio.raw import write
 from layers.demo import real
 from layers.demo.city import City
 from layers.demo.geometry import M_PER_DEG
+from layers.demo.synth.buildings import STOREY_M, USES  # the demo's own, so its style applies
 
 # The centre of the city (Đông Ba, near the Trường Tiền bridge) and the district towns (the
 # centroids of the other districts, lon/lat), each a cluster of buildings.
@@ -27,14 +28,6 @@ CORE_SIGMA_M, TOWN_SIGMA_M, VILLAGE_SIGMA_M = 3_500, 2_500, 350
 SHARES = {"core": 0.35, "town": 0.35, "village": 0.30}
 VILLAGES = 2_500
 MIN_AREA_M2, MAX_AREA_M2 = 30.0, 300.0
-STOREY_M = 3.4
-USES = {
-    "residential": "Nhà ở",
-    "mixed": "Nhà ở kết hợp kinh doanh",
-    "commercial": "Thương mại - dịch vụ",
-    "public": "Công trình công cộng",
-    "religious": "Cơ sở tôn giáo",
-}
 # Floors and their odds in each setting: taller in the core, one or two storeys in the villages.
 FLOORS = {
     "core": ([1, 2, 3, 4, 5, 6, 8, 10, 12], [0.12, 0.3, 0.25, 0.14, 0.08, 0.05, 0.03, 0.02, 0.01]),

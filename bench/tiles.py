@@ -107,13 +107,18 @@ def start_web() -> subprocess.Popen:
          "--log-level", "warning"],
         cwd=ROOT, env=env,
     )  # fmt: skip
-    for _ in range(100):
+    wait_until_up(f"http://127.0.0.1:{WEB_PORT}/healthz", tries=100)
+    return web
+
+
+def wait_until_up(url: str, *, tries: int) -> None:
+    """Return once `url` answers (or after `tries` attempts 0.2 s apart)."""
+    for _ in range(tries):
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{WEB_PORT}/healthz", timeout=1)
-            break
+            urllib.request.urlopen(url, timeout=1)
+            return
         except Exception:
             time.sleep(0.2)
-    return web
 
 
 def fetch(url: str) -> bytes:
@@ -217,12 +222,7 @@ def start_tipg() -> subprocess.Popen:
          "--log-level", "warning", "--no-access-log"],
         cwd=WORK, env=env,  # not the repository: TiPg reads a .env of its working directory
     )  # fmt: skip
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{TIPG_PORT}/healthz", timeout=1)
-            break
-        except Exception:
-            time.sleep(0.2)
+    wait_until_up(f"http://127.0.0.1:{TIPG_PORT}/healthz", tries=150)
     return tipg
 
 
