@@ -10,6 +10,9 @@ class LayersConfig(AppConfig):
     verbose_name = _("Map layers")
 
     def ready(self) -> None:
-        from . import rich_text  # noqa: F401  (cleans staff-entered HTML on every save)
+        from . import (
+            partitions,  # noqa: F401  (drops a deleted layer's partition politely)
+            rich_text,  # noqa: F401  (cleans staff-entered HTML on every save)
+        )
         from .api import auth  # noqa: F401  (revokes API tokens on a password change)
         from .tiles import signals  # noqa: F401  (connects the tile cache to layer changes)

@@ -29,7 +29,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
+from django.db.models.signals import pre_delete
+from django.dispatch import receiver
 from psycopg import sql
+
+from .models import Layer
 
 logger = logging.getLogger(__name__)
 
@@ -280,7 +284,9 @@ def in_sessions(groups: list[list[tuple[sql.Composable, dict | None]]]) -> list[
     return results
 
 
-def _with_lock_retries(statements: list[str]) -> None:
+def _with_lock_retries(
+    statements: list[str], *, what: str = "The layer's features could not be swapped in"
+) -> None:
     """Run statements under a short lock timeout in a savepoint; try again while it times out."""
     timeout_ms = settings.PARTITION_SWAP_LOCK_TIMEOUT_MS
     deadline = time.monotonic() + settings.PARTITION_SWAP_WAIT_S
@@ -303,8 +309,34 @@ def _with_lock_retries(statements: list[str]) -> None:
                 raise
             if time.monotonic() >= deadline:
                 raise SwapTimeout(
-                    f"The layer's features could not be swapped in: other sessions held the "
-                    f"feature table for {settings.PARTITION_SWAP_WAIT_S} s ({attempt} tries)."
+                    f"{what}: other sessions held the feature table for "
+                    f"{settings.PARTITION_SWAP_WAIT_S} s ({attempt} tries)."
                 ) from error
             logger.info("partition swap waited for a lock (try %s)", attempt)
             time.sleep(min(0.05 * attempt, 1.0))
+
+
+@receiver(pre_delete, sender=Layer, dispatch_uid="partitions_layer_pre_delete")
+def _partition_drop_politely(sender, instance: Layer, **kwargs) -> None:
+    """Detach and drop a deleted layer's partition with the swap's short, retried lock requests.
+
+    The delete trigger on layers_layer would drop it too, but would wait for the feature table's
+    lock as long as a long export holds it, with every reader of every layer queued behind; here
+    the wait is at most one `PARTITION_SWAP_LOCK_TIMEOUT_MS` at a time. Runs inside the delete's
+    transaction: a delete rolled back keeps its partition.
+    """
+    name = partition_name(instance.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(%s)"
+            " AND inhparent = %s::regclass",
+            [name, FEATURE_TABLE],
+        )
+        attached = cursor.fetchone() is not None
+    if not attached:
+        return
+    table = sql.Identifier(name).as_string(connection.connection)
+    _with_lock_retries(
+        [f"ALTER TABLE {FEATURE_TABLE} DETACH PARTITION {table}", f"DROP TABLE {table}"],
+        what=f"The layer {instance.slug!r} could not be deleted",
+    )

@@ -245,3 +245,51 @@ def test_a_new_layer_published_by_its_import_is_seeded_once(category, tmp_path):
     assert job.status == ImportJob.Status.SUCCEEDED, errors(job)
     assert Layer.objects.get(pk=layer.pk).status == Layer.Status.READY
     assert TileJob.objects.filter(layer=layer).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_layer_never_holds_readers_of_other_layers_behind_a_long_reader(
+    category, settings
+):
+    """A long reader (an export) holds the feature table: the delete waits, asking for the lock
+    in short tries, and other layers' readers are answered meanwhile (never queued behind it)."""
+    settings.PARTITION_SWAP_LOCK_TIMEOUT_MS = 100
+    doomed, other = LayerFactory(category=category), LayerFactory(category=category)
+    Feature.objects.create(layer=other, geom=Point(107.58, 16.47, srid=4326), name="Đại Nội")
+    release, holding = threading.Event(), threading.Event()
+    reader = threading.Thread(target=_hold_feature_table, args=(release, holding))
+    reader.start()
+    holding.wait(10)
+    deleted = threading.Event()
+
+    def delete() -> None:
+        try:
+            Layer.objects.get(pk=doomed.pk).delete()
+            deleted.set()
+        finally:
+            connections.close_all()
+
+    deleter = threading.Thread(target=delete)
+    deleter.start()
+    try:
+        time.sleep(0.5)  # the delete is now trying for the lock
+        assert not deleted.is_set()
+        third = connections.create_connection("default")
+        try:
+            with third.cursor() as cursor:
+                # Queued behind a waiting ACCESS EXCLUSIVE request, this would wait for the
+                # long reader: the statement timeout would end it with an error.
+                cursor.execute("SET statement_timeout = '3s'")
+                cursor.execute(
+                    "SELECT count(*) FROM layers_feature WHERE layer_id = %s", [other.pk]
+                )
+                assert cursor.fetchone()[0] == 1
+        finally:
+            third.close()
+    finally:
+        release.set()
+        reader.join(10)
+        deleter.join(30)
+    assert deleted.is_set()
+    assert partition_name(doomed.pk) not in _partitions()
+    assert partition_name(other.pk) in _partitions()
