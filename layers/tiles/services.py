@@ -151,10 +151,7 @@ def tiles_after_data_change(*, layer_id: int) -> list[TileCoord]:
             return []
         scope = layer_scope(layer)
         if sum(change.feature_count for change in changes) > FULL_REBUILD_FEATURES:
-            cache.clear_layer(layer.slug)
-            cache.publish(scope, layer.slug, layer.version)
-            if layer.feature_count:
-                tile_seed_start(layer=layer)
+            layer_tiles_reset(layer=layer)  # clears, publishes the version, queues a seed
             return []
         tile_sql = TileSQL()
         for z in cache.cached_zooms(scope, layer.slug) if changes else ():
