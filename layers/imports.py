@@ -412,8 +412,8 @@ def _publish(
                 fresh.swap_in()
         except SwapTimeout as error:
             raise ImportFailed(
-                f"{error} Nothing was changed; run the import again when the server is quieter "
-                "(a long export or query of the layers was running)."
+                f"{error} Nothing was changed; run the import again in a few minutes, or when the "
+                "export has finished."
             ) from error
         if append:
             layer.attribute_schema = merged_schema(layer.attribute_schema or [], layout.kept)

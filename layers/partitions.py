@@ -285,7 +285,9 @@ def in_sessions(groups: list[list[tuple[sql.Composable, dict | None]]]) -> list[
 
 
 def _with_lock_retries(
-    statements: list[str], *, what: str = "The layer's features could not be swapped in"
+    statements: list[str],
+    *,
+    what: str = "The imported features could not take the place of the layer's old ones",
 ) -> None:
     """Run statements under a short lock timeout in a savepoint; try again while it times out."""
     timeout_ms = settings.PARTITION_SWAP_LOCK_TIMEOUT_MS
@@ -309,8 +311,9 @@ def _with_lock_retries(
                 raise
             if time.monotonic() >= deadline:
                 raise SwapTimeout(
-                    f"{what}: other sessions held the feature table for "
-                    f"{settings.PARTITION_SWAP_WAIT_S} s ({attempt} tries)."
+                    f"{what}: for {settings.PARTITION_SWAP_WAIT_S} s ({attempt} tries) other "
+                    "work kept reading or writing the map features (a long export or query), "
+                    "and it would have had to stop every map request to go ahead."
                 ) from error
             logger.info("partition swap waited for a lock (try %s)", attempt)
             time.sleep(min(0.05 * attempt, 1.0))

@@ -181,7 +181,8 @@ def test_a_swap_that_cannot_get_the_table_fails_clearly_and_changes_nothing(
         reader.join(10)
     assert job.status == ImportJob.Status.FAILED
     message = errors(job)
-    assert "other sessions held the feature table" in message
+    assert "could not take the place of the layer's old ones" in message
+    assert "a long export or query" in message
     assert "Nothing was changed" in message
     assert snapshot(Layer.objects.get(pk=layer.pk)) == before
     assert _tables_like(f"{partition_name(layer.pk)}_%") == []
