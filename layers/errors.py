@@ -13,10 +13,12 @@ class LayerError(Exception):
     code = "error"
     http_status = 400
 
-    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+    def __init__(self, message: str, *, parameter: str | None = None, **extra) -> None:
         super().__init__(message)
         self.message = message
         self.parameter = parameter
+        # More members of the answer's body (a conflict's two versions).
+        self.extra = extra
 
 
 class NotFound(LayerError):
@@ -59,6 +61,23 @@ class Conflict(LayerError):
 
     code = "conflict"
     http_status = 409
+
+
+class EditConflict(Conflict):
+    """A write based on a version of a feature that someone else has changed since.
+
+    `extra` carries both sides, `current` (the feature as it is now) and `yours` (what was sent
+    and the version it was based on), so the editor can choose.
+    """
+
+    code = "conflict"
+
+
+class Forbidden(LayerError):
+    """The requester may see this but not do it (edit a layer they are not an editor of)."""
+
+    code = "permission-denied"
+    http_status = 403
 
 
 class Gone(LayerError):

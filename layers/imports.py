@@ -30,8 +30,8 @@ from .importers.errors import ImportCancelled, without_paths
 from .importers.reader import SourceLayout, read_batches
 from .importers.schema import guess_name_field, merged_schema
 from .importers.staging import PreparedStats, Staging
-from .models import Category, ImportJob, Layer
-from .partitions import FreshPartition, SwapTimeout
+from .models import Category, ChangeAction, ChangeChannel, ImportJob, Layer
+from .partitions import Archive, FreshPartition, SwapTimeout
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +167,9 @@ class _Run:
         self.report: dict = {}
         self.name_field = ""
         self.started = time.monotonic()
+        # The import's change event: its id and instant, drawn before the features are written
+        # (they carry them), recorded when the import lands (`_publish`).
+        self.event_id, self.event_at = services.change_event_reserve()
 
     def say(self, level: str, message: str, feature: int | None = None) -> None:
         # GDAL and Python name files by their full path; the uploader knows the member's name.
@@ -384,7 +387,11 @@ def _fill(run: _Run, staging: Staging, stats: PreparedStats) -> tuple[FreshParti
         return None
     promote, _geometry_type = _dimension_plan(run.job.layer, stats, append=False)
     return staging.fill_fresh(
-        layer_id=run.job.layer_id, multi_dimensions=promote, rows=stats.importable
+        layer_id=run.job.layer_id,
+        multi_dimensions=promote,
+        rows=stats.importable,
+        event_id=run.event_id,
+        at=run.event_at,
     )
 
 
@@ -404,12 +411,28 @@ def _publish(
         if status.get(pk=job.pk) == ImportJob.Status.CANCELLED:
             raise ImportCancelled
         promote, geometry_type = _dimension_plan(layer, stats, append)
+        removed = 0 if append else layer.feature_count
+        event = services.change_event_open(
+            layer=layer,
+            action=ChangeAction.IMPORT,
+            by=services.WriteContext(user=job.created_by, channel=ChangeChannel.IMPORT),
+            job_id=job.pk,
+            note=job.source_name,
+            event_id=run.event_id,
+            at=None if append else run.event_at,
+        )
         try:
             if append:
-                written = staging.publish_append(layer_id=layer.pk, multi_dimensions=promote)
+                written = staging.publish_append(
+                    layer_id=layer.pk, multi_dimensions=promote, event_id=event.pk
+                )
             else:
                 fresh, written = filled
-                fresh.swap_in()
+                fresh.swap_in(
+                    Archive(event_id=event.pk, at=run.event_at)
+                    if settings.HISTORY_ARCHIVE_IMPORTS
+                    else None
+                )
         except SwapTimeout as error:
             raise ImportFailed(
                 f"{error} Nothing was changed; run the import again in a few minutes, or when the "
@@ -434,6 +457,8 @@ def _publish(
             ]
         )
         services.layer_data_changed(layer=layer)
+        event.counts = {"added": written, "removed": removed}
+        event.save(update_fields=["counts"])
         finished = timezone.now()
         run.lap("write", started)
         run.timings["total"] = round(time.monotonic() - run.started, 3)

@@ -9,7 +9,7 @@ from django.contrib.gis.db.models.functions import Transform
 from django.contrib.postgres.indexes import GinIndex, GistIndex, OpClass
 from django.core.exceptions import ValidationError
 from django.db.models import F, Func, Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Now
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -142,6 +142,15 @@ class Layer(models.Model):
         verbose_name=_("groups"),
         help_text=_("Who may see a restricted layer."),
     )
+    editor_groups = models.ManyToManyField(
+        Group,
+        blank=True,
+        related_name="editable_layers",
+        verbose_name=_("editor groups"),
+        help_text=_(
+            "Whose members may edit the layer's features (besides GIS staff), if they may see it."
+        ),
+    )
     status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.DRAFT)
     version = models.PositiveIntegerField(
         _("version"), default=1, help_text=_("Changes whenever the layer's data changes.")
@@ -247,7 +256,16 @@ class Feature(models.Model):
         db_persist=True,
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # When this version began: on a change of geometry or attributes the trigger of migration 0008
+    # sets it to the transaction's time, the same instant the previous version's `valid_to` gets.
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # Raised by the trigger on every change of geometry or attributes: the ETag of optimistic
+    # locking (layers/services.py), and the number of the version in the feature's history.
+    # No CHECK constraint: new partitions are made LIKE the parent, which copies none.
+    version = models.IntegerField(_("version"), default=1, db_default=1)
+    # The ChangeEvent that wrote this version (a plain id: the table is partitioned and imports
+    # write it for a million rows at once).
+    event_id = models.BigIntegerField(_("change"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("feature")
@@ -538,3 +556,120 @@ class TileChange(models.Model):
     def __str__(self) -> str:
         box = f"{self.min_x:.0f},{self.min_y:.0f},{self.max_x:.0f},{self.max_y:.0f}"
         return f"{self.layer_id}: {box}"
+
+
+class ChangeAction(models.TextChoices):
+    CREATE = "create", _("Created")
+    UPDATE = "update", _("Changed")
+    DELETE = "delete", _("Deleted")
+    RESTORE = "restore", _("Restored")
+    IMPORT = "import", _("Imported")
+    SYNC = "sync", _("Synchronised")
+    ATTACH = "attach", _("File attached")
+    DETACH = "detach", _("File removed")
+    EDIT = "edit", _("Changed in the database")
+
+
+class ChangeChannel(models.TextChoices):
+    MAP = "map", _("Web map")
+    API = "api", _("REST API")
+    OGC = "ogc", _("OGC API")
+    ADMIN = "admin", _("Admin")
+    IMPORT = "import", _("Import")
+    SYNC = "sync", _("Sync")
+    DATABASE = "database", _("Database (SQL)")
+
+
+class ChangeEvent(models.Model):
+    """One change to a layer's features: who, when, through which path, and what.
+
+    A single edit names its feature; an import or sync is one event with its counts. The versions
+    it wrote carry its id (`Feature.event_id`, `FeatureVersion.event_id`), the versions it ended
+    name it in `FeatureVersion.ended_by`. A write that no service announced (plain SQL) gets an
+    event of channel `database` from the trigger, so nothing goes unrecorded.
+    """
+
+    Action = ChangeAction
+    Channel = ChangeChannel
+
+    layer = models.ForeignKey(
+        Layer, on_delete=models.CASCADE, related_name="changes", verbose_name=_("layer")
+    )
+    feature_id = models.BigIntegerField(_("feature"), null=True, blank=True)
+    action = models.CharField(_("action"), max_length=16, choices=ChangeAction)
+    channel = models.CharField(_("through"), max_length=16, choices=ChangeChannel)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    # The transaction's time, as the triggers' now(): a version's end and the next one's start.
+    at = models.DateTimeField(_("at"), db_default=Now())
+    counts = models.JSONField(
+        _("counts"), default=dict, blank=True, help_text=_("For imports: added, removed.")
+    )
+    job = models.ForeignKey(
+        "ImportJob",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("import"),
+    )
+    note = models.TextField(_("note"), blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("change")
+        verbose_name_plural = _("changes")
+        indexes = [
+            models.Index(fields=["layer", "-at"], name="changeevent_layer_at"),
+            models.Index(fields=["layer", "feature_id"], name="changeevent_layer_feature"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(action__in=ChangeAction.values), name="changeevent_action_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(channel__in=ChangeChannel.values), name="changeevent_channel_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.layer_id}/{self.feature_id or '*'} {self.at}"
+
+
+class FeatureVersion(models.Model):
+    """A past version of a feature: what it was from `valid_from` until `valid_to`.
+
+    Written by the database (migration 0008): a trigger copies the old row on every change of
+    geometry or attributes and on every delete; a replacing import does not copy anything, it
+    keeps the layer's whole old partition as a child table of this one (PostgreSQL inheritance,
+    layers/partitions.py), so reading this table reads those too.
+    """
+
+    pk = models.CompositePrimaryKey("layer_id", "feature_id", "version")
+    feature_id = models.BigIntegerField(_("feature"), db_column="id")
+    layer_id = models.BigIntegerField(_("layer"))
+    geom = models.GeometryField(_("geometry"), srid=4326, spatial_index=False)
+    attributes = models.JSONField(_("attributes"), default=dict)
+    name = models.TextField(_("name"), blank=True, default="")
+    created_at = models.DateTimeField(_("created"))
+    valid_from = models.DateTimeField(_("valid from"), db_column="updated_at")
+    valid_to = models.DateTimeField(_("valid until"))
+    version = models.PositiveIntegerField(_("version"))
+    event_id = models.BigIntegerField(_("written by change"), null=True)
+    ended_by = models.BigIntegerField(_("ended by change"), null=True)
+
+    class Meta:
+        managed = False
+        db_table = "layers_featureversion"
+        ordering = ["-valid_to"]
+        verbose_name = _("feature version")
+        verbose_name_plural = _("feature versions")
+
+    def __str__(self) -> str:
+        return f"{self.layer_id}/{self.feature_id} v{self.version}"

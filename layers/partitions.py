@@ -41,7 +41,17 @@ logger = logging.getLogger(__name__)
 SWAP_LOCK_NAMESPACE = 0x5A7
 FEATURE_TABLE = "layers_feature"
 # Columns written by a load; generated ones (geom_3857, search_text) PostgreSQL computes.
-LOADED_COLUMNS = ("id", "layer_id", "geom", "attributes", "name", "created_at", "updated_at")
+LOADED_COLUMNS = (
+    "id",
+    "layer_id",
+    "geom",
+    "attributes",
+    "name",
+    "created_at",
+    "updated_at",
+    "event_id",
+)
+HISTORY_TABLE = "layers_featureversion"
 
 
 class SwapTimeout(Exception):
@@ -51,6 +61,19 @@ class SwapTimeout(Exception):
 def partition_name(layer_id: int) -> str:
     """Return the name of a layer's partition (as `layers_feature_partition_name()` in SQL)."""
     return f"{FEATURE_TABLE}_p{int(layer_id)}"
+
+
+def archive_name(layer_id: int, event_id: int) -> str:
+    """Return the name of the features an import replaced, kept as history (migration 0008)."""
+    return f"{HISTORY_TABLE}_p{int(layer_id)}_e{int(event_id)}"
+
+
+@dataclass(frozen=True)
+class Archive:
+    """How a replaced partition is kept: the import's event and the instant its data took over."""
+
+    event_id: int
+    at: object  # a timezone-aware datetime
 
 
 def ensure_partition(layer_id: int) -> None:
@@ -91,7 +114,7 @@ class FreshPartition:
 
     def fill(self, select: sql.Composable, params: dict, *, rows: int) -> int:
         """Insert the rows `select` gives (id, layer_id, geom, attributes, name, created_at,
-        updated_at, and the feature number `n` last); return how many.
+        updated_at, event_id, and the feature number `n` last); return how many.
 
         A large fill is cut by feature number between sessions that insert at the same time.
         """
@@ -168,12 +191,17 @@ class FreshPartition:
                 .as_string(connection.connection)
             )
 
-    def swap_in(self) -> None:
-        """Put the filled table in place of the layer's partition and drop the old one.
+    def swap_in(self, archive: Archive | None = None) -> None:
+        """Put the filled table in place of the layer's partition; keep the old one as history
+        (`archive`) or drop it.
 
         The tile-change trigger sees no row of a swap, so the change is recorded here: one box
         around the old and the new features, counting both (a large one resets the layer's
         cached tiles, layers/tiles/services.py).
+
+        Kept, the old table becomes a child of `layers_featureversion` with two more columns of
+        constant defaults (when its rows stopped being current, and by which event): catalogue
+        changes only, so a million replaced features cost no copy (docs/history.md).
         """
         current = sql.Identifier(partition_name(self.layer_id))
         fresh = sql.Identifier(self.name)
@@ -216,28 +244,63 @@ class FreshPartition:
             ]
         )
         with connection.cursor() as cursor:
-            cursor.execute(
-                sql.SQL("DROP TABLE {}").format(current).as_string(connection.connection)
-            )
+            if archive is None:
+                cursor.execute(
+                    sql.SQL("DROP TABLE {}").format(current).as_string(connection.connection)
+                )
+            else:
+                _archive(self.layer_id, archive)
             cursor.execute(
                 sql.SQL("ALTER TABLE {} RENAME TO {}")
                 .format(fresh, current)
                 .as_string(connection.connection)
             )
-            # Its indexes take the names a partition's indexes get from PostgreSQL, so the next
-            # import's fresh table can use its own names again.
+        # Its indexes take the names a partition's indexes get from PostgreSQL, so the next
+        # import's fresh table can use its own names again.
+        _rename_indexes(partition_name(self.layer_id), self.name, partition_name(self.layer_id))
+
+
+def _rename_indexes(table: str, prefix: str, new_prefix: str) -> None:
+    """Rename the table's indexes whose name starts with `prefix` to start with `new_prefix`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+            " AND tablename = %s AND starts_with(indexname, %s)",
+            [table, prefix],
+        )
+        for (index,) in cursor.fetchall():
             cursor.execute(
-                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
-                " AND tablename = %s AND starts_with(indexname, %s)",
-                [partition_name(self.layer_id), self.name],
+                sql.SQL("ALTER INDEX {} RENAME TO {}")
+                .format(sql.Identifier(index), sql.Identifier(new_prefix + index[len(prefix) :]))
+                .as_string(connection.connection)
             )
-            for (index,) in cursor.fetchall():
-                renamed = partition_name(self.layer_id) + index[len(self.name) :]
-                cursor.execute(
-                    sql.SQL("ALTER INDEX {} RENAME TO {}")
-                    .format(sql.Identifier(index), sql.Identifier(renamed))
-                    .as_string(connection.connection)
-                )
+
+
+def _archive(layer_id: int, archive: Archive) -> None:
+    """Make a detached partition a child of the history table (see `FreshPartition.swap_in`)."""
+    name = archive_name(layer_id, archive.event_id)
+    table = sql.Identifier(name)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("ALTER TABLE {} RENAME TO {}")
+            .format(sql.Identifier(partition_name(layer_id)), table)
+            .as_string(connection.connection)
+        )
+        _rename_indexes(name, partition_name(layer_id), name)
+        cursor.execute(
+            sql.SQL(
+                "ALTER TABLE {table}"
+                " ADD COLUMN valid_to timestamp with time zone NOT NULL DEFAULT {at},"
+                " ADD COLUMN ended_by bigint DEFAULT {event}"
+            )
+            .format(table=table, at=sql.Literal(archive.at), event=sql.Literal(archive.event_id))
+            .as_string(connection.connection)
+        )
+        cursor.execute(
+            sql.SQL("ALTER TABLE {} INHERIT {}")
+            .format(table, sql.Identifier(HISTORY_TABLE))
+            .as_string(connection.connection)
+        )
 
 
 def sessions_for(rows: int) -> int:

@@ -26,7 +26,29 @@ def can_edit_layers(user: AbstractBaseUser | AnonymousUser | None) -> bool:
     )
 
 
+def can_edit_features(user: AbstractBaseUser | AnonymousUser | None, layer) -> bool:
+    """Return whether the user may create, change and delete the layer's features.
+
+    The edit rule, the one place for it: GIS staff may edit every layer; anyone else must both
+    see the layer (`visible_to`) and belong to one of its editor groups.
+    """
+    if can_edit_layers(user):
+        return True
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return type(layer).objects.editable_by(user).filter(pk=layer.pk).exists()
+
+
 class LayerQuerySet(models.QuerySet):
+    def editable_by(self, user: AbstractBaseUser | AnonymousUser | None) -> LayerQuerySet:
+        """Return the layers whose features this user may edit (see `can_edit_features`)."""
+        if can_edit_layers(user):
+            return self.all()
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        editors = self.filter(editor_groups__in=user.groups.all()).values("pk")
+        return self.visible_to(user).filter(pk__in=editors)
+
     def visible_to(self, user: AbstractBaseUser | AnonymousUser | None) -> LayerQuerySet:
         """Return the layers this user may see.
 

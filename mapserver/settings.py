@@ -377,6 +377,11 @@ CITY_REGION_BBOX = tuple(
 )
 CITY_CENTER = tuple(env.list("CITY_CENTER", cast=float, default=[107.5905, 16.4637]))
 
+# Feature history (docs/history.md). A replacing import keeps the layer's old features as an
+# archive table, so the layer can be read and restored as it was before; False drops them (as
+# before history existed: no time travel past the import). Only for measuring what history costs.
+HISTORY_ARCHIVE_IMPORTS = env.bool("HISTORY_ARCHIVE_IMPORTS", default=True)
+
 # The web map (frontend/, docs/webmap.md). The base map is drawn from our own layers, named here by
 # slug (one composite tile request); the layers switched on when the map opens are the base layers
 # plus the default ones. An external raster base map (an XYZ URL template) is off unless set.

@@ -51,7 +51,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, LayerError):
         set_rollback()
         return Response(
-            error_body(code=exc.code, detail=exc.message, parameter=exc.parameter),
+            error_body(code=exc.code, detail=exc.message, parameter=exc.parameter, **exc.extra),
             status=exc.http_status,
         )
     if isinstance(exc, ModelValidationError):

@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 
 from layers import services
-from layers.errors import NotFound
+from layers.errors import Forbidden, InvalidParameter, NotFound
 from layers.features import geojson as feature_sql
 from layers.features.query import FeatureQuery, feature_query_from_params
 from layers.features.validation import (
@@ -20,12 +20,13 @@ from layers.features.validation import (
     geometry_from_geojson,
     parse_crs,
 )
-from layers.models import Feature, Layer
+from layers.models import ChangeChannel, Feature, Layer
+from layers.querysets import can_edit_features
 
 from .base import ApiView, query_params
 from .errors import ErrorSerializer
 from .geojson import GEOJSON, collection_response, feature_response, whole_layer_count
-from .layers import layer_or_404, require_staff
+from .layers import layer_or_404
 from .pagination import page_links, page_request
 from .throttles import AnonymousScopedThrottle
 
@@ -61,6 +62,55 @@ class FeatureInputSerializer(serializers.Serializer):
     crs = serializers.JSONField(required=False)
 
 
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    str,
+    location=OpenApiParameter.HEADER,
+    description='The ETag of the version the change is based on ("<id>-<version>"); a newer '
+    "version answers 409 with both. Without it the write is unconditional.",
+)
+
+
+def require_editor(request, layer: Layer) -> None:
+    """Refuse the request unless the user may edit the layer's features (the edit rule)."""
+    if not can_edit_features(request.user, layer):
+        raise Forbidden(
+            f"You may not edit the layer '{layer.slug}': ask GIS staff to add you to one of its "
+            "editor groups."
+        )
+
+
+def write_context(request) -> services.WriteContext:
+    """Return who writes and through which path: the web map says so in a header."""
+    client = request.headers.get("X-Mapserver-Client", "").strip().lower()
+    channel = ChangeChannel.MAP if client == "map" else ChangeChannel.API
+    return services.WriteContext(user=request.user, channel=channel)
+
+
+def etag(feature_id: int, version: int) -> str:
+    """Return the ETag of a version of a feature."""
+    return f'"{int(feature_id)}-{int(version)}"'
+
+
+def expected_version(request, feature_id: int) -> int | None:
+    """Return the version `If-Match` names for this feature (None: no precondition; `*` any)."""
+    header = request.headers.get("If-Match", "").strip()
+    if not header or header == "*":
+        return None
+    for tag in header.split(","):
+        tag = tag.strip().removeprefix("W/").strip('"')
+        ident, _, version = tag.rpartition("-")
+        if ident == str(feature_id) and version.isdigit():
+            return int(version)
+    if header.strip('"').isdigit():
+        return int(header.strip('"'))
+    raise InvalidParameter(
+        f'If-Match must be the ETag of this feature, "{feature_id}-<version>", '
+        f"as its GET answered; it was {header[:60]!r}.",
+        parameter="If-Match",
+    )
+
+
 def _feature_of(layer: Layer, feature_id: int) -> Feature:
     feature = Feature.objects.filter(layer=layer, pk=feature_id).select_related("layer").first()
     if feature is None:
@@ -76,8 +126,12 @@ def _input_srid(request, data: dict) -> int:
 
 
 def _written(request, layer: Layer, feature: Feature, *, created: bool = False):
-    text = feature_sql.feature_get(FeatureQuery(layer_id=layer.pk), feature_id=feature.pk)
+    # Read back on the primary (this session): a replica may not have the write yet.
+    text = feature_sql.feature_get(
+        FeatureQuery(layer_id=layer.pk), feature_id=feature.pk, primary=True
+    )
     response = feature_response(text)
+    response["ETag"] = etag(feature.pk, feature.version)
     if created:
         response.status_code = status.HTTP_201_CREATED
         response["Location"] = request.build_absolute_uri(
@@ -131,18 +185,19 @@ class FeatureListApi(ApiView):
             403: ErrorSerializer,
             404: ErrorSerializer,
         },
-        description="Staff: add a feature; the layer's version goes up.",
-        tags=["staff"],
+        description="Editors of the layer and staff: add a feature; the layer's version goes up.",
+        tags=["editing"],
     )
     def post(self, request, slug: str):
         layer = layer_or_404(slug=slug, user=request.user)
-        require_staff(request)
+        require_editor(request, layer)
         serializer = FeatureInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         geom = geometry_from_geojson(data["geometry"], layer=layer, srid=_input_srid(request, data))
-        attributes = checked_attributes(data["properties"], layer=layer)
-        feature = services.feature_create(layer=layer, geom=geom, attributes=attributes)
+        feature = services.feature_create(
+            layer=layer, geom=geom, attributes=data["properties"], by=write_context(request)
+        )
         return _written(request, layer, feature, created=True)
 
 
@@ -169,20 +224,28 @@ class FeatureDetailApi(ApiView):
         )
         if text is None:
             raise NotFound(f"No feature {feature_id} in layer '{slug}'.")
-        return feature_response(text)
+        response = feature_response(text)
+        version = feature_sql.feature_version(layer_id=layer.pk, feature_id=feature_id)
+        if version is not None:
+            response["ETag"] = etag(feature_id, version)
+        return response
 
     @extend_schema(
         operation_id="features_update",
         request=FeatureInputSerializer,
-        parameters=[OpenApiParameter("crs", str, description="The CRS of the geometry.")],
+        parameters=[
+            OpenApiParameter("crs", str, description="The CRS of the geometry."),
+            IF_MATCH,
+        ],
         responses={
             (200, GEOJSON): GEOJSON_RESPONSE,
             400: ErrorSerializer,
             403: ErrorSerializer,
             404: ErrorSerializer,
+            409: ErrorSerializer,
         },
-        description="Staff: replace a feature's geometry and properties.",
-        tags=["staff"],
+        description="Editors and staff: replace a feature's geometry and properties.",
+        tags=["editing"],
     )
     def put(self, request, slug: str, feature_id: int):
         return self._change(request, slug, feature_id, FeatureInputSerializer, partial=False)
@@ -190,34 +253,44 @@ class FeatureDetailApi(ApiView):
     @extend_schema(
         operation_id="features_partial_update",
         request=PatchSerializer,
-        parameters=[OpenApiParameter("crs", str, description="The CRS of the geometry.")],
+        parameters=[
+            OpenApiParameter("crs", str, description="The CRS of the geometry."),
+            IF_MATCH,
+        ],
         responses={
             (200, GEOJSON): GEOJSON_RESPONSE,
             400: ErrorSerializer,
             403: ErrorSerializer,
             404: ErrorSerializer,
+            409: ErrorSerializer,
         },
-        description="Staff: change a feature's geometry and/or some of its properties.",
-        tags=["staff"],
+        description="Editors and staff: change a feature's geometry and/or some properties.",
+        tags=["editing"],
     )
     def patch(self, request, slug: str, feature_id: int):
         return self._change(request, slug, feature_id, self.PatchSerializer, partial=True)
 
     @extend_schema(
         operation_id="features_destroy",
-        responses={204: None, 403: ErrorSerializer, 404: ErrorSerializer},
-        description="Staff: delete a feature; the layer's version goes up.",
-        tags=["staff"],
+        parameters=[IF_MATCH],
+        responses={204: None, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
+        description="Editors and staff: delete a feature (it stays in its history).",
+        tags=["editing"],
     )
     def delete(self, request, slug: str, feature_id: int):
         layer = layer_or_404(slug=slug, user=request.user)
-        require_staff(request)
-        services.feature_delete(feature=_feature_of(layer, feature_id))
+        require_editor(request, layer)
+        services.feature_delete(
+            feature=_feature_of(layer, feature_id),
+            expected_version=expected_version(request, feature_id),
+            by=write_context(request),
+        )
         return HttpResponse(status=status.HTTP_204_NO_CONTENT)
 
     def _change(self, request, slug, feature_id, serializer_class, *, partial: bool):
         layer = layer_or_404(slug=slug, user=request.user)
-        require_staff(request)
+        require_editor(request, layer)
+        expected = expected_version(request, feature_id)
         feature = _feature_of(layer, feature_id)
         serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -231,5 +304,11 @@ class FeatureDetailApi(ApiView):
         if "properties" in data:
             checked = checked_attributes(data["properties"], layer=layer)
             attributes = {**feature.attributes, **checked} if partial else checked
-        feature = services.feature_update(feature=feature, geom=geom, attributes=attributes)
+        feature = services.feature_update(
+            feature=feature,
+            geom=geom,
+            attributes=attributes,
+            expected_version=expected,
+            by=write_context(request),
+        )
         return _written(request, layer, feature)

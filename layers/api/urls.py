@@ -11,6 +11,7 @@ from .export_jobs import (
 )
 from .exports import LayerExportApi
 from .features import FeatureDetailApi, FeatureListApi
+from .history import FeatureHistoryApi, FeatureRestoreApi, LayerChangesApi
 from .imports import (
     ImportCancelApi,
     ImportDetailApi,
@@ -36,6 +37,17 @@ urlpatterns = [
         FeatureDetailApi.as_view(),
         name="feature-detail",
     ),
+    path(
+        "layers/<slug:slug>/features/<int:feature_id>/history/",
+        FeatureHistoryApi.as_view(),
+        name="feature-history",
+    ),
+    path(
+        "layers/<slug:slug>/features/<int:feature_id>/restore/",
+        FeatureRestoreApi.as_view(),
+        name="feature-restore",
+    ),
+    path("layers/<slug:slug>/changes/", LayerChangesApi.as_view(), name="layer-changes"),
     re_path(
         r"^layers/(?P<slug>[-a-zA-Z0-9_]+)/export\.(?P<fmt>geojson|csv|gpkg|shp\.zip)$",
         LayerExportApi.as_view(),

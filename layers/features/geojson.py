@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from django.db import connection
 from psycopg import sql
 
 from layers.errors import TooLarge
@@ -47,7 +48,7 @@ def _feature_json_sql(query: FeatureQuery) -> tuple[sql.Composable, list]:
     """Return the SQL expression of one feature's GeoJSON text (over `layers_feature f`)."""
     properties, params = properties_sql(query)
     expression = sql.SQL(
-        """'{{"type":"Feature","id":' || f.id || ',"geometry":'"""
+        """'{{"type":"Feature","id":' || f.id || ',"version":' || f.version || ',"geometry":'"""
         """ || ST_AsGeoJSON(f.geom, {digits}) || ',"properties":' || ({properties})::text || '}}'"""
     ).format(digits=sql.Literal(COORDINATE_DIGITS), properties=properties)
     return expression, params
@@ -185,12 +186,28 @@ def stream_rows(
             yield batch
 
 
+def feature_version(*, layer_id: int, feature_id: int) -> int | None:
+    """Return the version of a feature (its ETag's), None if there is no such feature."""
+    with read_connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT version FROM layers_feature WHERE layer_id = %s AND id = %s",
+            [layer_id, feature_id],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def feature_get(
-    query: FeatureQuery, *, feature_id: int, budget: VertexBudget | None = None
+    query: FeatureQuery,
+    *,
+    feature_id: int,
+    budget: VertexBudget | None = None,
+    primary: bool = False,
 ) -> str | None:
     """Return the GeoJSON text of one feature of the query's layer, or None.
 
     With a budget, a feature with more vertices is refused before its GeoJSON is written.
+    `primary`: read on the primary database, not a replica (what this session just wrote).
     """
     feature, params = _feature_json_sql(query)
     statement = sql.SQL(
@@ -198,7 +215,7 @@ def feature_get(
         " FROM layers_feature f WHERE f.layer_id = %s AND f.id = %s"
     )
     maximum = budget.max_vertices if budget is not None else 2**62
-    with read_connection.cursor() as cursor:
+    with (connection if primary else read_connection).cursor() as cursor:
         cursor.execute(
             statement.format(feature=feature), [maximum, *params, query.layer_id, feature_id]
         )

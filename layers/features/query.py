@@ -7,11 +7,13 @@ names are identifiers, and those are fixed here.
 
 from __future__ import annotations
 
+import datetime
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from django.utils import timezone
 from psycopg import sql
 
 from layers.errors import InvalidParameter
@@ -193,6 +195,26 @@ def parse_text(value: str | None, *, parameter: str = "q") -> str:
             parameter=parameter,
         )
     return text
+
+
+def parse_instant(value: str, *, parameter: str) -> datetime.datetime:
+    """Return the instant an ISO 8601 text names (`2026-03-01T00:00:00Z`, an offset, or a date:
+    its midnight), read in the city's time zone when it names none; else InvalidParameter."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            moment = datetime.datetime.combine(datetime.date.fromisoformat(text), datetime.time())
+        else:
+            moment = datetime.datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise InvalidParameter(
+            f"{parameter}: '{shown(value)}' is not a date and time; write it as in "
+            "2026-03-01T08:30:00+07:00, 2026-03-01T01:30:00Z or 2026-03-01.",
+            parameter=parameter,
+        ) from None
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
 
 
 def parse_int(

@@ -7,8 +7,9 @@ import json
 import math
 import re
 
+from django.conf import settings
 from django.contrib.gis.gdal import GDALException, OGRGeometry, SpatialReference
-from django.contrib.gis.geos import GEOSException, GEOSGeometry
+from django.contrib.gis.geos import GEOSException, GEOSGeometry, Polygon
 
 from layers.errors import InvalidData, InvalidParameter
 from layers.models import Layer
@@ -85,13 +86,7 @@ def geometry_from_geojson(value: object, *, layer: Layer, srid: int = 4326) -> G
         raise InvalidData(f"geometry is not valid GeoJSON: {error}", parameter="geometry") from None
     if geom.empty:
         raise InvalidData("geometry is empty.", parameter="geometry")
-    allowed = GEOMETRY_KINDS.get(layer.geometry_type)
-    if allowed and geom.geom_type not in allowed:
-        raise InvalidData(
-            f"A {layer.get_geometry_type_display().lower()} layer takes "
-            f"{' or '.join(sorted(allowed))}, not {geom.geom_type}.",
-            parameter="geometry",
-        )
+    _check_kind(geom, layer)
     geom.srid = srid
     if srid != 4326:
         try:
@@ -101,6 +96,26 @@ def geometry_from_geojson(value: object, *, layer: Layer, srid: int = 4326) -> G
                 f"geometry cannot be brought from EPSG:{srid} to EPSG:4326: {error}",
                 parameter="geometry",
             ) from None
+    return checked_geometry(geom, layer=layer)
+
+
+def _check_kind(geom: GEOSGeometry, layer: Layer) -> None:
+    allowed = GEOMETRY_KINDS.get(layer.geometry_type)
+    if allowed and geom.geom_type not in allowed:
+        raise InvalidData(
+            f"A {layer.get_geometry_type_display().lower()} layer takes "
+            f"{' or '.join(sorted(allowed))}, not {geom.geom_type}.",
+            parameter="geometry",
+        )
+
+
+def checked_geometry(geom: GEOSGeometry, *, layer: Layer, where: bool = False) -> GEOSGeometry:
+    """Return the geometry (EPSG:4326) if it is of the layer's kind, within longitude/latitude and
+    valid; with `where`, it must also lie in the city's region or the layer's own extent (an
+    edit far away is a slip of the mouse or a wrong CRS)."""
+    if geom.empty:
+        raise InvalidData("geometry is empty.", parameter="geometry")
+    _check_kind(geom, layer)
     xmin, ymin, xmax, ymax = geom.extent
     inside = -180 <= xmin <= xmax <= 180 and -90 <= ymin <= ymax <= 90
     if not inside or not all(math.isfinite(n) for n in (xmin, ymin, xmax, ymax)):
@@ -108,8 +123,28 @@ def geometry_from_geojson(value: object, *, layer: Layer, srid: int = 4326) -> G
             "geometry is outside longitude/latitude: is its CRS right?", parameter="geometry"
         )
     if not geom.valid:
-        raise InvalidData(f"geometry is not valid: {geom.valid_reason}.", parameter="geometry")
+        raise InvalidData(
+            f"geometry is not valid: {geom.valid_reason}. Move the vertices so that the outline "
+            "does not cross itself, then save again.",
+            parameter="geometry",
+        )
+    if where and not _in_region(geom, layer):
+        west, south, east, north = settings.CITY_REGION_BBOX
+        raise InvalidData(
+            f"geometry lies outside {settings.CITY_NAME} ({west} to {east}° E, "
+            f"{south} to {north}° N) and outside the layer's extent: check the coordinates "
+            "(or their CRS).",
+            parameter="geometry",
+        )
     return geom
+
+
+def _in_region(geom: GEOSGeometry, layer: Layer) -> bool:
+    region = Polygon.from_bbox(settings.CITY_REGION_BBOX)
+    region.srid = 4326
+    if region.contains(geom.envelope):
+        return True
+    return bool(layer.extent) and layer.extent.contains(geom.envelope)
 
 
 def holds_nul(value: object) -> bool:
@@ -139,8 +174,10 @@ def _fits(kind: str, value: object) -> bool:
     return isinstance(value, str | int | float | bool)
 
 
-def checked_attributes(value: object, *, layer: Layer) -> dict:
-    """Return the properties if each is a field of the layer holding a value of its type."""
+def checked_attributes(value: object, *, layer: Layer, complete: bool = False) -> dict:
+    """Return the properties if each is a field of the layer holding a value of its type (one of
+    its `choices` if it has them); `complete`: the whole set, so `required` fields must be in it.
+    """
     if not isinstance(value, dict):
         raise InvalidData("properties must be a JSON object.", parameter="properties")
     if holds_nul(value):
@@ -155,6 +192,23 @@ def checked_attributes(value: object, *, layer: Layer) -> dict:
         if not _fits(kind, item):
             raise InvalidData(
                 f"'{name}' takes {kind or 'a plain value'}, not {json.dumps(item)[:40]}.",
+                parameter=f"properties.{name}",
+            )
+    for spec in layer.attribute_schema or []:
+        if not isinstance(spec, dict) or not spec.get("name"):
+            continue
+        name = spec["name"]
+        label = spec.get("label_vi") or spec.get("label_en") or name
+        item = value.get(name)
+        if complete and spec.get("required") and (item is None or item == ""):
+            raise InvalidData(f"'{label}' is required: fill it in.", parameter=f"properties.{name}")
+        choices = [
+            choice.get("value") if isinstance(choice, dict) else choice
+            for choice in spec.get("choices") or []
+        ]
+        if choices and item not in (None, "") and item not in choices:
+            raise InvalidData(
+                f"'{label}' must be one of: {', '.join(map(str, choices))[:200]}.",
                 parameter=f"properties.{name}",
             )
     return value

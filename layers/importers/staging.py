@@ -343,13 +343,15 @@ class Staging:
         )
 
     def fill_fresh(
-        self, *, layer_id: int, multi_dimensions: list[int], rows: int
+        self, *, layer_id: int, multi_dimensions: list[int], rows: int, event_id: int, at
     ) -> tuple[FreshPartition, int]:
         """Fill and index a fresh table with the prepared features, for `FreshPartition.swap_in`
         in the import's last transaction; return it and how many features it holds.
 
         `multi_dimensions` lists the dimensions (0 point, 1 line, 2 polygon) whose single parts
-        become multi-parts, so that a layer holds one kind per dimension.
+        become multi-parts, so that a layer holds one kind per dimension. `event_id` and `at`:
+        the import's change event and instant, which every row's version carries (one instant
+        for all, though several sessions write them).
         """
         fresh = FreshPartition(layer_id=layer_id, key=f"import{self.key}")
         fresh.drop()  # a previous attempt's
@@ -359,18 +361,26 @@ class Staging:
             sequence = cursor.fetchone()[0]
         select = sql.SQL(
             "SELECT nextval(%(sequence)s::regclass) AS id, %(layer_id)s::bigint AS layer_id,"
-            " {geometry} AS geom, attrs AS attributes, name, now() AS created_at,"
-            " now() AS updated_at, n FROM {prepared} WHERE geom IS NOT NULL"
+            " {geometry} AS geom, attrs AS attributes, name, %(at)s::timestamptz AS created_at,"
+            " %(at)s::timestamptz AS updated_at, %(event_id)s::bigint AS event_id, n"
+            " FROM {prepared} WHERE geom IS NOT NULL"
         ).format(geometry=self._geometry(), prepared=self.prepared)
-        params = {"sequence": sequence, "layer_id": layer_id, "multi": multi_dimensions}
+        params = {
+            "sequence": sequence,
+            "layer_id": layer_id,
+            "multi": multi_dimensions,
+            "at": at,
+            "event_id": event_id,
+        }
         written = fresh.fill(select, params, rows=rows)
         fresh.build_indexes(rows=written)
         return fresh, written
 
-    def publish_append(self, *, layer_id: int, multi_dimensions: list[int]) -> int:
+    def publish_append(self, *, layer_id: int, multi_dimensions: list[int], event_id: int) -> int:
         """Add the prepared features to the layer (in the caller's transaction); return count.
 
-        Single parts of `multi_dimensions` become multi-parts, the layer's own ones included.
+        Single parts of `multi_dimensions` become multi-parts, the layer's own ones included
+        (a new version of each, in the history, by the same event).
         """
         with connection.cursor() as cursor:
             if multi_dimensions:
@@ -383,14 +393,14 @@ class Staging:
             query = sql.SQL(
                 """
                 INSERT INTO layers_feature
-                    (layer_id, geom, attributes, name, created_at, updated_at)
-                SELECT %(layer_id)s, {geometry}, attrs, name, now(), now()
+                    (layer_id, geom, attributes, name, created_at, updated_at, event_id)
+                SELECT %(layer_id)s, {geometry}, attrs, name, now(), now(), %(event_id)s
                 FROM {prepared} WHERE geom IS NOT NULL ORDER BY n
                 """
             ).format(geometry=self._geometry(), prepared=self.prepared)
             cursor.execute(
                 query.as_string(connection.connection),
-                {"layer_id": layer_id, "multi": multi_dimensions},
+                {"layer_id": layer_id, "multi": multi_dimensions, "event_id": event_id},
             )
             return cursor.rowcount
 
