@@ -31,14 +31,47 @@ def _label(field: dict, language: str) -> str:
     return field.get(f"label_{language}") or field.get(f"label_{other}") or field.get("name", "")
 
 
-def layer_entry(layer: Layer, *, language: str, base: set[str], default_on: set[str]) -> dict:
+def _choices(field: dict, language: str) -> list[dict] | None:
+    """Return a schema field's choices as [{"value", "label"}], or None when it has none.
+
+    A choice is a plain value (its own label) or {"value", "label_vi", "label_en"}.
+    """
+    choices = field.get("choices")
+    if not isinstance(choices, list) or not choices:
+        return None
+    out = []
+    for choice in choices:
+        if isinstance(choice, dict) and "value" in choice:
+            label = _label({**choice, "name": str(choice["value"])}, language)
+            out.append({"value": choice["value"], "label": choice.get("label") or label})
+        elif not isinstance(choice, dict | list):
+            out.append({"value": choice, "label": str(choice)})
+    return out or None
+
+
+def _field_entry(field: dict, language: str) -> dict:
+    entry = {
+        "name": field.get("name"),
+        "type": field.get("type", "text"),
+        "label": _label(field, language),
+        "required": bool(field.get("required", False)),
+    }
+    if choices := _choices(field, language):
+        entry["choices"] = choices
+    return entry
+
+
+def layer_entry(
+    layer: Layer,
+    *,
+    language: str,
+    base: set[str],
+    default_on: set[str],
+    editable: set[str] = frozenset(),
+) -> dict:
     """Return what the map knows of one layer: titles, style, schema, zooms, extent, credits."""
     schema = [
-        {
-            "name": field.get("name"),
-            "type": field.get("type", "text"),
-            "label": _label(field, language),
-        }
+        _field_entry(field, language)
         for field in layer.attribute_schema or []
         if isinstance(field, dict) and field.get("name")
     ]
@@ -63,6 +96,8 @@ def layer_entry(layer: Layer, *, language: str, base: set[str], default_on: set[
         "version": layer.version,
         "base": layer.slug in base,
         "on": layer.slug in base or layer.slug in default_on,
+        # Whether this visitor may edit the layer's features (the map shows its Edit tool).
+        "editable": layer.slug in editable,
     }
 
 
@@ -80,8 +115,14 @@ def map_config(*, user: AbstractBaseUser | AnonymousUser | None) -> dict:
             {"slug": category.slug, "name": category.name, "icon": category.icon,
              "order": category.order},
         )  # fmt: skip
+    editable = (
+        set(Layer.objects.editable_by(user).values_list("slug", flat=True))
+        if user is not None and user.is_authenticated
+        else set()
+    )
     entries = [
-        layer_entry(layer, language=language, base=base, default_on=default_on) for layer in layers
+        layer_entry(layer, language=language, base=base, default_on=default_on, editable=editable)
+        for layer in layers
     ]
     # The base map keeps the order settings give it (the bottom layer first).
     base_order = [
@@ -92,6 +133,8 @@ def map_config(*, user: AbstractBaseUser | AnonymousUser | None) -> dict:
         "center": list(settings.CITY_CENTER),
         "zoom": settings.WEBMAP_START_ZOOM,
         "region_bbox": list(settings.CITY_REGION_BBOX),
+        # Where an edited feature must lie: the map checks it before saving (the server too).
+        "edit_extent": list(settings.CITY_REGION_BBOX),
         "categories": sorted(categories.values(), key=lambda c: (c["order"], c["slug"])),
         "layers": entries,
         "base_order": base_order,
@@ -105,6 +148,8 @@ def map_config(*, user: AbstractBaseUser | AnonymousUser | None) -> dict:
             "search": "/api/v1/search/",
             "identify": "/api/v1/identify/",
             "feature": "/api/v1/layers/{layer}/features/{id}/",
+            "features": "/api/v1/layers/{layer}/features/",
+            "layer": "/api/v1/layers/{layer}/",
             "investors": reverse("investors"),
         },
         "signed_in": bool(user and user.is_authenticated),

@@ -126,6 +126,11 @@ cp -u node_modules/ol/dist/ol.js node_modules/ol/ol.css var/vendor/ol/
 mkdir -p var/vendor/maplibre-gl
 cp -u node_modules/maplibre-gl/dist/maplibre-gl.mjs node_modules/maplibre-gl/dist/maplibre-gl-worker.mjs \
     node_modules/maplibre-gl/dist/maplibre-gl.css node_modules/maplibre-gl/LICENSE.txt var/vendor/maplibre-gl/
+# The map's editing tools (terra-draw and its MapLibre adapter): ES modules the map imports only when
+# someone opens the Edit tool.
+mkdir -p var/vendor/terra-draw
+cp -u node_modules/terra-draw/dist/terra-draw.modern.js \
+    node_modules/terra-draw-maplibre-gl-adapter/dist/terra-draw-maplibre-gl-adapter.modern.js var/vendor/terra-draw/
 
 # --- Label glyphs for the web map (Vietnamese included), from the Noto Sans font -----------------
 .venv/bin/python scripts/build_glyphs.py var/glyphs

@@ -3,11 +3,12 @@
 // text) and highlights the feature on the map.
 
 import { _, fmt, getJSON, h, number } from './dom.js';
-import { ids } from './style.js';
+import { ids, showOverlay } from './style.js';
 
 const TOLERANCE_PX = 5;
 
-function formatValue(value, type) {
+/** Return an attribute value as text for people: dates and numbers in the page's language. */
+export function formatValue(value, type) {
   if (value === null || value === undefined || value === '') return '—';
   if (typeof value === 'boolean') return value ? _('Yes') : _('No');
   if (typeof value === 'number') return number(value, { maximumFractionDigits: 2 });
@@ -38,12 +39,14 @@ export function featureContent(layer, feature) {
 }
 
 export class Identify {
-  constructor({ map, config, maplibregl, layersOn, onSelect }) {
+  constructor({ map, config, maplibregl, layersOn, onSelect, onEdit, onChanged }) {
     this.map = map;
     this.config = config;
     this.maplibregl = maplibregl;
     this.layersOn = layersOn; // () => [slug…] in drawing order, bottom first
     this.onSelect = onSelect; // (feature | null) => void
+    this.onEdit = onEdit; // (slug, id) => void: open the feature in the editor
+    this.onChanged = onChanged; // async (slug) => void: a restore changed the layer
     this.popup = new maplibregl.Popup({ maxWidth: '340px', focusAfterOpen: false });
     this.popup.on('close', () => { if (!this.replacing) this.clear(); });
     this.controller = null;
@@ -104,7 +107,9 @@ export class Identify {
     const render = () => {
       const feature = features[index];
       const layer = this.layerBySlug(feature.layer);
-      const nodes = [featureContent(layer, feature)];
+      const content = featureContent(layer, feature);
+      if (layer && feature.id !== undefined && feature.id !== null && !failed) this.decorate(content, layer, feature.id);
+      const nodes = [content];
       if (features.length > 1) {
         nodes.push(h('div', { class: 'popup-pager' },
           h('button', { type: 'button', disabled: index === 0, 'aria-label': _('Previous'), onclick: () => { index -= 1; render(); } }, '‹'),
@@ -116,6 +121,43 @@ export class Identify {
       this.highlight(feature.layer, feature.id);
     };
     render();
+  }
+
+  /**
+   * Add what a feature's popup holds beside its attributes: its attachments (fetched with their
+   * module, history.js, once the popup shows) and, for editors, the History tab and an Edit button.
+   */
+  decorate(content, layer, id) {
+    const attachments = h('section', { class: 'attachments', hidden: true });
+    const module = () => import('./history.js');
+    module().then(({ renderAttachments }) => renderAttachments(attachments, { config: this.config, layer, id, editable: layer.editable }))
+      .catch(() => { attachments.hidden = true; });
+    if (!layer.editable) {
+      content.append(attachments);
+      return;
+    }
+    const table = content.querySelector('table.attributes');
+    const details = h('div', { class: 'tab-panel', id: `popup-details-${id}`, role: 'tabpanel' });
+    table.replaceWith(details);
+    details.append(table, attachments,
+      h('button', { type: 'button', class: 'popup-edit', onclick: () => this.onEdit?.(layer.slug, id) }, _('Edit this feature')));
+    const history = h('div', { class: 'tab-panel history-panel', id: `popup-history-${id}`, role: 'tabpanel', hidden: true });
+    const tab = (label, panel, selected) => h('button', {
+      type: 'button', role: 'tab', 'aria-selected': String(selected), 'aria-controls': panel.id,
+      onclick: (event) => {
+        for (const other of event.target.parentElement.children) other.setAttribute('aria-selected', String(other === event.target));
+        details.hidden = panel !== details;
+        history.hidden = panel !== history;
+        if (panel === history) {
+          module().then(({ renderHistory }) => renderHistory(history, {
+            config: this.config, map: this.map, layer, id, onChanged: this.onChanged,
+          }));
+        } else showOverlay(this.map, []);
+      },
+    }, label);
+    details.before(h('div', { class: 'popup-tabs', role: 'tablist' },
+      tab(_('Attributes'), details, true), tab(_('History'), history, false)));
+    content.append(history);
   }
 
   show(lngLat, node) {
@@ -152,6 +194,7 @@ export class Identify {
 
   clear() {
     this.clearHighlight();
+    showOverlay(this.map, []);
     this.onSelect?.(null);
   }
 

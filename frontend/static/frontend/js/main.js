@@ -4,13 +4,13 @@
 
 import * as maplibregl from 'maplibre-gl';
 
-import { _, attributionText, fmt, h, svg, toast } from './dom.js';
+import { _, attributionText, fmt, getJSON, h, svg, toast } from './dom.js';
 import { Identify } from './identify.js';
 import { markZoomRange, renderLayerTree } from './layertree.js';
 import { Search } from './search.js';
 import {
   addToStyle, buildStyle, creditComposite, drawingOrder, extrusionOf, ids, inStyle, planComposite,
-  setOpacity, styleSpecs,
+  refreshTiles, setOpacity, styleSpecs,
 } from './style.js';
 import { Measure, exportPng, shareView } from './tools.js';
 import { readState, writeState } from './urlstate.js';
@@ -21,6 +21,7 @@ const ICONS = {
   area: 'M5 8 L12 3 L20 8 L17 20 L7 20 Z',
   share: 'M10 14a4 4 0 0 0 5.7 0l3-3a4 4 0 0 0-5.7-5.7l-1 1M14 10a4 4 0 0 0-5.7 0l-3 3a4 4 0 0 0 5.7 5.7l1-1',
   export: 'M12 4v11M7 10l5 5 5-5M5 20h14',
+  edit: 'M4 20h4L19 9l-4-4L4 16v4M13.5 6.5l4 4',
 };
 
 class WebMap {
@@ -69,11 +70,16 @@ class WebMap {
       map: this.map, config, maplibregl,
       layersOn: () => drawingOrder(config).map((layer) => layer.slug).filter((slug) => this.on.has(slug)),
       onSelect: (feature) => { this.selected = feature; this.saveState(); },
+      onEdit: (slug, id) => this.editFeature(slug, id),
+      onChanged: (slug) => this.layerChanged(slug),
     });
     this.measure = new Measure({
       map: this.map,
       panel: document.getElementById('measure-panel'),
-      onStart: (mode) => { this.identify.enabled = false; this.identify.close(); this.pressTool(mode); },
+      onStart: (mode) => {
+        if (this.editor?.active) this.toggleEdit(false);
+        this.identify.enabled = false; this.identify.close(); this.pressTool(mode);
+      },
       onStop: () => { this.identify.enabled = true; this.pressTool(null); },
     });
     this.tree = document.getElementById('layer-tree');
@@ -133,7 +139,21 @@ class WebMap {
     if (!on && this.selected && this.selected.layer === slug) this.identify.close();
     const box = document.getElementById(`toggle-${slug}`);
     if (box && box.checked !== on) box.checked = on;
+    this.editor?.layersChanged();
     this.saveState();
+  }
+
+  /** A layer's data changed (an edit, a restore): draw its tiles again from its new version. */
+  async layerChanged(slug) {
+    const layer = this.bySlug.get(slug);
+    if (!layer) return;
+    try {
+      const detail = await getJSON(this.config.urls.layer.replace('{layer}', encodeURIComponent(slug)));
+      refreshTiles(this.map, this.config, slug, detail.version);
+    } catch {
+      // The old tiles stay until the next visit; the change itself is saved.
+      toast(_('The map could not be redrawn: reload the page to see the change.'), 'error');
+    }
   }
 
   zoomTo(slug) {
@@ -198,8 +218,45 @@ class WebMap {
       tool('tool-area', icon(ICONS.area), _('Measure area'), () => this.toggleMeasure('area')),
       tool('tool-share', icon(ICONS.share), _('Copy a link to this view'), () => shareView()),
       tool('tool-export', icon(ICONS.export), _('Download this view as PNG'), () => this.exportPng()));
+    // Editors only: the editing code itself is fetched when the tool is first opened.
+    if (this.config.layers.some((layer) => layer.editable)) {
+      container.append(tool('tool-edit', icon(ICONS.edit), _('Edit the map'), () => this.toggleEdit()));
+    }
     if (this.threeD) container.querySelector('#tool-3d').setAttribute('aria-pressed', 'true');
     return { onAdd: () => container, onRemove: () => container.remove() };
+  }
+
+  /** Open or close the Edit tool; its module (and terra-draw) load the first time. */
+  async toggleEdit(on = !this.editor?.active) {
+    const button = document.getElementById('tool-edit');
+    if (!on) {
+      this.editor?.stop();
+      this.identify.enabled = true;
+      button?.setAttribute('aria-pressed', 'false');
+      return this.editor;
+    }
+    if (this.measure.mode) this.measure.stop();
+    button?.setAttribute('aria-pressed', 'true');
+    if (!this.editor) {
+      try {
+        const { Editor } = await import('./editing.js');
+        this.editor = new Editor({ webmap: this, panel: document.getElementById('edit-panel') });
+      } catch (error) {
+        button?.setAttribute('aria-pressed', 'false');
+        toast(fmt(_('The editing tools could not be loaded (%(reason)s).'), { reason: error.message }), 'error');
+        return null;
+      }
+    }
+    this.identify.enabled = false;
+    this.identify.close();
+    this.editor.start();
+    return this.editor;
+  }
+
+  /** Open a feature in the editor (the popup's Edit button). */
+  async editFeature(slug, id) {
+    const editor = await this.toggleEdit(true);
+    await editor?.open(slug, id);
   }
 
   toggleMeasure(mode) {

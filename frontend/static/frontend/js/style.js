@@ -357,6 +357,46 @@ export function addMeasureLayers(map) {
   for (const styleLayer of MEASURE_LAYERS) map.addLayer(styleLayer);
 }
 
+/** Point a layer's tiles at its new version after an edit, so the map fetches the change. */
+export function refreshTiles(map, config, slug, version) {
+  const layer = config.layers.find((item) => item.slug === slug);
+  if (!layer) return;
+  layer.version = version;
+  const sourceId = ids.source(layer);
+  const source = map.getSource(sourceId);
+  if (!source || typeof source.setTiles !== 'function') return;
+  const members = sourceId === BASE_SOURCE
+    ? drawingOrder(config).filter((item) => item.base || item.composite)
+    : [layer];
+  source.setTiles([tileUrl(config, members.map((item) => item.slug), members.map((item) => item.version))]);
+}
+
+// Geometries drawn over the map for a moment: another editor's version in a conflict (red), a
+// past version chosen in a feature's history (violet). Features carry `kind`: theirs | past.
+export const OVERLAY_SOURCE = 'overlay';
+const OVERLAY_COLOUR = ['match', ['get', 'kind'], 'theirs', '#dc2626', '#7c3aed'];
+const OVERLAY_LAYERS = [
+  { id: 'overlay-fill', type: 'fill', source: OVERLAY_SOURCE, filter: IS_POLYGON,
+    paint: { 'fill-color': OVERLAY_COLOUR, 'fill-opacity': 0.18 } },
+  { id: 'overlay-line', type: 'line', source: OVERLAY_SOURCE, filter: ['!', IS_POINT],
+    paint: { 'line-color': OVERLAY_COLOUR, 'line-width': 3, 'line-dasharray': [2, 1.5] } },
+  { id: 'overlay-points', type: 'circle', source: OVERLAY_SOURCE, filter: IS_POINT,
+    paint: { 'circle-radius': 7, 'circle-color': 'rgba(0,0,0,0)', 'circle-stroke-color': OVERLAY_COLOUR, 'circle-stroke-width': 3 } },
+];
+
+/** Draw these geometries over the map ([{geometry, kind}]); an empty list clears it. */
+export function showOverlay(map, items) {
+  if (!map.getSource(OVERLAY_SOURCE)) {
+    if (!items.length) return;
+    map.addSource(OVERLAY_SOURCE, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+    for (const styleLayer of OVERLAY_LAYERS) map.addLayer(styleLayer);
+  }
+  map.getSource(OVERLAY_SOURCE).setData({
+    type: 'FeatureCollection',
+    features: items.filter((item) => item.geometry).map((item) => ({ type: 'Feature', geometry: item.geometry, properties: { kind: item.kind } })),
+  });
+}
+
 /** Say whether a layer has its MapLibre layers in the map's style yet. */
 export function inStyle(map, layer) {
   return Boolean(map.getLayer(ids.style(layer.slug, 0)));
