@@ -455,3 +455,6 @@ class ExportJobAdmin(JobAdmin):
             return "—"
         url = reverse("api:export-download", kwargs={"job_id": job.pk})
         return format_html('<a href="{}">{}</a>', url, job.file_name)
+
+
+from . import attachment_admin  # noqa: E402, F401  (registers the attachments' read-only admin)

@@ -11,6 +11,7 @@ class LayersConfig(AppConfig):
 
     def ready(self) -> None:
         from . import (
+            attachments,  # noqa: F401  (deletes an attachment's files with its row)
             partitions,  # noqa: F401  (drops a deleted layer's partition politely)
             rich_text,  # noqa: F401  (cleans staff-entered HTML on every save)
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.gis.db import models
@@ -673,3 +675,91 @@ class FeatureVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.layer_id}/{self.feature_id} v{self.version}"
+
+
+def _attachment_path(attachment: FeatureAttachment, filename: str) -> str:
+    # A random name: the stored file can never be guessed (the original name is kept apart, and
+    # only said in the download's Content-Disposition).
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    return f"attachments/{attachment.layer_id}/{secrets.token_urlsafe(18)}.{extension}"
+
+
+def _thumbnail_path(attachment: FeatureAttachment, filename: str) -> str:
+    return f"attachments/{attachment.layer_id}/thumbnails/{secrets.token_urlsafe(18)}.jpg"
+
+
+class FeatureAttachment(models.Model):
+    """A photo or document attached to one feature of a layer (layers/attachments.py).
+
+    A removed attachment is kept with `removed_at` set: hidden from the feature, still shown in its
+    history and downloadable by its editors. Its files go only when the layer goes.
+    """
+
+    layer = models.ForeignKey(
+        Layer, on_delete=models.CASCADE, related_name="attachments", verbose_name=_("layer")
+    )
+    # A plain id, not a key: layers_feature is partitioned and keyed (layer_id, id), and a deleted
+    # feature keeps its attachments for when it is restored (with the same id).
+    feature_id = models.BigIntegerField(_("feature"))
+    file = models.FileField(_("file"), upload_to=_attachment_path, max_length=255)
+    thumbnail = models.FileField(
+        _("thumbnail"), upload_to=_thumbnail_path, max_length=255, null=True, blank=True
+    )
+    name = models.CharField(_("file name"), max_length=255, help_text=_("As it was uploaded."))
+    content_type = models.CharField(_("content type"), max_length=100)
+    size_bytes = models.PositiveBigIntegerField(_("size (bytes)"))
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    uploaded_at = models.DateTimeField(_("uploaded"), db_default=Now())
+    removed_at = models.DateTimeField(_("removed"), null=True, blank=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("removed by"),
+    )
+    added_event = models.ForeignKey(
+        ChangeEvent,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("added by change"),
+    )
+    removed_event = models.ForeignKey(
+        ChangeEvent,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("removed by change"),
+    )
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+        indexes = [
+            models.Index(fields=["layer", "feature_id"], name="attachment_layer_feature"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(removed_at__isnull=True) | Q(removed_at__gte=F("uploaded_at")),
+                name="attachment_removed_after_upload",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.layer_id}/{self.feature_id})"
+
+    @property
+    def removed(self) -> bool:
+        return self.removed_at is not None

@@ -360,6 +360,17 @@ EXPORT_MAX_ACTIVE_JOBS = env.int("EXPORT_MAX_ACTIVE_JOBS", default=3)
 # A download asked for before its export is done waits this long for it (a GIS client that
 # follows the old export.gpkg URL gets the file of a small layer), then answers 202 with the job.
 EXPORT_DOWNLOAD_WAIT_S = env.float("EXPORT_DOWNLOAD_WAIT_S", default=20)
+# Attachments of features (layers/attachments.py, docs/api.md): the largest file accepted, the
+# kinds accepted (of JPEG, PNG and PDF; the bytes decide the kind, the name's extension must
+# agree), the most pixels an image may have (decoding one costs 4 bytes a pixel), the longest side
+# of a thumbnail, and how long shared caches may keep an attachment of a public layer.
+ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 2**20)
+ATTACHMENT_TYPES = env.list(
+    "ATTACHMENT_TYPES", default=["image/jpeg", "image/png", "application/pdf"]
+)
+ATTACHMENT_MAX_PIXELS = env.int("ATTACHMENT_MAX_PIXELS", default=50_000_000)
+ATTACHMENT_THUMBNAIL_PX = env.int("ATTACHMENT_THUMBNAIL_PX", default=320)
+ATTACHMENT_PUBLIC_MAX_AGE_S = env.int("ATTACHMENT_PUBLIC_MAX_AGE_S", default=3600)
 # Search (layers/features/search.py): each search statement is stopped after this many
 # milliseconds (SET LOCAL, so it holds behind PgBouncer's transaction pooling), and ranks at most
 # SEARCH_MAX_CANDIDATES matching names per kind of match (exact, prefix, containing the words).

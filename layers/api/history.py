@@ -18,8 +18,9 @@ from rest_framework.response import Response
 from layers import services
 from layers.errors import InvalidParameter, NotFound
 from layers.features.query import parse_instant
-from layers.models import ChangeEvent, Feature, FeatureVersion, Layer
+from layers.models import ChangeEvent, Feature, FeatureAttachment, FeatureVersion, Layer
 
+from .attachments import attachment_json
 from .base import ApiView, query_params
 from .errors import ErrorSerializer
 from .features import _written, require_editor, write_context
@@ -53,9 +54,10 @@ def _users(events) -> dict[int, str]:
     return {user.pk: user.get_username() for user in users}
 
 
-def feature_history(*, layer: Layer, feature_id: int) -> dict:
+def feature_history(*, layer: Layer, feature_id: int, request=None) -> dict:
     """Return every version of a feature, newest first, each with the change that made it, the
-    one that ended it, and what it changed from the version before."""
+    one that ended it, and what it changed from the version before; and its attachments, the
+    removed ones too, each with the changes that added and removed it."""
     past = list(
         FeatureVersion.objects.filter(layer_id=layer.pk, feature_id=feature_id).order_by(
             "version", "valid_to"
@@ -69,6 +71,12 @@ def feature_history(*, layer: Layer, feature_id: int) -> dict:
         rows.append((current, current.updated_at, None))
     event_ids = {getattr(row, "event_id", None) for row, *_ in rows}
     event_ids |= {getattr(row, "ended_by", None) for row, *_ in rows}
+    attachments = list(
+        FeatureAttachment.objects.filter(layer=layer, feature_id=feature_id).select_related(
+            "layer", "uploaded_by", "removed_by"
+        )
+    )
+    event_ids |= {a.added_event_id for a in attachments} | {a.removed_event_id for a in attachments}
     events = {e.pk: e for e in ChangeEvent.objects.filter(pk__in=event_ids - {None})}
     users = _users(events.values())
     versions = []
@@ -105,6 +113,14 @@ def feature_history(*, layer: Layer, feature_id: int) -> dict:
         "layer": layer.slug,
         "deleted": current is None,
         "versions": versions,
+        "attachments": [
+            attachment_json(a, request=request, show_users=True)
+            | {
+                "added": event_json(events.get(a.added_event_id), users),
+                "removed": event_json(events.get(a.removed_event_id), users),
+            }
+            for a in attachments
+        ],
     }
 
 
@@ -121,7 +137,7 @@ class FeatureHistoryApi(ApiView):
     def get(self, request, slug: str, feature_id: int):
         layer = layer_or_404(slug=slug, user=request.user)
         require_editor(request, layer)
-        return Response(feature_history(layer=layer, feature_id=feature_id))
+        return Response(feature_history(layer=layer, feature_id=feature_id, request=request))
 
 
 class FeatureRestoreApi(ApiView):

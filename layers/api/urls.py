@@ -2,6 +2,12 @@
 
 from django.urls import path, re_path
 
+from .attachments import (
+    AttachmentDetailApi,
+    AttachmentDownloadApi,
+    AttachmentListApi,
+    AttachmentThumbnailApi,
+)
 from .auth import LoginApi, LogoutAllApi, LogoutApi
 from .export_jobs import (
     ExportJobCancelApi,
@@ -48,6 +54,26 @@ urlpatterns = [
         name="feature-restore",
     ),
     path("layers/<slug:slug>/changes/", LayerChangesApi.as_view(), name="layer-changes"),
+    path(
+        "layers/<slug:slug>/features/<int:feature_id>/attachments/",
+        AttachmentListApi.as_view(),
+        name="attachment-list",
+    ),
+    path(
+        "layers/<slug:slug>/features/<int:feature_id>/attachments/<int:attachment_id>/",
+        AttachmentDetailApi.as_view(),
+        name="attachment-detail",
+    ),
+    path(
+        "layers/<slug:slug>/features/<int:feature_id>/attachments/<int:attachment_id>/download/",
+        AttachmentDownloadApi.as_view(),
+        name="attachment-download",
+    ),
+    path(
+        "layers/<slug:slug>/features/<int:feature_id>/attachments/<int:attachment_id>/thumbnail/",
+        AttachmentThumbnailApi.as_view(),
+        name="attachment-thumbnail",
+    ),
     re_path(
         r"^layers/(?P<slug>[-a-zA-Z0-9_]+)/export\.(?P<fmt>geojson|csv|gpkg|shp\.zip)$",
         LayerExportApi.as_view(),
