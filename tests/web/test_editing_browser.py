@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 from django.contrib.gis.geos import Polygon
+from PIL import Image
 
 from layers import services
 from layers.models import ChangeEvent, Feature, Layer
@@ -126,11 +127,243 @@ def test_an_editor_draws_a_parcel_fills_the_form_and_saves_it(map_page, editor):
     assert map_page.page.errors == []
 
 
-def _saved_parcel() -> Feature:
+def saved_parcel(**attributes) -> Feature:
+    """Return a parcel saved through the API's path (as another program would), in NEW_PARCEL."""
     layer = Layer.objects.get(slug="parcels")
     return services.feature_create(
         layer=layer,
         geom=Polygon([*NEW_PARCEL, NEW_PARCEL[0]], srid=4326),
-        attributes={"ten": "Khu đất sửa", "area_m2": 5000, "status": "Đã giao đất"},
+        attributes={"ten": "Khu đất sửa", "area_m2": 5000, "status": "Đã giao đất", **attributes},
         by=services.WriteContext(user=None, channel="api"),
     )
+
+
+def open_parcel(map_page, panel) -> None:
+    """Click the saved parcel on the map with the Edit tool open; wait for its form."""
+    map_page.click_at(107.6115, 16.457)
+    panel.locator("form.edit-form").wait_for()
+
+
+def change_elsewhere(feature_id: int, **attributes) -> None:
+    """Change a parcel through the API's path, as a colleague would in between."""
+    feature = Feature.objects.get(pk=feature_id)
+    services.feature_update(
+        feature=feature,
+        attributes={**feature.attributes, **attributes},
+        by=services.WriteContext(user=UserFactory(username="colleague"), channel="api"),
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_editor_moves_a_vertex_and_saves(map_page, editor):
+    feature = saved_parcel()
+    sign_in(map_page, "editor")
+    map_page.open(VIEW)
+    panel = open_editor(map_page)
+    open_parcel(map_page, panel)
+    assert panel.get_by_label("Tên khu đất").input_value() == "Khu đất sửa"
+    assert "phiên bản 1" in panel.locator(".edit-version").inner_text()
+    # The tile drawing of the feature gives way to the one being edited.
+    map_page.wait_idle()
+    assert "Khu đất sửa" not in parcel_names(map_page)
+
+    drag(map_page, (107.613, 16.458), (107.6136, 16.4586))
+    map_page.screenshot("edit-vertex-moved")
+    panel.get_by_role("button", name="Lưu").click()
+    panel.locator("#edit-message").filter(has_text="Đã lưu").wait_for()
+
+    feature.refresh_from_db()
+    assert feature.version == 2
+    assert feature.geom.extent == pytest.approx((107.61, 16.456, 107.6136, 16.4586), abs=3e-5)
+    assert feature.attributes["ten"] == "Khu đất sửa"
+    event = ChangeEvent.objects.filter(feature_id=feature.pk).latest("at")
+    assert (event.action, event.channel, event.user.username) == ("update", "map", "editor")
+    wait_for_parcel(map_page, "Khu đất sửa")
+    map_page.screenshot("edit-vertex-saved")
+    assert map_page.page.errors == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_save_over_a_colleagues_change_shows_both_versions(map_page, editor):
+    feature = saved_parcel()
+    sign_in(map_page, "editor")
+    map_page.open(VIEW)
+    panel = open_editor(map_page)
+    open_parcel(map_page, panel)
+    panel.get_by_label("Tên khu đất").fill("Khu đất của tôi")
+    change_elsewhere(feature.pk, area_m2=6000)
+    panel.get_by_role("button", name="Lưu").click()
+
+    dialog = panel.get_by_role("alertdialog")
+    dialog.wait_for()
+    assert "Người khác đã sửa đối tượng này" in dialog.inner_text()
+    rows = {
+        row.locator("th").inner_text(): row.locator("td").all_inner_texts()
+        for row in dialog.locator("tbody tr").all()
+    }
+    assert rows["Tên khu đất"] == ["Khu đất sửa", "Khu đất của tôi"]
+    assert rows["Diện tích (m²)"][0] != rows["Diện tích (m²)"][1]
+    # Their version is drawn over the map, in its own colour.
+    map_page.wait_idle()
+    assert map_page.rendered("overlay", "overlay-line")
+    map_page.screenshot("edit-conflict")
+
+    # Keep theirs: the form now holds their version, and a save goes on from it.
+    dialog.get_by_role("button", name="Giữ bản của họ").click()
+    assert panel.get_by_label("Diện tích (m²)").input_value() == "6000"
+    assert panel.get_by_label("Tên khu đất").input_value() == "Khu đất sửa"
+    panel.get_by_label("Tên khu đất").fill("Khu đất của tôi")
+    panel.get_by_role("button", name="Lưu").click()
+    panel.locator("#edit-message").filter(has_text="Đã lưu").wait_for()
+    feature.refresh_from_db()
+    assert (feature.version, feature.attributes["ten"], feature.attributes["area_m2"]) == (
+        3,
+        "Khu đất của tôi",
+        6000,
+    )
+
+    # Overwrite with mine: sent again over their newer version, on purpose.
+    open_parcel(map_page, panel)
+    panel.get_by_label("Quy hoạch").fill("Nhà ở")
+    change_elsewhere(feature.pk, zoning="Du lịch")
+    panel.get_by_role("button", name="Lưu").click()
+    panel.get_by_role("alertdialog").get_by_role("button", name="Ghi đè bằng bản của tôi").click()
+    panel.locator("#edit-message").filter(has_text="Đã lưu").wait_for()
+    feature.refresh_from_db()
+    assert (feature.version, feature.attributes["zoning"]) == (5, "Nhà ở")
+    assert map_page.page.errors == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_undo_reverts_a_change_and_a_delete(map_page, editor):
+    feature = saved_parcel()
+    sign_in(map_page, "editor")
+    map_page.open(VIEW)
+    panel = open_editor(map_page)
+    open_parcel(map_page, panel)
+    panel.get_by_label("Tên khu đất").fill("Tên sai")
+    panel.get_by_role("button", name="Lưu").click()
+    panel.locator("#edit-message").filter(has_text="Đã lưu").wait_for()
+    wait_for_parcel(map_page, "Tên sai")
+
+    panel.get_by_role("button", name="Hoàn tác thay đổi gần nhất").click()
+    panel.locator("#edit-message").filter(has_text="Đã hoàn tác").wait_for()
+    feature.refresh_from_db()
+    assert (feature.attributes["ten"], feature.version) == ("Khu đất sửa", 3)
+    actions = list(
+        ChangeEvent.objects.filter(feature_id=feature.pk)
+        .order_by("at", "id")
+        .values_list("action", "channel")
+    )
+    assert actions == [("create", "api"), ("update", "map"), ("restore", "map")]
+    wait_for_parcel(map_page, "Khu đất sửa")
+
+    open_parcel(map_page, panel)
+    panel.get_by_role("button", name="Xóa").click()
+    panel.get_by_role("button", name="Có, xóa").click()
+    panel.locator("#edit-message").filter(has_text="Đã xóa").wait_for()
+    assert not Feature.objects.filter(pk=feature.pk).exists()
+    wait_for_parcel(map_page, "Khu đất sửa", present=False)
+    map_page.screenshot("edit-deleted")
+
+    panel.get_by_role("button", name="Hoàn tác thay đổi gần nhất").click()
+    panel.locator("#edit-message").filter(has_text="Đã hoàn tác").wait_for()
+    assert Feature.objects.get(pk=feature.pk).attributes["ten"] == "Khu đất sửa"
+    wait_for_parcel(map_page, "Khu đất sửa")
+    assert map_page.page.errors == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_popup_history_lists_versions_and_restores_one(map_page, editor):
+    feature = saved_parcel()
+    change_elsewhere(feature.pk, ten="Khu đất đổi tên", area_m2=5100)
+    sign_in(map_page, "editor")
+    map_page.open(VIEW)
+    map_page.click_at(107.6115, 16.457)
+    popup = map_page.page.locator(".maplibregl-popup .feature-popup")
+    popup.wait_for()
+    popup.get_by_role("tab", name="Lịch sử").click()
+    versions = popup.locator("li.version")
+    versions.first.wait_for()
+    assert versions.count() == 2
+    newest = versions.nth(0).inner_text()
+    assert "Phiên bản 2" in newest
+    assert "colleague" in newest
+    assert "REST API" in newest
+    assert "Khu đất sửa → Khu đất đổi tên" in newest
+    assert "Phiên bản 1" in versions.nth(1).inner_text()
+    assert "null" not in popup.inner_text()
+
+    # A past version is drawn on the map when chosen.
+    versions.nth(1).click()
+    map_page.wait_idle()
+    drawn = map_page.rendered("overlay", "overlay-line")
+    assert drawn
+    assert {feature["properties"]["kind"] for feature in drawn} == {"past"}
+    map_page.screenshot("history-tab")
+
+    versions.nth(1).get_by_role("button", name="Khôi phục phiên bản này").click()
+    popup.locator(".history-status").filter(has_text="Đã khôi phục phiên bản 1").wait_for()
+    feature.refresh_from_db()
+    assert (feature.version, feature.attributes["ten"], feature.attributes["area_m2"]) == (
+        3,
+        "Khu đất sửa",
+        5000,
+    )
+    assert popup.locator("li.version").count() == 3
+    assert "Đã khôi phục" in popup.locator("li.version").first.inner_text()
+    wait_for_parcel(map_page, "Khu đất sửa")
+    map_page.screenshot("history-restored")
+    assert map_page.page.errors == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_visitor_who_is_no_editor_sees_no_edit_tool(map_page, editor):
+    saved_parcel()
+    UserFactory(username="viewer")
+    sign_in(map_page, "viewer")
+    map_page.open(VIEW)
+    assert map_page.page.locator("#tool-distance").is_visible()
+    assert map_page.page.locator("#tool-edit").count() == 0
+    map_page.click_at(107.6115, 16.457)
+    popup = map_page.page.locator(".maplibregl-popup .feature-popup")
+    popup.wait_for()
+    assert popup.get_by_role("tab").count() == 0
+    assert popup.get_by_role("button", name="Sửa đối tượng này").count() == 0
+    # Nor does the editing code reach the page.
+    scripts = map_page.page.evaluate(
+        "performance.getEntriesByType('resource').map((entry) => entry.name)"
+    )
+    assert not [url for url in scripts if "terra-draw" in url or "editing.js" in url]
+    assert map_page.page.errors == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_editor_attaches_a_photo_and_removes_it(map_page, editor, tmp_path):
+    feature = saved_parcel()
+    photo = tmp_path / "hien-trang.png"
+    Image.new("RGB", (640, 480), (22, 163, 74)).save(photo)
+    sign_in(map_page, "editor")
+    map_page.open(VIEW)
+    map_page.click_at(107.6115, 16.457)
+    popup = map_page.page.locator(".maplibregl-popup .feature-popup")
+    popup.locator("section.attachments input[type=file]").wait_for(state="attached")
+    assert "Chưa có tệp nào." in popup.locator("section.attachments").inner_text()
+
+    popup.get_by_label("Đính kèm ảnh hoặc PDF").set_input_files(str(photo))
+    thumbnail = popup.locator("li.attachment img")
+    thumbnail.wait_for()
+    map_page.page.wait_for_function(
+        "() => { const img = document.querySelector('li.attachment img');"
+        " return img && img.complete && img.naturalWidth > 0; }"
+    )
+    assert popup.locator(".attachment-name").inner_text() == "hien-trang.png"
+    events = ChangeEvent.objects.filter(feature_id=feature.pk, action="attach")
+    assert events.get().channel == "map"
+    map_page.screenshot("attachment-uploaded")
+
+    popup.get_by_role("button", name="Gỡ hien-trang.png").click()
+    popup.get_by_role("button", name="Có").click()
+    popup.get_by_text("Chưa có tệp nào.").wait_for()
+    assert ChangeEvent.objects.filter(feature_id=feature.pk, action="detach").count() == 1
+    assert map_page.page.errors == []

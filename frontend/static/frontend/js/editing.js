@@ -331,12 +331,12 @@ export class Editor {
       this.session = { id: feature.id ?? id, version, etag, drawId: null, feature, properties: { ...(feature.properties || {}) } };
       this.loadGeometry(feature.geometry);
       this.hideOriginal(slug, this.session.id);
-      this.render();
     } catch (error) {
       toast(fmt(_('The feature could not be loaded (%(reason)s).'), { reason: error.message }), 'error');
     } finally {
       this.busy = false;
     }
+    this.render();
   }
 
   loadGeometry(geometry) {

@@ -96,10 +96,8 @@ export async function renderHistory(box, { config, map, layer, id, onChanged }) 
     }
     return item;
   });
-  box.replaceChildren(
-    history.deleted ? h('p', { class: 'popup-status warn' }, _('This feature is deleted; a version can bring it back.')) : null,
-    status,
-    h('ol', { class: 'history' }, items));
+  const deleted = history.deleted ? [h('p', { class: 'popup-status warn' }, _('This feature is deleted; a version can bring it back.'))] : [];
+  box.replaceChildren(...deleted, status, h('ol', { class: 'history' }, items));
 }
 
 function sizeText(bytes) {
