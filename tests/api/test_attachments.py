@@ -134,6 +134,26 @@ def test_an_editor_attaches_a_photo_and_gets_a_thumbnail(api, editor, feature, _
     assert "Ngọ" not in stored.file.name  # stored under a random name
 
 
+def test_a_sideways_phone_photo_gets_an_upright_thumbnail(api, editor, feature):
+    out = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: turn 90° clockwise to show
+    Image.new("RGB", (800, 400), (10, 120, 40)).save(out, "JPEG", exif=exif)
+    body = attach(api(editor), feature, "dien-thoai.jpg", out.getvalue()).json()
+    thumbnail = api().get(body["thumbnail_url"])
+    with Image.open(io.BytesIO(b"".join(thumbnail.streaming_content))) as image:
+        assert image.size == (160, 320)
+        assert not image.getexif()  # nothing of the photo's metadata is copied
+
+
+def test_one_attachment_is_described_at_its_own_url(api, editor, feature):
+    body = attach(api(editor), feature, "a.jpg", jpeg_bytes()).json()
+    detail = api().get(f"{list_url(feature)}{body['id']}/")
+    assert detail.status_code == 200
+    assert detail.json() == body | {"uploaded_by": None}
+    assert api().get(f"{list_url(feature)}{body['id'] + 1000}/").status_code == 404
+
+
 def test_a_transparent_png_gets_a_white_ground_thumbnail(api, editor, feature):
     body = attach(api(editor), feature, "so-do.png", png_bytes(), "image/png").json()
     assert body["content_type"] == "image/png"
