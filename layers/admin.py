@@ -3,23 +3,43 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.gis import admin as gis_admin
 from django.contrib.gis.forms.widgets import OSMWidget
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, QueryDict
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import services
+from .errors import InvalidData, LayerError
+from .features.validation import checked_attributes, checked_geometry
+from .history_admin import feature_admin_url, feature_history_context
 from .import_admin import ImportJobAdminMixin
-from .models import Category, ExportJob, Feature, ImportJob, Layer, TileJob
-from .querysets import can_edit_layers
+from .models import (
+    Category,
+    ChangeChannel,
+    ChangeEvent,
+    ExportJob,
+    Feature,
+    ImportJob,
+    Layer,
+    TileJob,
+)
+from .querysets import can_edit_features, can_edit_layers
 from .queueing import enqueue
 from .tiles.seed import tile_job_cancel, tile_job_start, tile_seed_start
 
@@ -220,36 +240,295 @@ class LayerAdmin(MapAdmin):
         self.message_user(request, _("Tile jobs queued; see Tile jobs for progress."))
 
 
+class FeatureAdminForm(forms.ModelForm):
+    """The feature form, checked as the services check every write (the layer's schema, the
+    geometry's kind, validity and place), and refused when the feature changed since the form was
+    opened: the hidden `base_version` is the admin's If-Match."""
+
+    base_version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
+
+    # Who fills the form in: set on the class `FeatureAdmin.get_form` makes for each request.
+    user = None
+
+    class Meta:
+        model = Feature
+        fields = ["layer", "attributes", "geom"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.instance._state.adding and "base_version" in self.fields:
+            self.fields["base_version"].initial = self.instance.version
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        adding = self.instance._state.adding
+        layer = cleaned.get("layer") if adding else self.instance.layer
+        if layer is None:
+            return cleaned
+        if self.user is not None and not can_edit_features(self.user, layer):
+            self.add_error(
+                "layer" if adding else None,
+                _("You may not edit the layer '%(layer)s': ask GIS staff to add you to one of its "
+                  "editor groups.") % {"layer": layer.slug},
+            )  # fmt: skip
+            return cleaned
+        if "attributes" in cleaned and (adding or "attributes" in self.changed_data):
+            try:
+                checked_attributes(cleaned["attributes"], layer=layer, complete=True)
+            except InvalidData as error:
+                self.add_error("attributes", error.message)
+        if cleaned.get("geom") is not None and (adding or "geom" in self.changed_data):
+            try:
+                checked_geometry(cleaned["geom"], layer=layer, where=True)
+            except InvalidData as error:
+                self.add_error("geom", error.message)
+        if not adding and not self.errors:
+            self._check_version(cleaned.get("base_version"))
+        return cleaned
+
+    def _check_version(self, based_on: int | None) -> None:
+        """Refuse the save if the feature is no longer at the version the form was opened on.
+
+        The row stays locked until the admin's transaction ends (the view is atomic), so the
+        service that writes next finds the version checked here.
+        """
+        if based_on is None:
+            return  # no precondition, as an API write without If-Match
+        current = Feature.objects.filter(layer_id=self.instance.layer_id, pk=self.instance.pk)
+        if transaction.get_connection().in_atomic_block:
+            current = current.select_for_update()
+        current = current.first()
+        if current is None:
+            self.add_error(
+                None,
+                _("This feature was deleted by someone else since you opened it: nothing was "
+                  "saved. Its history is in Changes."),
+            )  # fmt: skip
+            return
+        if current.version == based_on:
+            return
+        event = ChangeEvent.objects.filter(pk=current.event_id).select_related("user").first()
+        self.add_error(
+            None,
+            _("This feature was changed by someone else since you opened it: version "
+              "%(current)s (%(by)s) replaced version %(yours)s that you opened. Nothing was "
+              "saved. To keep their change, reload the page and make yours again; to save yours "
+              "over theirs, save again.")
+            % {"current": current.version, "by": _event_summary(event), "yours": based_on},
+        )  # fmt: skip
+        # A second save is a deliberate overwrite of the version the message named.
+        data = self.data.copy()
+        data[self.add_prefix("base_version")] = str(current.version)
+        self.data = data
+
+
+def _event_summary(event: ChangeEvent | None) -> str:
+    if event is None:
+        return str(_("unknown change"))
+    return _("%(user)s through %(channel)s at %(at)s") % {
+        "user": event.user.get_username() if event.user else _("someone unknown"),
+        "channel": event.get_channel_display(),
+        "at": formats.localize(timezone.localtime(event.at)),
+    }
+
+
+class VisibleLayerFilter(admin.SimpleListFilter):
+    """The layers the user may see; `?layer=<id>`, the same parameter a feature's page takes."""
+
+    title = _("layer")
+    parameter_name = "layer"
+
+    def lookups(self, request, model_admin):
+        layers = Layer.objects.visible_to(request.user).order_by("slug").only("pk", "slug")
+        return [(str(layer.pk), layer.slug) for layer in layers]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(layer_id=int(value)) if value and value.isdigit() else queryset
+
+
+class FeatureChangeList(ChangeList):
+    def url_for_result(self, result: Feature) -> str:
+        # The link names the layer: the feature is then read from its layer's partition only.
+        return feature_admin_url(layer_id=result.layer_id, feature_id=result.pk)
+
+
+def _layer_param(request: HttpRequest) -> int | None:
+    """Return the layer a feature page names (`?layer=`, or the list's filter it came from)."""
+    value = request.GET.get("layer", "")
+    if not value:
+        filters = QueryDict(request.GET.get("_changelist_filters", ""))
+        value = filters.get("layer") or filters.get("layer__id__exact") or ""
+    return int(value) if value.isdigit() else None
+
+
 @admin.register(Feature)
 class FeatureAdmin(MapAdmin):
-    list_display = ["id", "name", "layer", "updated_at"]
-    list_filter = [("layer", admin.RelatedOnlyFieldListFilter)]
+    """Features, written through the services like every other path (checks, names, versions,
+    history, tiles), with their history and a restore button on their page."""
+
+    form = FeatureAdminForm
+    list_display = ["id", "name", "layer", "version", "updated_at"]
+    list_filter = [VisibleLayerFilter]
     list_select_related = ["layer"]
     search_fields = ["name", "search_text"]
     autocomplete_fields = ["layer"]
-    fields = ["layer", "name", "attributes", "geom"]
+    # In the order of each partition's primary key (layer_id, id): a page is a merge of index scans.
+    ordering = ["-layer_id", "-id"]
     show_full_result_count = False  # counting every feature of a large layer is slow
+
+    def get_fields(self, request: HttpRequest, obj: Feature | None = None) -> list[str]:
+        if obj is None:
+            return ["layer", "attributes", "geom"]
+        return ["layer", "name", "attributes", "geom", "version", "updated_at", "base_version"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Feature | None = None) -> list[str]:
+        # The name follows the naming attribute; a feature does not move to another layer.
+        return [] if obj is None else ["layer", "name", "version", "updated_at"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        form.user = request.user  # a class made for this request (modelform_factory)
+        return form
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         visible = Layer.objects.visible_to(request.user).values("pk")
         return super().get_queryset(request).filter(layer__in=visible)
 
+    def get_object(self, request: HttpRequest, object_id: str, from_field=None):
+        if from_field is not None:
+            return super().get_object(request, object_id, from_field)
+        features = self.get_queryset(request).select_related("layer")
+        # By id alone PostgreSQL would probe every layer's partition: the page names the layer.
+        # (An old link without it still works, more slowly.)
+        if (layer_id := _layer_param(request)) is not None:
+            features = features.filter(layer_id=layer_id)
+        try:
+            return features.get(pk=Feature._meta.pk.to_python(object_id))
+        except (Feature.DoesNotExist, ValidationError, ValueError):
+            return None
+
+    def get_changelist(self, request: HttpRequest, **kwargs):
+        return FeatureChangeList
+
+    def get_preserved_filters(self, request: HttpRequest) -> str:
+        # The feature's delete and history links, and the redirect after "save and continue",
+        # keep naming its layer.
+        preserved = super().get_preserved_filters(request)
+        match = request.resolver_match
+        on_a_feature = match is not None and match.url_name != "layers_feature_changelist"
+        if on_a_feature and (layer_id := _layer_param(request)) is not None:
+            preserved = "&".join(filter(None, [preserved, urlencode({"layer": layer_id})]))
+        return preserved
+
+    def has_change_permission(self, request: HttpRequest, obj: Feature | None = None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or can_edit_features(request.user, obj.layer))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Feature | None = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or can_edit_features(request.user, obj.layer))
+
     def save_model(self, request, obj: Feature, form, change: bool) -> None:
-        if not obj.name:
-            obj.name = services.feature_name(layer=obj.layer, attributes=obj.attributes)
-        super().save_model(request, obj, form, change)
-        services.layer_data_changed(layer=obj.layer)
+        # The form ran the services' checks and locked the row: the services agree with it.
+        data = form.cleaned_data
+        by = services.WriteContext(user=request.user, channel=ChangeChannel.ADMIN)
+        if not change:
+            written = services.feature_create(
+                layer=data["layer"], geom=data["geom"], attributes=data["attributes"], by=by
+            )
+        else:
+            written = services.feature_update(
+                feature=obj,
+                geom=data["geom"] if "geom" in form.changed_data else None,
+                attributes=data["attributes"] if "attributes" in form.changed_data else None,
+                expected_version=data.get("base_version"),
+                by=by,
+            )
+        # The admin goes on with `obj` (its log entry, the redirect): make it the written row.
+        for name in ("id", "name", "attributes", "geom", "version", "updated_at", "event_id"):
+            setattr(obj, name, getattr(written, name))
+        obj._state.adding = False
 
     def delete_model(self, request, obj: Feature) -> None:
-        layer = obj.layer
-        super().delete_model(request, obj)
-        services.layer_data_changed(layer=layer)
+        services.feature_delete(
+            feature=obj, by=services.WriteContext(user=request.user, channel=ChangeChannel.ADMIN)
+        )
 
+    @transaction.atomic
     def delete_queryset(self, request, queryset: QuerySet) -> None:
-        layers = list(Layer.objects.filter(pk__in=queryset.values("layer_id")))
-        super().delete_queryset(request, queryset)
-        for layer in layers:
-            services.layer_data_changed(layer=layer)
+        features = list(queryset.select_related("layer"))
+        editable = {}
+        for feature in features:
+            if feature.layer_id not in editable:
+                editable[feature.layer_id] = can_edit_features(request.user, feature.layer)
+            if not editable[feature.layer_id]:
+                raise PermissionDenied
+        # One recorded change per feature: each has its own history to restore it from.
+        by = services.WriteContext(user=request.user, channel=ChangeChannel.ADMIN)
+        for feature in features:
+            services.feature_delete(feature=feature, by=by)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context.update(
+                feature_history_context(
+                    request,
+                    layer=obj.layer,
+                    feature_id=obj.pk,
+                    may_restore=self.has_change_permission(request, obj),
+                )
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self):
+        restore = path(
+            "<path:object_id>/restore/",
+            self.admin_site.admin_view(self.restore_view),
+            name="layers_feature_restore",
+        )
+        return [restore, *super().get_urls()]
+
+    def restore_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Bring back a past version of a feature (of a deleted one too) as a new change."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        layer_id = _layer_param(request)
+        layer = Layer.objects.visible_to(request.user).filter(pk=layer_id).first()
+        if layer is None or not object_id.isdigit():
+            raise Http404(_("Name the feature's layer: ?layer=<id>."))
+        if not (self.has_change_permission(request) and can_edit_features(request.user, layer)):
+            raise PermissionDenied
+        feature_page = feature_admin_url(layer_id=layer.pk, feature_id=int(object_id))
+        back = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            back = feature_page
+        version = request.POST.get("version", "")
+        if not version.isdigit():
+            messages.error(request, _("Say which version to restore: its number."))
+            return redirect(back)
+        try:
+            feature, came_back = services.feature_restore(
+                layer=layer,
+                feature_id=int(object_id),
+                version=int(version),
+                by=services.WriteContext(user=request.user, channel=ChangeChannel.ADMIN),
+            )
+        except LayerError as error:
+            messages.error(request, error.message)
+            return redirect(back)
+        self.log_change(request, feature, _("Restored version %(version)s.") % {"version": version})
+        text = (
+            _("Feature %(id)s is back, as it was in version %(version)s (now version %(now)s).")
+            if came_back
+            else _("Version %(version)s of feature %(id)s restored (now version %(now)s).")
+        )
+        messages.success(
+            request, text % {"id": feature.pk, "version": version, "now": feature.version}
+        )
+        return redirect(feature_page)
 
 
 # What every job page ends with: who ran it, whether it is alive, and when.
