@@ -455,3 +455,17 @@ def test_a_failed_write_leaves_no_file_behind(editor, feature, _private_media):
         )
     assert media_files(_private_media) == []
     assert not FeatureAttachment.objects.exists()
+
+
+def test_staff_see_attachments_read_only_in_the_admin(api, client, staff, editor, feature):
+    body = attach(api(editor), feature, "Ảnh.jpg", jpeg_bytes()).json()
+    attach(api(editor), feature, "b.pdf", pdf_bytes())
+    client.force_login(staff)
+    listed = client.get("/admin/layers/featureattachment/", {"feature_id": feature.pk})
+    assert listed.status_code == 200
+    assert "Ảnh.jpg" in listed.content.decode() and "b.pdf" in listed.content.decode()
+    assert "/admin/layers/featureattachment/add/" not in listed.content.decode()
+    page = client.get(f"/admin/layers/featureattachment/{body['id']}/change/")
+    assert page.status_code == 200
+    assert body["thumbnail_url"].removeprefix("http://testserver") in page.content.decode()
+    assert client.post(f"/admin/layers/featureattachment/{body['id']}/delete/").status_code == 403
