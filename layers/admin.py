@@ -127,6 +127,15 @@ class CategoryAdmin(admin.ModelAdmin):
         return category.n_layers
 
 
+# Said on the form, not the model: a model's help text is part of its migrations.
+ATTRIBUTE_SCHEMA_HELP = _(
+    'A list of fields: {"name", "type", "label_vi", "label_en"}, and optionally "required": true '
+    '(an edit must fill it in) and "choices": [{"value": …, "label": …}, …] (the only values an '
+    "edit may give it). Types: text, integer, number, boolean, date. Edits on the map, through "
+    "the API and here are checked against it."
+)
+
+
 @admin.register(Layer)
 class LayerAdmin(MapAdmin):
     list_display = [
@@ -144,7 +153,7 @@ class LayerAdmin(MapAdmin):
     list_select_related = ["category"]
     search_fields = ["slug", "title_vi", "title_en", "description_vi", "description_en"]
     prepopulated_fields = {"slug": ["title_en"]}
-    filter_horizontal = ["groups"]
+    filter_horizontal = ["groups", "editor_groups"]
     readonly_fields = ["feature_count", "version", "created_at", "updated_at", "created_by"]
     actions = ["refresh_stats", "make_public", "make_internal", "seed_tiles"]
     fieldsets = [
@@ -153,7 +162,7 @@ class LayerAdmin(MapAdmin):
             _("Titles and descriptions"),
             {"fields": ["title_vi", "title_en", "description_vi", "description_en"]},
         ),
-        (_("Who may see it"), {"fields": ["visibility", "groups"]}),
+        (_("Who may see and edit it"), {"fields": ["visibility", "groups", "editor_groups"]}),
         (
             _("Data"),
             {
@@ -190,6 +199,8 @@ class LayerAdmin(MapAdmin):
         if extent := form.base_fields.get("extent"):
             extent.disabled = True
             extent.help_text = _("Computed from the layer's features.")
+        if schema := form.base_fields.get("attribute_schema"):
+            schema.help_text = ATTRIBUTE_SCHEMA_HELP
         return form
 
     def save_model(self, request, obj: Layer, form, change: bool) -> None:
