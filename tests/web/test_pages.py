@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from layers.models import Layer
@@ -56,12 +57,53 @@ def test_the_map_config_describes_each_layer(client, hue):
     assert landmarks["on"] is True and landmarks["base"] is False
     assert landmarks["feature_count"] == len(sample.LANDMARKS) + 1
     assert landmarks["version"] == hue["landmarks"].version
-    assert landmarks["schema"][1] == {"name": "ten_en", "type": "text", "label": "English name"}
+    assert landmarks["schema"][1] == {
+        "name": "ten_en",
+        "type": "text",
+        "label": "English name",
+        "required": False,
+    }
     assert landmarks["licence"] == "CC0"
     assert layers["buildings"]["base"] is True and layers["buildings"]["on"] is True
     assert config["base_order"] == sample.BASE_LAYERS
     assert config["urls"]["glyphs"] == "/static/glyphs/{fontstack}/{range}.pbf"
     assert config["basemap"]["url"] == ""
+
+
+def test_the_map_config_says_which_layers_the_visitor_may_edit(client, hue, settings):
+    parcels = hue["parcels"]
+    schema = parcels.attribute_schema
+    schema[0]["required"] = True
+    schema[3]["choices"] = [
+        {"value": "Đang kêu gọi đầu tư", "label_vi": "Đang kêu gọi", "label_en": "Open"},
+        "Đã giao đất",
+    ]
+    parcels.attribute_schema = schema
+    parcels.save(update_fields=["attribute_schema"])
+    editors = Group.objects.create(name="parcel-editors")
+    parcels.editor_groups.add(editors)
+
+    anonymous = _config(client.get("/", HTTP_ACCEPT_LANGUAGE="en"))
+    assert not [layer["slug"] for layer in anonymous["layers"] if layer["editable"]]
+    client.force_login(UserFactory(username="viewer"))
+    viewer = _config(client.get("/", HTTP_ACCEPT_LANGUAGE="en"))
+    assert not [layer["slug"] for layer in viewer["layers"] if layer["editable"]]
+
+    editor = UserFactory(username="editor")
+    editor.groups.add(editors)
+    client.force_login(editor)
+    config = _config(client.get("/", HTTP_ACCEPT_LANGUAGE="en"))
+    assert [layer["slug"] for layer in config["layers"] if layer["editable"]] == ["parcels"]
+    fields = {field["name"]: field for field in next(
+        layer for layer in config["layers"] if layer["slug"] == "parcels"
+    )["schema"]}  # fmt: skip
+    assert fields["ten"]["required"] is True
+    assert fields["area_m2"]["required"] is False and "choices" not in fields["area_m2"]
+    assert fields["status"]["choices"] == [
+        {"value": "Đang kêu gọi đầu tư", "label": "Open"},
+        {"value": "Đã giao đất", "label": "Đã giao đất"},
+    ]
+    assert config["edit_extent"] == list(settings.CITY_REGION_BBOX)
 
 
 def test_text_from_the_data_cannot_close_the_config_script(client, hue):
