@@ -150,7 +150,11 @@ export class Identify {
         history.hidden = panel !== history;
         if (panel === history) {
           module().then(({ renderHistory }) => renderHistory(history, {
-            config: this.config, map: this.map, layer, id, onChanged: this.onChanged,
+            config: this.config, map: this.map, layer, id,
+            onChanged: async (slug) => {
+              await this.onChanged?.(slug);
+              await this.refreshAttributes(content, layer, id);
+            },
           }));
         } else showOverlay(this.map, []);
       },
@@ -158,6 +162,18 @@ export class Identify {
     details.before(h('div', { class: 'popup-tabs', role: 'tablist' },
       tab(_('Attributes'), details, true), tab(_('History'), history, false)));
     content.append(history);
+  }
+
+  /** Show a feature's attributes again in its open popup (after a restore changed them). */
+  async refreshAttributes(content, layer, id) {
+    const url = this.config.urls.feature.replace('{layer}', encodeURIComponent(layer.slug)).replace('{id}', String(id));
+    try {
+      const fresh = featureContent(layer, { ...(await getJSON(url)), id });
+      content.querySelector('.popup-title').replaceWith(fresh.querySelector('.popup-title'));
+      content.querySelector('table.attributes').replaceWith(fresh.querySelector('table.attributes'));
+    } catch {
+      // A deleted feature has no attributes to show; the history says what happened.
+    }
   }
 
   show(lngLat, node) {
