@@ -206,6 +206,14 @@ class LayerAdmin(MapAdmin):
     def save_model(self, request, obj: Layer, form, change: bool) -> None:
         if not change:
             obj.created_by = request.user
+        if change and "name_field" in form.changed_data:
+            # A new naming field renames every feature: the service does it, as for the API.
+            columns = {field.name for field in Layer._meta.concrete_fields}
+            changed = {
+                name: form.cleaned_data[name] for name in form.changed_data if name in columns
+            }
+            services.layer_update(layer=Layer.objects.get(pk=obj.pk), data=changed)
+            return
         super().save_model(request, obj, form, change)
 
     @admin.action(

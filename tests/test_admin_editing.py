@@ -272,10 +272,8 @@ def test_history_is_append_only_even_for_a_superuser(client, feature, layer):
     page = client.get(reverse("admin:layers_changeevent_change", args=[event.pk]))
     assert page.status_code == 200
     assert 'name="_save"' not in page.content.decode()
-    assert client.post(reverse("admin:layers_changeevent_delete", args=[event.pk])).status_code in (
-        403,
-        302,
-    )
+    delete = reverse("admin:layers_changeevent_delete", args=[event.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
     assert ChangeEvent.objects.filter(pk=event.pk).exists()
     changelist = client.get(reverse("admin:layers_changeevent_changelist")).content.decode()
     assert "delete_selected" not in changelist
@@ -324,3 +322,26 @@ def test_the_layer_form_has_editor_groups_and_says_required_and_choices(staff_cl
     assert 'name="editor_groups"' in page
     assert "&quot;required&quot;: true" in page or '"required": true' in page
     assert "choices" in page
+
+
+def test_a_new_naming_field_in_the_layer_form_renames_the_features(staff_client, layer, feature):
+    url = reverse("admin:layers_layer_change", args=[layer.pk])
+    form = staff_client.get(url).context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        if field.disabled:
+            continue
+        value = form[name].value()
+        if isinstance(value, list | dict) and name not in ("groups", "editor_groups"):
+            value = json.dumps(value, ensure_ascii=False)
+        data[name] = "" if value is None else value
+    data.update(
+        name_field="tang",
+        attribute_schema=json.dumps(SCHEMA),
+        groups=[],
+        editor_groups=[],
+    )
+    response = staff_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    renamed = Feature.objects.get(layer=layer, pk=feature.pk)
+    assert (renamed.name, renamed.search_text, renamed.version) == ("2", "2", 1)
