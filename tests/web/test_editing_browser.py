@@ -406,3 +406,68 @@ def test_an_editor_attaches_a_photo_and_removes_it(map_page, editor, tmp_path):
     popup.get_by_text("Chưa có tệp nào.").wait_for()
     assert ChangeEvent.objects.filter(feature_id=feature.pk, action="detach").count() == 1
     assert map_page.page.errors == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_outline_that_crosses_itself_is_not_saved(map_page, editor):
+    feature = saved_parcel()
+    sign_in(map_page, "editor")
+    map_page.open(VIEW)
+    panel = open_editor(map_page)
+    open_parcel(map_page, panel)
+    # The north-east corner dragged west past the west edge: terra-draw stops the corner where
+    # the east edge would cross it, so what is saved is a valid outline.
+    drag(map_page, (107.613, 16.458), (107.6092, 16.4572))
+    map_page.screenshot("edit-self-crossing")
+    panel.get_by_role("button", name="Lưu").click()
+    panel.locator("#edit-message").filter(has_text="Đã lưu").wait_for()
+    feature.refresh_from_db()
+    assert feature.geom.valid
+    assert feature.version == 2
+
+    # A crossing outline that reached the form anyway is refused before it is sent, in words.
+    problem = map_page.page.evaluate(
+        """async () => {
+            const { geometryProblem } = await import('/static/frontend/js/editing.js');
+            const layer = window.webmap.config.layers.find((l) => l.slug === 'parcels');
+            const bowTie = { type: 'Polygon', coordinates: [[[107.61, 16.456], [107.613, 16.458],
+              [107.613, 16.456], [107.61, 16.458], [107.61, 16.456]]] };
+            const far = { type: 'Polygon', coordinates: [[[105, 10], [105.1, 10], [105.1, 10.1],
+              [105, 10]]] };
+            const line = { type: 'LineString', coordinates: [[107.61, 16.456], [107.62, 16.46]] };
+            const extent = window.webmap.config.edit_extent;
+            return [bowTie, far, line].map((g) => geometryProblem(g, layer, extent));
+        }"""
+    )
+    assert problem == [
+        "Đường viền tự cắt nhau: hãy di chuyển các đỉnh để các cạnh không cắt nhau.",
+        "Đối tượng nằm ngoài vùng bản đồ này bao phủ: hãy đưa nó vào trong.",
+        "Lớp này nhận một vùng, không nhận LineString.",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_editor_adds_a_point_to_a_point_layer(map_page, editor):
+    landmarks = Layer.objects.get(slug="landmarks")
+    landmarks.editor_groups.add(Group.objects.get(name="parcel-editors"))
+    sign_in(map_page, "editor")
+    map_page.open("#map=16/16.455/107.6105&layers=wards,roads,landmarks")
+    panel = open_editor(map_page)
+    assert panel.locator("#edit-layer").input_value() == "landmarks"
+    panel.get_by_role("button", name="Thêm điểm").click()
+    map_page.click_at(107.6120, 16.4570)
+    panel.get_by_label("Tên", exact=True).fill("Điểm mới")
+    panel.get_by_role("button", name="Lưu").click()
+    panel.locator("#edit-message").filter(has_text="Đã lưu").wait_for()
+    point = Feature.objects.get(layer=landmarks, attributes__ten="Điểm mới").geom
+    assert (point.geom_type, point.x, point.y) == (
+        "Point",
+        pytest.approx(107.612, abs=2e-5),
+        pytest.approx(16.457, abs=2e-5),
+    )
+    map_page.page.wait_for_function(
+        """() => window.webmap.map.queryRenderedFeatures({ layers: ['L:landmarks:0'] })
+            .some((f) => f.properties.ten === 'Điểm mới')"""
+    )
+    map_page.screenshot("edit-point-saved")
+    assert map_page.page.errors == []
