@@ -405,6 +405,13 @@ def test_an_editor_attaches_a_photo_and_removes_it(map_page, editor, tmp_path):
     popup.get_by_role("button", name="Có").click()
     popup.get_by_text("Chưa có tệp nào.").wait_for()
     assert ChangeEvent.objects.filter(feature_id=feature.pk, action="detach").count() == 1
+
+    # The popup's Edit button opens the feature in the editor.
+    popup.get_by_role("button", name="Sửa đối tượng này").click()
+    panel = map_page.page.locator("#edit-panel")
+    panel.locator("form.edit-form").wait_for()
+    assert panel.get_by_label("Tên khu đất").input_value() == "Khu đất sửa"
+    assert map_page.page.locator(".maplibregl-popup").count() == 0
     assert map_page.page.errors == []
 
 
