@@ -311,6 +311,25 @@ def test_undo_reverts_a_change_and_a_delete(map_page, editor):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_undo_does_not_overwrite_a_colleagues_later_change(map_page, editor):
+    feature = saved_parcel()
+    sign_in(map_page, "editor")
+    map_page.open(VIEW)
+    panel = open_editor(map_page)
+    open_parcel(map_page, panel)
+    panel.get_by_label("Tên khu đất").fill("Tên của tôi")
+    panel.get_by_role("button", name="Lưu").click()
+    panel.locator("#edit-message").filter(has_text="Đã lưu").wait_for()
+    change_elsewhere(feature.pk, ten="Tên của đồng nghiệp")
+
+    panel.get_by_role("button", name="Hoàn tác thay đổi gần nhất").click()
+    panel.locator("#edit-message").filter(has_text="Đã có người sửa").wait_for()
+    feature.refresh_from_db()
+    assert (feature.version, feature.attributes["ten"]) == (3, "Tên của đồng nghiệp")
+    assert not ChangeEvent.objects.filter(feature_id=feature.pk, action="restore").exists()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_popup_history_lists_versions_and_restores_one(map_page, editor):
     feature = saved_parcel()
     change_elsewhere(feature.pk, ten="Khu đất đổi tên", area_m2=5100)

@@ -528,8 +528,10 @@ export class Editor {
       if (change.action === 'create') {
         await send('DELETE', urls(this.config, change.slug).feature(change.id), { etag: etagOf(change.id, change.version) });
       } else {
+        await this.checkUnchangedSince(change);
         const version = change.action === 'delete' ? change.version : change.previous;
-        await restoreVersion(this.config, change.slug, change.id, version);
+        const etag = change.action === 'update' ? etagOf(change.id, change.version) : undefined;
+        await restoreVersion(this.config, change.slug, change.id, version, etag);
       }
       this.lastChange = null;
       await this.afterWrite(change.slug);
@@ -543,6 +545,22 @@ export class Editor {
         ? _('Someone changed the feature since: open it to see their version.')
         : fmt(_('The change could not be undone (%(reason)s).'), { reason: error.message }), 'error');
     }
+  }
+
+  /**
+   * Throw a 409 ApiError unless the feature is still as `change` left it (changed: at its
+   * version; deleted: gone). An undo must not overwrite a colleague's later change: the server's
+   * restore is told the version too (`If-Match`), and this check says so before it is tried.
+   */
+  async checkUnchangedSince(change) {
+    let version = null;
+    try {
+      ({ version } = await loadFeature(this.config, change.slug, change.id));
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 404)) throw error;
+    }
+    const expected = change.action === 'delete' ? null : change.version;
+    if (version !== expected) throw new ApiError(409, { code: 'conflict' });
   }
 
   /** Draw the layer's tiles again from its new version. */

@@ -77,7 +77,10 @@ export async function loadFeature(config, slug, id) {
   return { feature: body, version, etag: etag || etagOf(body.id ?? id, version) };
 }
 
-/** Restore a past version of a feature (itself a new, recorded change). */
-export function restoreVersion(config, slug, id, version) {
-  return send('POST', urls(config, slug).restore(id), { body: { version } });
+/**
+ * Restore a past version of a feature (itself a new, recorded change); `etag`, when given, names
+ * the version the restore is meant to replace.
+ */
+export function restoreVersion(config, slug, id, version, etag = undefined) {
+  return send('POST', urls(config, slug).restore(id), { body: { version }, etag });
 }
