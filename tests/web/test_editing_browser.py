@@ -497,3 +497,18 @@ def test_an_editor_adds_a_point_to_a_point_layer(map_page, editor):
     )
     map_page.screenshot("edit-point-saved")
     assert map_page.page.errors == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_a_phone_the_editor_leaves_the_map_visible(map_page, editor):
+    map_page.page.set_viewport_size({"width": 390, "height": 800})
+    sign_in(map_page, "editor")
+    map_page.open(VIEW)
+    panel = open_editor(map_page)
+    box = panel.bounding_box()
+    map_box = map_page.page.locator("#map").bounding_box()
+    # A sheet over the lower part of the map, inside the screen.
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+    assert box["y"] > map_box["y"] + map_box["height"] / 3
+    assert box["y"] + box["height"] <= map_box["y"] + map_box["height"]
+    map_page.screenshot("edit-phone")
