@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -35,7 +35,12 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from . import queueing
 from .errors import Conflict, Gone, InvalidParameter, LayerError, NotFound, TooManyJobs
 from .features import exports as writers
-from .features.query import QUERY_PARAMETERS, FeatureQuery, feature_query_from_params
+from .features.query import (
+    QUERY_PARAMETERS,
+    FeatureQuery,
+    feature_query_from_params,
+    parse_instant,
+)
 from .jobs import Heartbeat, worker_id
 from .models import ExportJob, JobStatus, Layer
 from .querysets import can_edit_layers
@@ -52,7 +57,7 @@ WRITER_FORMATS = {
 }
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 # The query parameters an export job keeps; anything else in `filters` names an attribute.
-QUERY_KEYS = ("bbox", "q", "properties", "sortby")
+QUERY_KEYS = ("bbox", "q", "properties", "sortby", "as_of")
 KEY_SALT = "layers.exports.key"
 
 
@@ -78,7 +83,8 @@ def export_params_clean(*, layer: Layer, params: Mapping) -> dict:
     """Return the export's parameters as a job keeps them, or raise InvalidParameter.
 
     `params`: `bbox` (text or four numbers), `q`, `filters` ({field or field__op: value}),
-    `properties` (text or list), `limit`, `offset`.
+    `properties` (text or list), `limit`, `offset`, `as_of` (an ISO 8601 instant: the layer as
+    it was then).
     """
     cleaned: dict = {}
     bbox = params.get("bbox")
@@ -95,6 +101,10 @@ def export_params_clean(*, layer: Layer, params: Mapping) -> dict:
         cleaned["properties"] = str(properties)
     if params.get("sortby"):
         cleaned["sortby"] = str(params["sortby"])
+    if str(params.get("as_of") or "").strip():
+        # Kept in UTC: the same instant written with another offset finds the same job.
+        instant = parse_instant(str(params["as_of"]), parameter="as_of")
+        cleaned["as_of"] = instant.astimezone(UTC).isoformat()
     filters = params.get("filters") or {}
     if not isinstance(filters, Mapping):
         raise InvalidParameter("filters must be an object: {field: value}.", parameter="filters")

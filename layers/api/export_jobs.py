@@ -1,6 +1,6 @@
 """Export jobs API: a worker writes a layer's features to a file, then its requester downloads it.
 
-POST /api/v1/layers/{slug}/exports/     {format, bbox, filters, q, properties} → 202 {"id", "url"…}
+POST /api/v1/layers/{slug}/exports/     {format, bbox, filters, q, properties, as_of} → 202 {"id"…}
 GET  /api/v1/exports/{id}/              status, progress, and `download_url` once it succeeded
 GET  /api/v1/exports/{id}/download/     the file (its creator or GIS staff; 410 once expired)
 POST /api/v1/exports/{id}/cancel/       stop a queued or running export
@@ -52,6 +52,12 @@ class ExportJobInput(serializers.Serializer):
     )
     properties = serializers.JSONField(required=False, help_text="Only these properties.")
     limit = serializers.IntegerField(required=False, min_value=1)
+    as_of = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        help_text="An ISO 8601 instant (2026-03-01T00:00:00Z): the layer as it was then.",
+    )
 
 
 def export_job_link(request, name: str, job: ExportJob) -> str:

@@ -44,6 +44,9 @@ QUERY_PARAMETERS = [
     ),
     OpenApiParameter("limit", int, description=f"At most {MAX_LIMIT}; {DEFAULT_LIMIT} if absent."),
     OpenApiParameter("offset", int, description="How many matching features to skip."),
+    OpenApiParameter(
+        "as_of", str, description="An ISO 8601 instant: the layer's features as they were then."
+    ),
 ]
 FILTER_HELP = (
     "Any other parameter filters on an attribute of the layer: `field=value`, and `field__gt`, "

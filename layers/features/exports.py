@@ -26,7 +26,7 @@ from layers.models import Layer
 
 from . import geojson
 from .csvcells import csv_cell
-from .query import FeatureQuery, layer_fields, where_sql
+from .query import FeatureQuery, feature_relation, layer_fields, where_sql
 
 # Shapefiles hold one geometry kind each; GeometryCollections fit none and are left out.
 SHAPE_KINDS = {
@@ -100,12 +100,12 @@ def export_columns(layer: Layer, query: FeatureQuery) -> list[str]:
     if query.properties is not None:
         return list(query.properties)
     names = list(layer_fields(layer))
+    statement = sql.SQL(
+        "SELECT key FROM (SELECT DISTINCT jsonb_object_keys(f.attributes) AS key"
+        " FROM {features} WHERE f.layer_id = %s) AS keys ORDER BY key"
+    ).format(features=feature_relation(query))
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT key FROM (SELECT DISTINCT jsonb_object_keys(attributes) AS key"
-            " FROM layers_feature WHERE layer_id = %s) AS keys ORDER BY key",
-            [layer.pk],
-        )
+        cursor.execute(statement, [layer.pk])
         names += [row[0] for row in cursor.fetchall() if row[0] not in names]
     return names
 
@@ -231,8 +231,8 @@ def _kinds_present(query: FeatureQuery) -> dict[str, bool]:
     """Return the geometry kinds among the matching features, each with whether any is multi."""
     where, params = where_sql(query)
     statement = sql.SQL(
-        "SELECT ST_GeometryType(f.geom), count(*) FROM layers_feature f WHERE {where} GROUP BY 1"
-    ).format(where=where)
+        "SELECT ST_GeometryType(f.geom), count(*) FROM {features} WHERE {where} GROUP BY 1"
+    ).format(features=feature_relation(query), where=where)
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         types = dict(cursor.fetchall())

@@ -16,7 +16,7 @@ from psycopg import sql
 from layers.errors import TooLarge
 from mapserver.db_router import read_connection
 
-from .query import FeatureQuery, order_sql, properties_sql, where_sql
+from .query import FeatureQuery, feature_relation, order_sql, properties_sql, where_sql
 
 # Nine decimals of a degree is under a millimetre: what is stored comes back.
 COORDINATE_DIGITS = 9
@@ -45,7 +45,7 @@ class VertexBudget:
 
 
 def _feature_json_sql(query: FeatureQuery) -> tuple[sql.Composable, list]:
-    """Return the SQL expression of one feature's GeoJSON text (over `layers_feature f`)."""
+    """Return the SQL expression of one feature's GeoJSON text (over the features `f`)."""
     properties, params = properties_sql(query)
     expression = sql.SQL(
         """'{{"type":"Feature","id":' || f.id || ',"version":' || f.version || ',"geometry":'"""
@@ -57,7 +57,9 @@ def _feature_json_sql(query: FeatureQuery) -> tuple[sql.Composable, list]:
 def feature_count(query: FeatureQuery) -> int:
     """Return how many of the layer's features match the query."""
     where, params = where_sql(query)
-    statement = sql.SQL("SELECT count(*) FROM layers_feature f WHERE {where}").format(where=where)
+    statement = sql.SQL("SELECT count(*) FROM {features} WHERE {where}").format(
+        features=feature_relation(query), where=where
+    )
     with read_connection.cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.fetchone()[0]
@@ -71,7 +73,7 @@ def rows_sql(
     limit: int | None,
     offset: int = 0,
 ) -> tuple[sql.Composable, list]:
-    """Return the SQL listing `select` (over `layers_feature f`) for a page of matches, in order.
+    """Return the SQL listing `select` (over the features `f`) for a page of matches, in order.
 
     A `limit` of None means every match.
     """
@@ -79,9 +81,15 @@ def rows_sql(
     order, order_params = order_sql(query)
     statement = sql.SQL(
         "SELECT {select} FROM unnest(ARRAY("
-        "SELECT f.id FROM layers_feature f WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s"
-        ")) WITH ORDINALITY AS page(id, n) JOIN layers_feature f ON f.id = page.id ORDER BY page.n"
-    ).format(select=select, where=where, order=order)
+        "SELECT f.id FROM {features} WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s"
+        ")) WITH ORDINALITY AS page(id, n) JOIN {page_features} ON f.id = page.id ORDER BY page.n"
+    ).format(
+        select=select,
+        features=feature_relation(query),
+        page_features=feature_relation(query, of_page=True),
+        where=where,
+        order=order,
+    )
     return statement, [*select_params, *where_params, *order_params, limit, offset]
 
 
@@ -108,11 +116,18 @@ def budget_page_sql(
         " SELECT page.id, page.n, count(*) OVER () AS page_size,"
         " sum(ST_NPoints(g.geom)) OVER (ORDER BY page.n) AS vertices_so_far"
         " FROM unnest(ARRAY("
-        "SELECT f.id FROM layers_feature f WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s"
-        ")) WITH ORDINALITY AS page(id, n) JOIN layers_feature g ON g.id = page.id"
-        ") AS page JOIN layers_feature f ON f.id = page.id"
+        "SELECT f.id FROM {features} WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s"
+        ")) WITH ORDINALITY AS page(id, n) JOIN {page_features_g} ON g.id = page.id"
+        ") AS page JOIN {page_features} ON f.id = page.id"
         " WHERE page.vertices_so_far <= %s OR page.n = 1 ORDER BY page.n"
-    ).format(feature=feature, where=where, order=order)
+    ).format(
+        feature=feature,
+        features=feature_relation(query),
+        page_features_g=feature_relation(query, alias="g", of_page=True),
+        page_features=feature_relation(query, of_page=True),
+        where=where,
+        order=order,
+    )
     params = [*feature_params, *where_params, *order_params, limit, offset, budget.max_vertices]
     return statement, params
 

@@ -1,8 +1,10 @@
 """`FeatureQuery`: which of a layer's features a request wants (bbox, attribute filters, text, sort,
-properties), parsed from query parameters and turned into SQL with bound values.
+properties, and `as_of`: the layer as it was at an instant), parsed from query parameters and
+turned into SQL with bound values.
 
 Attribute names are JSONB keys, so they are bound values too (`attributes ->> %s`); only column
-names are identifiers, and those are fixed here.
+names are identifiers, and those are fixed here. The SQL reads the features as `f`: the table
+`layers_feature`, or with `as_of` the rows valid at that instant (`feature_relation`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ NUMERIC_TYPES = frozenset({"integer", "int", "real", "float", "double", "number"
 BOOLEAN_TYPES = frozenset({"boolean", "bool"})
 OPERATORS = ("eq", "gt", "gte", "lt", "lte", "in", "contains")
 # Parameters the features endpoints read themselves; any other one is an attribute filter.
-QUERY_PARAMETERS = frozenset({"bbox", "q", "properties", "sortby", "limit", "offset", "f"})
+QUERY_PARAMETERS = frozenset({"bbox", "q", "properties", "sortby", "limit", "offset", "f", "as_of"})
 # A number stored as text (as some sources do) still compares as a number.
 NUMBER_PATTERN = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
 LONGITUDE_RANGE = (-180.0, 180.0)
@@ -89,11 +91,13 @@ class FeatureQuery:
     text: str = ""
     properties: tuple[str, ...] | None = None  # None: all of them
     sort: tuple[SortKey, ...] = ()
+    as_of: datetime.datetime | None = None  # None: the layer as it is
 
     @property
     def is_whole_layer(self) -> bool:
-        """Return whether every feature of the layer matches (no bbox, filter or text)."""
-        return self.bbox is None and not self.filters and not self.text
+        """Return whether every current feature of the layer matches (no bbox, filter, text or
+        past instant)."""
+        return self.bbox is None and not self.filters and not self.text and self.as_of is None
 
 
 def layer_fields(layer: Layer) -> dict[str, AttributeField]:
@@ -327,13 +331,20 @@ def feature_query_from_params(
         parse_properties(params["properties"], fields=fields) if "properties" in params else None
     )
     sort = parse_sortby(params["sortby"], fields=fields) if params.get("sortby") else ()
+    as_of = parse_instant(params["as_of"], parameter="as_of") if params.get("as_of") else None
     filters = tuple(
         parse_filter(parameter=name, raw=raw, fields=fields, operators=operators)
         for name, raw in params.items()
         if name not in QUERY_PARAMETERS and name not in skipped
     )
     return FeatureQuery(
-        layer_id=layer.pk, bbox=bbox, filters=filters, text=text, properties=properties, sort=sort
+        layer_id=layer.pk,
+        bbox=bbox,
+        filters=filters,
+        text=text,
+        properties=properties,
+        sort=sort,
+        as_of=as_of,
     )
 
 
@@ -405,8 +416,77 @@ def mercator_box(bbox: Sequence[float]) -> tuple[float, float, float, float]:
     )
 
 
+def feature_relation(
+    query: FeatureQuery, *, alias: str = "f", of_page: bool = False
+) -> sql.Composable:
+    """Return what the query reads its features from, named `alias`: the table `layers_feature`,
+    or with `as_of` the layer's rows valid at that instant (with the table's columns).
+
+    `of_page`: the relation is joined `ON {alias}.id = page.id` to a page of ids; as of an
+    instant it then reads only that feature's rows (LATERAL), by the tables' (layer, id)
+    indexes. A UNION ALL whose branches have a WHERE is not flattened by PostgreSQL, so the
+    join's condition would not reach the indexes: every row of the layer would be read instead.
+
+    The layer and the instant are literals, not bound values: then the planner leaves out the
+    archives of other layers at planning time (each has a CHECK on its layer).
+    """
+    # The alias is one of ours (`f`, `g`), written bare: the plain statement stays as it was.
+    name = sql.SQL(alias)
+    if query.as_of is None:
+        return sql.SQL("layers_feature {alias}").format(alias=name)
+    rows = as_of_rows_sql(
+        layer=sql.Literal(query.layer_id),
+        instant=sql.Literal(query.as_of),
+        condition=sql.SQL("id = page.id") if of_page else None,
+    )
+    lateral = sql.SQL("LATERAL ") if of_page else sql.SQL("")
+    return sql.SQL("{lateral}({rows}) AS {alias}").format(lateral=lateral, rows=rows, alias=name)
+
+
+# The columns `layers_feature` and `layers_featureversion` share, in the table's order.
+AS_OF_COLUMNS = (
+    "id",
+    "layer_id",
+    "geom",
+    "geom_3857",
+    "attributes",
+    "name",
+    "search_text",
+    "created_at",
+    "updated_at",
+    "version",
+    "event_id",
+)
+
+
+def as_of_rows_sql(
+    *, layer: sql.Composable, instant: sql.Composable, condition: sql.Composable | None = None
+) -> sql.Composable:
+    """Return the SELECT of a layer's feature rows valid at an instant (`layer` and `instant`:
+    a literal or a placeholder each), and meeting `condition` if given.
+
+    A feature's version is valid from its `updated_at`: the current rows (`layers_feature`) until
+    now, the past ones (`layers_featureversion` and the archived partitions of replaced imports,
+    its inheritance children) until their `valid_to`. At most one version of a feature is valid
+    at any instant: a change ends the old version at the very time the new one starts.
+
+    The condition is written into both branches, where it can use their indexes: PostgreSQL
+    pushes a query's own WHERE into a UNION ALL, but not a join's condition.
+    """
+    columns = sql.SQL(", ").join(sql.Identifier(name) for name in AS_OF_COLUMNS)
+    also = sql.SQL(" AND {}").format(condition) if condition is not None else sql.SQL("")
+    return sql.SQL(
+        "SELECT {columns} FROM layers_feature"
+        " WHERE layer_id = {layer}::bigint AND updated_at <= {instant}::timestamptz{also}"
+        " UNION ALL"
+        " SELECT {columns} FROM layers_featureversion"
+        " WHERE layer_id = {layer}::bigint AND updated_at <= {instant}::timestamptz"
+        " AND {instant}::timestamptz < valid_to{also}"
+    ).format(columns=columns, layer=layer, instant=instant, also=also)
+
+
 def where_sql(query: FeatureQuery) -> tuple[sql.Composable, list]:
-    """Return the WHERE condition (over `layers_feature f`) and its values."""
+    """Return the WHERE condition (over the features `f`, `feature_relation`) and its values."""
     # bigint as the column: psycopg sends a small int as int2, and btree_gist's GiST opclass has
     # no cross-type `=`, so without the cast the layer is not in the (layer, geom_3857) index's
     # condition and a bbox query ANDs two bitmaps (12 ms against 2 ms on the dev data).

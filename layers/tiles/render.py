@@ -98,11 +98,13 @@ class PreparedCursor(psycopg.Cursor):
         return super().execute(query, params, prepare=prepare, binary=binary)
 
 
-def _tile_cursor() -> CursorWrapper:
+def _tile_cursor(spec: TileSpec) -> CursorWrapper:
     """Return a cursor for the tile SQL, wrapped like Django's own (queries are logged, counted)."""
     # The replica's connection while a read endpoint is answered (mapserver/db_router.py).
     connection = connections[read_alias()]
-    if not settings.TILE_SQL_PREPARE:
+    if not settings.TILE_SQL_PREPARE or spec.as_of is not None:
+        # A look back is rare and each asks for its own instant: not worth preparing, and with
+        # the values in the text the planner leaves out other layers' archived imports.
         return connection.cursor()
     connection.ensure_connection()
     connection.validate_thread_sharing()
@@ -123,7 +125,7 @@ def send_tile(
     query sent after it shares its round trip (see `ahead.py`).
     """
     tile_sql = tile_sql or TileSQL()
-    cursor = _tile_cursor()
+    cursor = _tile_cursor(spec)
     cursor.execute(tile_sql.query(spec, coord), tile_sql.params(spec, coord))
 
     def read() -> RenderedTile:
@@ -149,7 +151,7 @@ def _within_budget(
     """
     budget = settings.TILE_MAX_BYTES
     smaller = copy.copy(tile_sql)
-    with _tile_cursor() as cursor:
+    with _tile_cursor(spec) as cursor:
         cursor.execute(smaller.counted_query(spec, coord), smaller.params(spec, coord))
         _version, _data, features = cursor.fetchone()
     size = len(tile.data)
@@ -157,7 +159,7 @@ def _within_budget(
         if size <= budget or features <= 1:
             break
         smaller.max_features = max(1, int(features * budget / size * 0.95))
-        with _tile_cursor() as cursor:
+        with _tile_cursor(spec) as cursor:
             cursor.execute(smaller.counted_query(spec, coord), smaller.params(spec, coord))
             version, data, features = cursor.fetchone()
         tile = RenderedTile(coord=coord, data=bytes(data or b""), version=version or 0)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import F, Sum
@@ -121,6 +121,16 @@ def layer_tile(
     if store:
         answer.store()
     return answer
+
+
+def layer_tile_as_of(*, layer: Layer, coord: TileCoord, as_of: datetime) -> TileAnswer:
+    """Return a layer's tile as the layer was at an instant, rendered now and never cached.
+
+    The cache holds one copy per tile of the layer as it is, kept current by the invalidation
+    of each change: a tile of the past has no place in it, neither to be read nor stored.
+    """
+    tile = render_tile(replace(tile_spec(layer), as_of=as_of), coord)
+    return TileAnswer(tile.gzipped, from_cache=False)
 
 
 def tiles_after_data_change(*, layer_id: int) -> list[TileCoord]:

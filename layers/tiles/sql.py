@@ -1,15 +1,19 @@
 """The tile SQL: one statement per tile over the stored EPSG:3857 column, built once per shape.
 
 Every value is a bound parameter; table and column names go through `psycopg.sql.Identifier`.
+A tile `as_of` an instant reads the layer's rows valid then instead of the table (the same
+statement otherwise, so it keeps the same generalisation and budget).
 """
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from functools import lru_cache
 
 from psycopg import sql
 
+from layers.features.query import as_of_rows_sql
 from layers.models import Feature, Layer, TileJobChunk
 
 from .grid import TileCoord, tile_size_m
@@ -23,6 +27,7 @@ class TileSpec:
     name: str
     fields: tuple[str, ...] = ()
     geometry_type: str = Layer.GeometryType.MIXED
+    as_of: datetime.datetime | None = None  # None: the layer as it is
 
 
 class TileSQL:
@@ -68,6 +73,8 @@ class TileSQL:
             "max_features": self.max_features,
         }
         values.update({f"field_{i}": name for i, name in enumerate(spec.fields)})
+        if spec.as_of is not None:
+            values["as_of"] = spec.as_of
         return values
 
     def query(self, spec: TileSpec, coord: TileCoord) -> str:
@@ -75,14 +82,16 @@ class TileSQL:
         thin = spec.geometry_type == Layer.GeometryType.POINT and (
             coord.z < self.thin_points_below_zoom
         )
-        return _tile_query(spec.geometry_type, len(spec.fields), thin)
+        return _tile_query(spec.geometry_type, len(spec.fields), thin, as_of=spec.as_of is not None)
 
     def counted_query(self, spec: TileSpec, coord: TileCoord) -> str:
         """Return the tile query that also returns how many features the tile holds."""
         thin = spec.geometry_type == Layer.GeometryType.POINT and (
             coord.z < self.thin_points_below_zoom
         )
-        return _tile_query(spec.geometry_type, len(spec.fields), thin, counted=True)
+        return _tile_query(
+            spec.geometry_type, len(spec.fields), thin, counted=True, as_of=spec.as_of is not None
+        )
 
 
 def _attributes(field_count: int) -> sql.Composable:
@@ -98,7 +107,12 @@ def _attributes(field_count: int) -> sql.Composable:
 
 @lru_cache(maxsize=128)
 def _tile_query(
-    geometry_type: str, field_count: int, thin_points: bool, *, counted: bool = False
+    geometry_type: str,
+    field_count: int,
+    thin_points: bool,
+    *,
+    counted: bool = False,
+    as_of: bool = False,
 ) -> str:
     feature = Feature._meta
     layer = Layer._meta
@@ -158,7 +172,7 @@ def _tile_query(
         id=sql.Identifier(feature.pk.column),
         geom=sql.Identifier(feature.get_field("geom_3857").column),
         attributes=sql.Identifier(feature.get_field("attributes").column),
-        feature_table=sql.Identifier(feature.db_table),
+        feature_table=_feature_rows(as_of=as_of),
         layer_fk=sql.Identifier(feature.get_field("layer").column),
         size_test=sql.SQL("true") if is_point else size_test,
         geometry=geometry,
@@ -172,6 +186,23 @@ def _tile_query(
         layer_pk=sql.Identifier(layer.pk.column),
     )
     return query.as_string(None)
+
+
+def _feature_rows(*, as_of: bool) -> sql.Composable:
+    """Return what a tile reads its features from: the table, or the rows valid `%(as_of)s`.
+
+    As of an instant, the tile's area is tested inside the history's UNION ALL as well: the
+    test against `bounds` outside it would not reach the branches' GiST indexes, and every row
+    of the layer would be read (PostgreSQL does not flatten a UNION ALL whose branches have a
+    WHERE).
+    """
+    if not as_of:
+        return sql.Identifier(Feature._meta.db_table)
+    area = sql.SQL("geom_3857 && ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s)")
+    rows = as_of_rows_sql(
+        layer=sql.Placeholder("layer_id"), instant=sql.Placeholder("as_of"), condition=area
+    )
+    return sql.SQL("({})").format(rows)
 
 
 # A seed plan is worked out in two temporary tables of the planning transaction (dropped at its

@@ -3,10 +3,15 @@
 Who may see a layer is asked first (`selectors.layers_visible_to`): a layer the requester may not
 see answers 404 exactly like a missing one. Cache headers follow visibility: public tiles may be
 kept by any proxy and fetched from any origin; the others are private to the requester.
+
+`?as_of=<ISO 8601 instant>` answers the tile as the layers were then: rendered from their history
+each time, never read from the tile cache nor written to it (the cache holds the layers as they
+are).
 """
 
 from __future__ import annotations
 
+import datetime
 import gzip
 import hashlib
 import logging
@@ -20,6 +25,8 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
 from django.views.decorators.http import require_safe
 
+from layers.errors import InvalidParameter
+from layers.features.query import parse_instant
 from layers.middleware import DATABASE_ERRORS
 from layers.models import Layer
 from layers.selectors import layers_visible_to
@@ -29,7 +36,7 @@ from .ahead import visible_with_tile
 from .cache import PUBLIC, TileKey, layer_scope, tile_cache
 from .grid import TileCoord, TileOutsideGrid
 from .render import gzip_tile
-from .services import layer_tile
+from .services import layer_tile, layer_tile_as_of
 from .tilejson import tilejson as tilejson_document
 from .writeguard import guard as write_guard
 
@@ -55,19 +62,35 @@ TILE_LAYER_FIELDS = (
 
 
 class TileRequestError(Exception):
-    """A tile request that cannot be answered with a tile: carries its HTTP status."""
+    """A tile request that cannot be answered with a tile: carries its HTTP status (and the
+    parameter at fault, if one is)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, parameter: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.parameter = parameter
 
 
 def _error(error: TileRequestError) -> JsonResponse:
     code = "not-found" if error.status == 404 else "invalid-parameter"
-    response = JsonResponse({"code": code, "detail": error.message}, status=error.status)
+    body = {"code": code, "detail": error.message}
+    if error.parameter:
+        body["parameter"] = error.parameter
+    response = JsonResponse(body, status=error.status)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _as_of(request: HttpRequest) -> datetime.datetime | None:
+    """Return the instant `?as_of=` names (None without it), or raise TileRequestError."""
+    value = request.GET.get("as_of", "")
+    if not value.strip():
+        return None
+    try:
+        return parse_instant(value, parameter="as_of")
+    except InvalidParameter as error:
+        raise TileRequestError(400, error.message, parameter="as_of") from None
 
 
 class TileResponse(HttpResponse):
@@ -207,11 +230,13 @@ def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpRespon
     """Answer one MVT tile of one layer or of several (`a,b,c`): 200, 204, 304, 400 or 404."""
     cache = tile_cache()
     try:
+        as_of = _as_of(request)
         layers, ahead = _checking_connection(
             lambda: visible_with_tile(
                 lambda: _visible_layers(request, slugs, TILE_LAYER_FIELDS),
                 slugs=slugs,
-                coord=_coord_or_none(z, x, y),
+                # A tile of the past is not the one the statement sent ahead would render.
+                coord=_coord_or_none(z, x, y) if as_of is None else None,
                 cache=cache,
             )
         )
@@ -221,6 +246,8 @@ def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpRespon
     except TileRequestError as error:
         return _error(error)
     except DATABASE_ERRORS:
+        if as_of is not None:
+            raise  # the cache holds no tile of the past
         # The database is down: a cached public tile is still an answer (else 503, middleware).
         try:
             cached = _cached_public_tile(request, slugs, TileCoord.checked(z, x, y))
@@ -238,6 +265,11 @@ def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpRespon
         return _error(TileRequestError(400, f"Zoom {z} is outside the layer's zooms ({ranges})."))
     public = all(layer_scope(layer) == PUBLIC for layer in in_range)
     max_age_s = settings.TILE_PUBLIC_MAX_AGE_S
+
+    if as_of is not None:
+        answers = [layer_tile_as_of(layer=layer, coord=coord, as_of=as_of) for layer in in_range]
+        body = _tile_body([answer.data for answer in answers])
+        return _tile_answer(request, body, public=public, max_age_s=max_age_s)
 
     if len(in_range) == 1 and not public:
         # Behind nginx, a cached private tile is sent by nginx once Django said yes.
