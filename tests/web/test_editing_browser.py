@@ -512,3 +512,27 @@ def test_on_a_phone_the_editor_leaves_the_map_visible(map_page, editor):
     assert box["y"] > map_box["y"] + map_box["height"] / 3
     assert box["y"] + box["height"] <= map_box["y"] + map_box["height"]
     map_page.screenshot("edit-phone")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_editor_draws_a_street(map_page, editor):
+    roads = Layer.objects.get(slug="roads")
+    roads.editor_groups.add(Group.objects.get(name="parcel-editors"))
+    sign_in(map_page, "editor")
+    map_page.open("#map=16/16.455/107.6105&layers=wards,roads")
+    panel = open_editor(map_page)
+    assert panel.locator("#edit-layer").input_value() == "roads"
+    panel.get_by_role("button", name="Vẽ đường").click()
+    points = [(107.6100, 16.4565), (107.6120, 16.4575), (107.6135, 16.4560)]
+    for lon, lat in [*points, points[-1]]:  # the last point clicked again finishes the line
+        point = map_page.pixel_of(lon, lat)
+        map_page.page.mouse.move(point["x"], point["y"], steps=3)
+        map_page.page.mouse.click(point["x"], point["y"])
+        map_page.page.wait_for_timeout(150)
+    panel.get_by_label("Tên đường").fill("Đường mới")
+    panel.get_by_role("button", name="Lưu").click()
+    panel.locator("#edit-message").filter(has_text="Đã lưu").wait_for()
+    line = Feature.objects.get(layer=roads, attributes__ten="Đường mới").geom
+    assert line.geom_type == "LineString"
+    assert [tuple(round(c, 4) for c in xy) for xy in line.coords] == points
+    map_page.screenshot("edit-line-saved")
