@@ -82,8 +82,12 @@ def rows_sql(
     statement = sql.SQL(
         "SELECT {select} FROM unnest(ARRAY("
         "SELECT f.id FROM {features} WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s"
-        ")) WITH ORDINALITY AS page(id, n) JOIN {page_features} ON f.id = page.id ORDER BY page.n"
+        ")) WITH ORDINALITY AS page(id, n) JOIN {page_features} ON f.id = page.id"
+        " AND f.layer_id = {layer} ORDER BY page.n"
     ).format(
+        # The layer in the join too: each partition's key is (layer, id), so a join on the id
+        # alone reads every layer's features (a page took seconds beside another large layer).
+        layer=sql.SQL("{}::bigint").format(sql.Literal(int(query.layer_id))),
         select=select,
         features=feature_relation(query),
         page_features=feature_relation(query, of_page=True),
@@ -118,9 +122,11 @@ def budget_page_sql(
         " FROM unnest(ARRAY("
         "SELECT f.id FROM {features} WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s"
         ")) WITH ORDINALITY AS page(id, n) JOIN {page_features_g} ON g.id = page.id"
-        ") AS page JOIN {page_features} ON f.id = page.id"
+        " AND g.layer_id = {layer}"
+        ") AS page JOIN {page_features} ON f.id = page.id AND f.layer_id = {layer}"
         " WHERE page.vertices_so_far <= %s OR page.n = 1 ORDER BY page.n"
     ).format(
+        layer=sql.SQL("{}::bigint").format(sql.Literal(int(query.layer_id))),  # as in rows_sql
         feature=feature,
         features=feature_relation(query),
         page_features_g=feature_relation(query, alias="g", of_page=True),
