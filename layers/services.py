@@ -237,8 +237,10 @@ def feature_geojson(feature: Feature | FeatureVersion) -> dict:
 
 
 def _locked(feature: Feature) -> Feature:
+    # Only the feature's row: FOR UPDATE of the joined layer too would queue every edit of the
+    # layer behind one another for the whole transaction.
     locked = (
-        Feature.objects.select_for_update()
+        Feature.objects.select_for_update(of=("self",))
         .filter(layer_id=feature.layer_id, pk=feature.pk)
         .select_related("layer")
         .first()
