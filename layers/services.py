@@ -303,6 +303,7 @@ def feature_update(
     by: WriteContext = WriteContext(),
     action: str = ChangeAction.UPDATE,
     note: str = "",
+    counts: dict | None = None,
 ) -> Feature:
     """Change a feature's geometry and/or attributes (the whole dict) and return it.
 
@@ -324,7 +325,9 @@ def feature_update(
     )
     if same_geom and (attributes is None or attributes == current.attributes):
         return current
-    change_event_open(layer=layer, action=action, by=by, feature_id=current.pk, note=note)
+    change_event_open(
+        layer=layer, action=action, by=by, feature_id=current.pk, note=note, counts=counts
+    )
     if geom is not None:
         current.geom = geom
     if attributes is not None:
@@ -354,12 +357,21 @@ def feature_delete(
 
 @transaction.atomic
 def feature_restore(
-    *, layer: Layer, feature_id: int, version: int, by: WriteContext = WriteContext()
+    *,
+    layer: Layer,
+    feature_id: int,
+    version: int,
+    expected_version: int | None = None,
+    by: WriteContext = WriteContext(),
 ) -> tuple[Feature, bool]:
     """Bring back a past version of a feature, as a new version; return it and whether the
     feature had been deleted (it comes back with its id).
 
-    Attributes the layer no longer has are left out (the event's note names them).
+    `expected_version`: the version the restore replaces (the current one, or for a deleted
+    feature the one that was deleted); if the feature has moved on since, nothing is written and
+    `EditConflict` carries both sides. Attributes the layer no longer has are left out; the
+    event's counts name the restored version and what was left out (`restored_version`,
+    `left_out`), for the map to word in the reader's language, and its note says it in English.
     """
     past = FeatureVersion.objects.filter(
         layer_id=layer.pk, feature_id=feature_id, version=version
@@ -379,21 +391,46 @@ def feature_restore(
     note = f"Version {version} restored."
     if dropped:
         note += " Left out, no longer fields of the layer: " + ", ".join(dropped) + "."
+    counts = {"restored_version": version, "left_out": dropped}
     if current is not None:
         restored = feature_update(
             feature=current,
             geom=past.geom,
             attributes=attributes,
+            expected_version=expected_version,
             by=by,
             action=ChangeAction.RESTORE,
             note=note,
+            counts=counts,
         )
         return restored, False
+    # Deleted: lock the layer's history of this feature against a second restore meanwhile.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [layer.pk, feature_id])
+    if Feature.objects.filter(layer=layer, pk=feature_id).exists():
+        raise EditConflict(
+            f"Feature {feature_id} was brought back by someone else meanwhile: open it again.",
+            current=feature_geojson(Feature.objects.get(layer=layer, pk=feature_id)),
+            yours={"version": version},
+        )
     last = FeatureVersion.objects.filter(layer_id=layer.pk, feature_id=feature_id).aggregate(
         last=Max("version")
     )["last"]
+    if expected_version is not None and expected_version != last:
+        raise EditConflict(
+            f"Feature {feature_id} was changed by someone else since you opened it (you had "
+            f"version {expected_version}; it was deleted at version {last}). Open its history "
+            "to see the versions, then restore the one you want.",
+            current=None,
+            yours={"version": version},
+        )
     event = change_event_open(
-        layer=layer, action=ChangeAction.RESTORE, by=by, feature_id=feature_id, note=note
+        layer=layer,
+        action=ChangeAction.RESTORE,
+        by=by,
+        feature_id=feature_id,
+        note=note,
+        counts=counts,
     )
     geom = _in_4326(past.geom)
     restored = Feature(

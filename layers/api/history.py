@@ -23,7 +23,7 @@ from layers.models import ChangeEvent, Feature, FeatureAttachment, FeatureVersio
 from .attachments import attachment_json
 from .base import ApiView, query_params
 from .errors import ErrorSerializer
-from .features import _written, require_editor, write_context
+from .features import _written, expected_version, require_editor, write_context
 from .layers import layer_or_404
 from .pagination import page_request, url_with
 
@@ -143,12 +143,14 @@ class FeatureHistoryApi(ApiView):
 class FeatureRestoreApi(ApiView):
     """Bring back a past version of a feature, as a new recorded change."""
 
-    class InputSerializer(serializers.Serializer):
+    # Named apart from the other views' InputSerializer: drf-spectacular names a component after
+    # its class, and two "InputRequest"s would clash in the schema.
+    class RestoreInputSerializer(serializers.Serializer):
         version = serializers.IntegerField(min_value=1)
 
     @extend_schema(
         operation_id="features_restore",
-        request=InputSerializer,
+        request=RestoreInputSerializer,
         responses={
             200: OpenApiResponse(OpenApiTypes.OBJECT, description="GeoJSON"),
             201: OpenApiResponse(OpenApiTypes.OBJECT, description="GeoJSON (deleted, back)"),
@@ -158,18 +160,21 @@ class FeatureRestoreApi(ApiView):
             409: ErrorSerializer,
         },
         description="Editors and staff: restore a past version of a feature (a deleted feature "
-        "comes back with its id).",
+        "comes back with its id). `If-Match` names the version the restore replaces (the "
+        "current one, or the one that was deleted): if the feature moved on since, 409.",
         tags=["editing"],
     )
     def post(self, request, slug: str, feature_id: int):
         layer = layer_or_404(slug=slug, user=request.user)
         require_editor(request, layer)
-        serializer = self.InputSerializer(data=request.data)
+        expected = expected_version(request, feature_id)
+        serializer = self.RestoreInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         feature, came_back = services.feature_restore(
             layer=layer,
             feature_id=feature_id,
             version=serializer.validated_data["version"],
+            expected_version=expected,
             by=write_context(request),
         )
         response = _written(request, layer, feature, created=came_back)

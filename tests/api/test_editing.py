@@ -346,3 +346,60 @@ def test_renaming_field_changes_names_but_makes_no_version(api, hue_places, staf
     assert response.status_code == 200, response.content
     assert not FeatureVersion.objects.filter(layer_id=hue_places.pk).exists()
     assert set(Feature.objects.filter(layer=hue_places).values_list("version", flat=True)) == {1}
+
+
+def test_a_restore_is_refused_if_the_feature_moved_on_since(api, hue_places, editor, staff):
+    """An undo or a History-tab restore names the version it replaces (If-Match): a colleague's
+    later change is not overwritten; the event says which version came back."""
+    client = api(editor)
+    feature = first_feature(hue_places)
+    url = f"{URL}{feature.pk}/"
+    client.patch(url, {"properties": {"so_tang": 3}}, format="json")  # version 2
+    api(staff).patch(url, {"properties": {"so_tang": 4}}, format="json")  # version 3
+    stale = client.post(
+        f"{url}restore/", {"version": 1}, format="json", HTTP_IF_MATCH=f'"{feature.pk}-2"'
+    )
+    assert stale.status_code == 409, stale.content
+    assert stale.json()["current"]["version"] == 3
+    assert Feature.objects.get(pk=feature.pk).attributes["so_tang"] == 4
+    fresh = client.post(
+        f"{url}restore/", {"version": 1}, format="json", HTTP_IF_MATCH=f'"{feature.pk}-3"'
+    )
+    assert fresh.status_code == 200, fresh.content
+    assert fresh.json()["version"] == 4 and fresh.json()["properties"]["so_tang"] == 1
+    event = ChangeEvent.objects.get(pk=Feature.objects.get(pk=feature.pk).event_id)
+    assert event.counts == {"restored_version": 1, "left_out": []}
+
+    # A deleted feature: If-Match names the version that was deleted.
+    assert client.delete(url, HTTP_IF_MATCH=f'"{feature.pk}-4"').status_code == 204
+    stale = client.post(
+        f"{url}restore/", {"version": 2}, format="json", HTTP_IF_MATCH=f'"{feature.pk}-3"'
+    )
+    assert stale.status_code == 409, stale.content
+    assert "deleted at version 4" in stale.json()["detail"]
+    assert not Feature.objects.filter(pk=feature.pk).exists()
+    back = client.post(
+        f"{url}restore/", {"version": 2}, format="json", HTTP_IF_MATCH=f'"{feature.pk}-4"'
+    )
+    assert back.status_code == 201, back.content
+    assert back.json()["version"] == 5
+    history = client.get(f"{url}history/").json()
+    assert history["versions"][0]["event"]["counts"]["restored_version"] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_save_that_changes_nothing_keeps_when_the_version_began(hue_places):
+    """A plain save of the same values (or a renamed feature) makes no version and must not
+    restamp it: `as_of` an instant after the version began must still find it."""
+    feature = first_feature(hue_places)
+    began = (feature.updated_at, feature.version, feature.event_id)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE layers_feature SET attributes = attributes, name = name || '',"
+            " updated_at = now(), version = version + 7, event_id = NULL"
+            " WHERE layer_id = %s AND id = %s",
+            [hue_places.pk, feature.pk],
+        )
+    feature.refresh_from_db()
+    assert (feature.updated_at, feature.version, feature.event_id) == began
+    assert not FeatureVersion.objects.filter(feature_id=feature.pk).exists()

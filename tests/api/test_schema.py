@@ -10,6 +10,7 @@ from django.contrib.staticfiles import finders
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.test import override_settings
 from hypothesis import HealthCheck, settings
 from knox.models import AuthToken
 from schemathesis.checks import not_a_server_error
@@ -60,6 +61,14 @@ def test_the_docs_load_nothing_from_outside(api):
 
 # Loaded when the tests are collected (generating the schema asks nothing of the database).
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
+
+
+@pytest.fixture(autouse=True)
+def _private_media(tmp_path):
+    """The attachments and exports the generated requests make go to this test's own folder,
+    not the server's var/media."""
+    with override_settings(MEDIA_ROOT=tmp_path / "media"):
+        yield
 
 
 @pytest.fixture

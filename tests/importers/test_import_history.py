@@ -5,7 +5,9 @@ import json
 
 import pytest
 from django.db import connection
+from psycopg import sql
 
+from layers.features.query import as_of_rows_sql
 from layers.models import ChangeEvent, Feature, FeatureVersion
 from layers.partitions import archive_name
 from layers.services import feature_restore
@@ -99,3 +101,28 @@ def test_a_failed_import_records_no_event(layer):
     assert job.status == "failed"
     assert not ChangeEvent.objects.filter(job=job).exists()
     assert archives(layer.pk) == []
+
+
+def test_a_read_at_an_instant_skips_the_archives_that_cannot_hold_it(layer):
+    """Each archive says (CHECK constraints) which layer it holds and when its rows were current,
+    so the planner reads only the one archive an instant can fall in, however many imports the
+    layer has had (without them, every archive of every layer was scanned)."""
+    events = []
+    for i, names in enumerate([("Ngọ Môn",), ("Phu Văn Lâu", "Hiển Lâm Các"), ("Cửa Hiển Nhơn",)]):
+        job = run(geojson(*names), layer=layer, name=f"lan{i}.geojson")
+        assert job.status == "succeeded", job.messages
+        events.append(ChangeEvent.objects.get(job=job))
+    assert len(archives(layer.pk)) == 3
+    # Between the first and second import: the first import's rows, archived by the second.
+    instant = events[0].at + (events[1].at - events[0].at) / 2
+    statement = as_of_rows_sql(layer=sql.Literal(layer.pk), instant=sql.Literal(instant)).as_string(
+        connection.connection
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + statement)
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+        cursor.execute(statement)
+        names = sorted(row[5] for row in cursor.fetchall())
+    assert names == ["Ngọ Môn"]
+    scanned = {name for name in archives(layer.pk) if name in plan}
+    assert scanned == {archive_name(layer.pk, events[1].pk)}, plan

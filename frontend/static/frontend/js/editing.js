@@ -530,7 +530,9 @@ export class Editor {
       } else {
         await this.checkUnchangedSince(change);
         const version = change.action === 'delete' ? change.version : change.previous;
-        const etag = change.action === 'update' ? etagOf(change.id, change.version) : undefined;
+        // The version the change left (for a delete, the one deleted): the server refuses (409)
+        // if the feature moved on since.
+        const etag = etagOf(change.id, change.version);
         await restoreVersion(this.config, change.slug, change.id, version, etag);
       }
       this.lastChange = null;

@@ -3,7 +3,7 @@
 // documents; editors upload and remove them). Imported by identify.js when a popup needs it.
 
 import { _, fmt, h, number } from './dom.js';
-import { ApiError, restoreVersion, send, urls } from './featureapi.js';
+import { ApiError, etagOf, restoreVersion, send, urls } from './featureapi.js';
 import { formatValue } from './identify.js';
 import { showOverlay } from './style.js';
 
@@ -33,6 +33,26 @@ function when(iso) {
 function userName(user) {
   if (!user) return _('the system');
   return typeof user === 'object' ? (user.username || user.name || String(user.id)) : String(user);
+}
+
+/**
+ * What the change says beyond its action: a restore names the version it brought back and the
+ * fields it left out (from its counts, worded here in the reader's language); any other note is
+ * shown as written.
+ */
+function eventNotes(event, fields) {
+  const restored = event.counts?.restored_version;
+  if (event.action !== 'restore' || !restored) {
+    return event.note ? [h('p', { class: 'version-note' }, event.note)] : [];
+  }
+  const notes = [h('p', { class: 'version-note' }, fmt(_('Restored from version %(n)s.'), { n: restored }))];
+  const leftOut = event.counts.left_out || [];
+  if (leftOut.length) {
+    notes.push(h('p', { class: 'version-note' }, fmt(_('Left out, no longer fields of the layer: %(fields)s.'), {
+      fields: leftOut.map((name) => fields.get(name)?.label || name).join(', '),
+    })));
+  }
+  return notes;
 }
 
 /** Fill `box` with a feature's history, newest version first. */
@@ -66,7 +86,7 @@ export async function renderHistory(box, { config, map, layer, id, onChanged }) 
         h('del', {}, formatValue(change.before, field?.type)), ' → ', h('ins', {}, formatValue(change.after, field?.type)));
     })) : null,
     version.geometry_changed ? h('p', { class: 'version-geometry' }, _('Geometry changed')) : null,
-    event.note ? h('p', { class: 'version-note' }, event.note) : null);
+    ...eventNotes(event, fields));
     const show = () => {
       for (const other of box.querySelectorAll('li.version')) other.classList.toggle('shown', other === item);
       showOverlay(map, [{ geometry: version.geometry, kind: 'past' }]);
@@ -79,7 +99,9 @@ export async function renderHistory(box, { config, map, layer, id, onChanged }) 
         onclick: async (click) => {
           click.target.disabled = true;
           try {
-            await restoreVersion(config, layer.slug, id, version.version);
+            // Based on the newest version shown (the current one, or the one deleted): if a
+            // colleague changed the feature since the tab opened, the server answers 409.
+            await restoreVersion(config, layer.slug, id, version.version, etagOf(id, history.versions[0].version));
             showOverlay(map, []);
             await onChanged?.(layer.slug);
             await renderHistory(box, { config, map, layer, id, onChanged });
@@ -88,7 +110,16 @@ export async function renderHistory(box, { config, map, layer, id, onChanged }) 
             again.hidden = false;
           } catch (error) {
             click.target.disabled = false;
-            status.textContent = fmt(_('The version could not be restored (%(reason)s).'), { reason: error.message });
+            status.textContent = error instanceof ApiError && error.status === 409
+              ? _('Someone changed the feature since this history was opened: it is shown again, newest first.')
+              : fmt(_('The version could not be restored (%(reason)s).'), { reason: error.message });
+            if (error instanceof ApiError && error.status === 409) {
+              await renderHistory(box, { config, map, layer, id, onChanged });
+              const again = box.querySelector('.history-status');
+              again.textContent = status.textContent;
+              again.hidden = false;
+              return;
+            }
             status.hidden = false;
           }
         },
