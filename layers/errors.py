@@ -11,6 +11,7 @@ class LayerError(Exception):
     """A problem with a request about layers, told to the requester."""
 
     code = "error"
+    ogc_code = "InvalidParameterValue"
     http_status = 400
 
     def __init__(self, message: str, *, parameter: str | None = None, **extra) -> None:
@@ -25,6 +26,7 @@ class NotFound(LayerError):
     """What was asked for does not exist, or the requester may not see it (the same answer)."""
 
     code = "not-found"
+    ogc_code = "NotFound"
     http_status = 404
 
 
@@ -32,6 +34,7 @@ class InvalidParameter(LayerError):
     """A query parameter or a field of the body is missing, malformed or not allowed."""
 
     code = "invalid-parameter"
+    ogc_code = "InvalidParameterValue"
     http_status = 400
 
 
@@ -39,6 +42,7 @@ class InvalidData(LayerError):
     """A feature or a layer sent for writing does not fit the layer."""
 
     code = "invalid-data"
+    ogc_code = "InvalidValue"
     http_status = 400
 
 
@@ -46,6 +50,7 @@ class TooLarge(LayerError):
     """The answer would be larger than the server hands out in one request."""
 
     code = "too-large"
+    ogc_code = "TooLarge"
     http_status = 413
 
 
@@ -53,6 +58,7 @@ class Unavailable(LayerError):
     """A tool the answer needs (the database, GDAL) failed or is missing."""
 
     code = "unavailable"
+    ogc_code = "ServiceUnavailable"
     http_status = 503
 
 
@@ -60,6 +66,7 @@ class Conflict(LayerError):
     """The request does not fit the present state of a job (a download before it is done)."""
 
     code = "conflict"
+    ogc_code = "Conflict"
     http_status = 409
 
 
@@ -71,12 +78,14 @@ class EditConflict(Conflict):
     """
 
     code = "conflict"
+    ogc_code = "Conflict"
 
 
 class Forbidden(LayerError):
     """The requester may see this but not do it (edit a layer they are not an editor of)."""
 
     code = "permission-denied"
+    ogc_code = "Forbidden"
     http_status = 403
 
 
@@ -84,6 +93,7 @@ class Gone(LayerError):
     """What was asked for existed but is no longer kept (an export past its expiry)."""
 
     code = "gone"
+    ogc_code = "Gone"
     http_status = 410
 
 
@@ -91,6 +101,7 @@ class TooManyJobs(LayerError):
     """The requester already has as many jobs under way as one may have at once."""
 
     code = "too-many-jobs"
+    ogc_code = "TooManyRequests"
     http_status = 429
 
 
@@ -98,4 +109,14 @@ class TimedOut(Unavailable):
     """The database gave up on a query that ran past its time limit (a search too broad)."""
 
     code = "timeout"
+    ogc_code = "Timeout"
     http_status = 503
+
+
+class PreconditionFailed(EditConflict):
+    """A conditional write (`If-Match`) on a version someone has changed since, as OGC API -
+    Features Part 4 answers it (HTTP 412); `extra` carries both versions as `EditConflict`'s."""
+
+    code = "precondition-failed"
+    ogc_code = "PreconditionFailed"
+    http_status = 412
