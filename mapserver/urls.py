@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("ogc/", include("layers.ogc.urls")),
     path("tiles/", include("layers.tiles.urls")),
+    path("styles/", include("layers.api.styles")),
     path("api/v1/", include(tile_api_urlpatterns)),
     path("", include("frontend.urls")),
 ]
