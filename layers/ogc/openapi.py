@@ -31,6 +31,95 @@ ERRORS = {
 COLLECTION_ID = _parameter("collectionId", {"type": "string"}, "A layer's slug.", location="path")
 FORMAT = _parameter("f", {"type": "string", "enum": ["json"]}, "The answer's format (JSON).")
 
+# Part 4 (layers/ogc/transactions.py): editors of a layer and GIS staff write its features.
+FEATURE_ID = _parameter("featureId", {"type": "integer"}, "The feature's id.", location="path")
+CONTENT_CRS = _parameter(
+    "Content-Crs",
+    {"type": "string"},
+    "The CRS of the sent geometry, e.g. <http://www.opengis.net/def/crs/EPSG/0/9214> (CRS84 "
+    "if absent, or the body's GeoJSON 2008 `crs` member).",
+    location="header",
+)
+IF_MATCH = _parameter(
+    "If-Match",
+    {"type": "string"},
+    'The ETag of the version the change is based on ("<id>-<version>", as GET answered); a '
+    "newer version answers 412 with both. Without it the write is unconditional.",
+    location="header",
+)
+IF_MATCH["required"] = CONTENT_CRS["required"] = False
+WRITE_ERRORS = {
+    "400": _json_response("The body or a header is wrong: {code, description, parameter}."),
+    "401": _json_response("Not signed in: send `Authorization: Token <key>`."),
+    "403": _json_response("You may not edit this layer."),
+    "404": ERRORS["404"],
+}
+PRECONDITION_FAILED = {
+    "412": _json_response("If-Match names an older version: {code, description, current, yours}.")
+}
+
+
+def _feature_body(media_type: str, description: str) -> dict:
+    return {
+        "required": True,
+        "description": description,
+        "content": {media_type: {"schema": {"type": "object"}}},
+    }
+
+
+CREATE = {
+    "post": {
+        "operationId": "createFeature",
+        "summary": "Add a feature (editors of the layer, GIS staff)",
+        "parameters": [COLLECTION_ID, CONTENT_CRS],
+        "requestBody": _feature_body("application/geo+json", "A GeoJSON Feature."),
+        "responses": {
+            "201": {
+                "description": "Added; Location names the new feature, ETag its version.",
+                "headers": {"Location": {"schema": {"type": "string"}}},
+            },
+            **WRITE_ERRORS,
+        },
+    }
+}
+REPLACE_UPDATE_DELETE = {
+    "put": {
+        "operationId": "replaceFeature",
+        "summary": "Replace a feature's geometry and properties",
+        "parameters": [COLLECTION_ID, FEATURE_ID, CONTENT_CRS, IF_MATCH],
+        "requestBody": _feature_body("application/geo+json", "A GeoJSON Feature."),
+        "responses": {
+            "200": _json_response(
+                "The feature as stored (ETag: its new version).", "application/geo+json"
+            ),
+            **WRITE_ERRORS,
+            **PRECONDITION_FAILED,
+        },
+    },
+    "patch": {
+        "operationId": "updateFeature",
+        "summary": "Change a feature: a JSON Merge Patch (RFC 7396) of its geometry and properties",
+        "parameters": [COLLECTION_ID, FEATURE_ID, CONTENT_CRS, IF_MATCH],
+        "requestBody": _feature_body(
+            "application/merge-patch+json",
+            "Members to change; a property set to null is removed; a geometry replaces.",
+        ),
+        "responses": {
+            "200": _json_response(
+                "The feature as stored (ETag: its new version).", "application/geo+json"
+            ),
+            **WRITE_ERRORS,
+            **PRECONDITION_FAILED,
+        },
+    },
+    "delete": {
+        "operationId": "deleteFeature",
+        "summary": "Delete a feature (it stays in its history)",
+        "parameters": [COLLECTION_ID, FEATURE_ID, IF_MATCH],
+        "responses": {"204": {"description": "Deleted."}, **WRITE_ERRORS, **PRECONDITION_FAILED},
+    },
+}
+
 
 def openapi_document(*, base_url: str, title: str, description: str) -> dict:
     """Return the OpenAPI 3.0 document of the OGC API served at `base_url` (no trailing /)."""
@@ -101,7 +190,8 @@ def openapi_document(*, base_url: str, title: str, description: str) -> dict:
                         "200": _json_response("A FeatureCollection.", "application/geo+json"),
                         **ERRORS,
                     },
-                }
+                },
+                **CREATE,
             },
             "/collections/{collectionId}/items/{featureId}": {
                 "get": {
@@ -118,7 +208,8 @@ def openapi_document(*, base_url: str, title: str, description: str) -> dict:
                         "200": _json_response("A Feature.", "application/geo+json"),
                         **ERRORS,
                     },
-                }
+                },
+                **REPLACE_UPDATE_DELETE,
             },
         },
     }

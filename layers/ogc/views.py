@@ -38,21 +38,40 @@ OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 FORMATS = {"json", "geojson", "application/json", "application/geo+json"}
 # Parameters an items request may carry besides property filters (which name a property).
 ITEMS_IGNORED = ("bbox-crs", "datetime", "f")
-OGC_CODES = {400: "InvalidParameterValue", 404: "NotFound", 413: "TooLarge"}
+# OGC exception codes of DRF's own errors (a LayerError names its own: `ogc_code`).
+OGC_CODES = {
+    400: "InvalidParameterValue",
+    401: "NotAuthenticated",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    413: "TooLarge",
+    415: "UnsupportedMediaType",
+    429: "TooManyRequests",
+}
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """Return the OGC API's JSON answer for an exception."""
+    """Return the OGC API's JSON answer for an exception: `{"code", "description"}`, plus the
+    offending parameter and any more members the error carries (a conflict's two versions)."""
+    extra = {}
     if isinstance(exc, LayerError):
-        status_code, description = exc.http_status, exc.message
+        status_code, description, code = exc.http_status, exc.message, exc.ogc_code
+        extra = {"parameter": exc.parameter, **exc.extra} if exc.parameter else dict(exc.extra)
     elif isinstance(exc, exceptions.APIException):
         status_code, description = exc.status_code, str(exc.detail)
+        code = OGC_CODES.get(status_code, "ServerError" if status_code >= 500 else "Error")
     else:
         return None
     set_rollback()
-    code = OGC_CODES.get(status_code, "ServerError" if status_code >= 500 else "Error")
-    headers = {"Retry-After": str(int(exc.wait))} if getattr(exc, "wait", None) else None
-    return Response({"code": code, "description": description}, status=status_code, headers=headers)
+    headers = {"Retry-After": str(int(exc.wait))} if getattr(exc, "wait", None) else {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    return Response(
+        {"code": code, "description": description, **extra},
+        status=status_code,
+        headers=headers or None,
+    )
 
 
 class OpenApiRenderer(JSONRenderer):
@@ -100,6 +119,12 @@ def collection_json(request, layer: Layer) -> dict:
             _link(
                 _url(request, "items", collection_id=layer.slug), "items", GEOJSON, "Its features"
             ),
+            _link(
+                _url(request, "collection-tilesets", collection_id=layer.slug),
+                "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                JSON,
+                "Its vector tilesets (OGC API - Tiles)",
+            ),
         ],
     }
     if bbox := extent_bbox(layer):
@@ -132,6 +157,18 @@ class LandingPageView(OgcView):
                         "The conformance classes implemented",
                     ),
                     _link(_url(request, "collections"), "data", JSON, "The collections"),
+                    _link(
+                        _url(request, "map-tilesets"),
+                        "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                        JSON,
+                        "The map's vector tilesets (OGC API - Tiles)",
+                    ),
+                    _link(
+                        _url(request, "tile-matrix-sets"),
+                        "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+                        JSON,
+                        "The tile matrix sets",
+                    ),
                 ],
             }
         )
