@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 from psycopg import sql
@@ -21,11 +22,17 @@ from psycopg import sql
 from layers.errors import InvalidParameter
 from layers.models import Layer
 
+if TYPE_CHECKING:
+    from .cql2 import CqlFilter
+
 NUMERIC_TYPES = frozenset({"integer", "int", "real", "float", "double", "number", "decimal"})
 BOOLEAN_TYPES = frozenset({"boolean", "bool"})
 OPERATORS = ("eq", "gt", "gte", "lt", "lte", "in", "contains")
 # Parameters the features endpoints read themselves; any other one is an attribute filter.
-QUERY_PARAMETERS = frozenset({"bbox", "q", "properties", "sortby", "limit", "offset", "f", "as_of"})
+QUERY_PARAMETERS = frozenset(
+    {"bbox", "q", "properties", "sortby", "limit", "offset", "f", "as_of"}
+    | {"filter", "filter-lang", "filter-crs"}  # CQL2 (`cql2.py`)
+)
 # A number stored as text (as some sources do) still compares as a number.
 NUMBER_PATTERN = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
 LONGITUDE_RANGE = (-180.0, 180.0)
@@ -92,12 +99,19 @@ class FeatureQuery:
     properties: tuple[str, ...] | None = None  # None: all of them
     sort: tuple[SortKey, ...] = ()
     as_of: datetime.datetime | None = None  # None: the layer as it is
+    cql: CqlFilter | None = None  # a CQL2 `filter`, compiled
 
     @property
     def is_whole_layer(self) -> bool:
         """Return whether every current feature of the layer matches (no bbox, filter, text or
         past instant)."""
-        return self.bbox is None and not self.filters and not self.text and self.as_of is None
+        return (
+            self.bbox is None
+            and not self.filters
+            and not self.text
+            and self.as_of is None
+            and self.cql is None
+        )
 
 
 def layer_fields(layer: Layer) -> dict[str, AttributeField]:
@@ -332,6 +346,16 @@ def feature_query_from_params(
     )
     sort = parse_sortby(params["sortby"], fields=fields) if params.get("sortby") else ()
     as_of = parse_instant(params["as_of"], parameter="as_of") if params.get("as_of") else None
+    cql = None
+    if params.get("filter"):
+        from .cql2 import compile_filter  # cql2.py imports this module's fields and helpers
+
+        cql = compile_filter(
+            params["filter"],
+            fields=fields,
+            language=params.get("filter-lang"),
+            crs=params.get("filter-crs"),
+        )
     filters = tuple(
         parse_filter(parameter=name, raw=raw, fields=fields, operators=operators)
         for name, raw in params.items()
@@ -345,6 +369,7 @@ def feature_query_from_params(
         properties=properties,
         sort=sort,
         as_of=as_of,
+        cql=cql,
     )
 
 
@@ -511,6 +536,9 @@ def where_sql(query: FeatureQuery) -> tuple[sql.Composable, list]:
         condition, values = _filter_sql(item)
         conditions.append(condition)
         params.extend(values)
+    if query.cql is not None:
+        conditions.append(sql.SQL("({})").format(query.cql.condition))
+        params.extend(query.cql.params)
     return sql.SQL(" AND ").join(conditions), params
 
 

@@ -140,6 +140,22 @@ def openapi_document(*, base_url: str, title: str, description: str) -> dict:
         _parameter("datetime", {"type": "string"}, "Accepted; the layers carry no time."),
         _parameter("q", {"type": "string"}, "Words of the feature's name, accents optional."),
         _parameter("properties", {"type": "string"}, "Comma-separated properties to return."),
+        _parameter(
+            "filter",
+            {"type": "string"},
+            "A CQL2 filter (Part 3) over the collection's queryables: text or JSON. LIKE is "
+            "accent- and case-insensitive.",
+        ),
+        _parameter(
+            "filter-lang",
+            {"type": "string", "enum": ["cql2-text", "cql2-json"], "default": "cql2-text"},
+            "The language of filter.",
+        ),
+        _parameter(
+            "filter-crs",
+            {"type": "string", "enum": [CRS84, "http://www.opengis.net/def/crs/EPSG/0/4326"]},
+            "The CRS of the filter's geometries (EPSG:4326: latitude first).",
+        ),
         _parameter("sortby", {"type": "string"}, "Comma-separated properties, '-' descending."),
         FORMAT,
     ]

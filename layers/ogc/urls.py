@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularSwaggerView
 
-from . import tiles, transactions, views
+from . import queryables, tiles, transactions, views
 
 app_name = "ogc"
 
@@ -19,6 +19,11 @@ urlpatterns = [
         "collections/<slug:collection_id>/items",
         transactions.ItemsWriteView.as_view(),
         name="items",
+    ),
+    path(
+        "collections/<slug:collection_id>/queryables",
+        queryables.QueryablesView.as_view(),
+        name="queryables",
     ),
     path(
         "collections/<slug:collection_id>/items/<str:feature_id>",

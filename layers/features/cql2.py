@@ -1,0 +1,356 @@
+"""CQL2 filters (OGC API - Features Part 3): parse text or JSON with the `cql2` library, then
+compile its JSON form to a SQL condition over the features `f`, every value a bound parameter.
+
+Property names come only from the queryables (the layer's attribute schema, and `geometry`);
+attribute names reach SQL as bound JSONB keys, like the other filters (`query.py`). LIKE is
+accent- and case-insensitive on text, as our search is (`f_unaccent(lower(...))`).
+
+Hostile filters are refused before the parser sees them: the parser recurses on nesting and
+crashes the process past a few thousand levels, so the text's length, bracket depth and NOTs are
+bounded first, then the parsed tree's size and depth.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+import cql2
+from psycopg import sql
+
+from layers.errors import InvalidParameter
+
+from .query import AttributeField, mercator_box
+
+LANGUAGES = ("cql2-text", "cql2-json")
+MAX_FILTER_CHARACTERS = 8000
+MAX_BRACKET_DEPTH = 30
+MAX_NOTS = 50
+MAX_NODES = 500
+MAX_DEPTH = 30
+GEOMETRY = "geometry"
+CRS84_NAMES = frozenset(
+    {
+        "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+        "https://www.opengis.net/def/crs/OGC/1.3/CRS84",
+        "urn:ogc:def:crs:OGC:1.3:CRS84",
+        "CRS84",
+    }
+)
+EPSG_4326_NAMES = frozenset(
+    {
+        "http://www.opengis.net/def/crs/EPSG/0/4326",
+        "https://www.opengis.net/def/crs/EPSG/0/4326",
+        "urn:ogc:def:crs:EPSG::4326",
+        "EPSG:4326",
+    }
+)
+COMPARISONS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+SPATIAL = {
+    "s_intersects": "ST_Intersects",
+    "s_within": "ST_Within",
+    "s_contains": "ST_Contains",
+    "s_equals": "ST_Equals",
+    "s_touches": "ST_Touches",
+    "s_crosses": "ST_Crosses",
+    "s_overlaps": "ST_Overlaps",
+    "s_disjoint": "ST_Disjoint",
+}
+_NOT_WORD = re.compile(r"\bnot\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CqlFilter:
+    """A compiled filter: its condition over `f` (positional `%s` placeholders) and values."""
+
+    condition: sql.Composable
+    params: tuple
+    normalised: str  # the filter's CQL2 JSON, with sorted keys: the same filter, the same text
+
+
+def _fail(message: str) -> InvalidParameter:
+    return InvalidParameter(f"filter: {message}", parameter="filter")
+
+
+def _check_shape(text: str) -> None:
+    """Refuse a filter too long or too deeply nested for the parser to read safely."""
+    if len(text) > MAX_FILTER_CHARACTERS:
+        raise _fail(f"too long: at most {MAX_FILTER_CHARACTERS} characters.")
+    depth = deepest = 0
+    quote = None
+    outside = []
+    for char in text:
+        if quote:
+            if char == quote:
+                quote = None
+            continue
+        if char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+        outside.append(char)
+    if deepest > MAX_BRACKET_DEPTH:
+        raise _fail(f"nested too deeply: at most {MAX_BRACKET_DEPTH} levels of brackets.")
+    if len(_NOT_WORD.findall("".join(outside))) > MAX_NOTS:
+        raise _fail(f"too many NOTs: at most {MAX_NOTS}.")
+
+
+def parse(text: str, *, language: str | None = None) -> dict:
+    """Return the CQL2 JSON of a filter given as CQL2 text or JSON, or raise InvalidParameter."""
+    language = (language or "").strip().lower() or (
+        "cql2-json" if text.lstrip().startswith("{") else "cql2-text"
+    )
+    if language not in LANGUAGES:
+        raise InvalidParameter(
+            f"filter-lang must be one of {', '.join(LANGUAGES)}, not '{language[:40]}'.",
+            parameter="filter-lang",
+        )
+    if not text.strip():
+        raise _fail("empty: give a CQL2 expression such as name LIKE 'Hu%'.")
+    _check_shape(text)
+    try:
+        expression = cql2.parse_json(text) if language == "cql2-json" else cql2.parse_text(text)
+        return expression.to_json()
+    except (cql2.ParseError, cql2.ValidationError, ValueError) as error:
+        raise _fail(f"not valid {language}: {error}") from None
+
+
+@dataclass
+class _Compiler:
+    fields: dict[str, AttributeField]
+    swap_axes: bool  # EPSG:4326 gives latitude first
+    nodes: int = 0
+
+    def condition(self, node: object, depth: int = 0) -> tuple[sql.Composable, list]:
+        self.nodes += 1
+        if self.nodes > MAX_NODES or depth > MAX_DEPTH:
+            raise _fail(f"too large: at most {MAX_NODES} terms, {MAX_DEPTH} levels deep.")
+        if isinstance(node, bool):
+            return sql.SQL("true" if node else "false"), []
+        if not isinstance(node, dict) or "op" not in node:
+            raise _fail(f"{json.dumps(node)[:60]} is not a condition.")
+        op = str(node["op"]).lower()
+        args = node.get("args") or []
+        if op in ("and", "or"):
+            parts = [self.condition(arg, depth + 1) for arg in args]
+            joined = sql.SQL(f" {op.upper()} ").join(sql.SQL("({})").format(c) for c, _ in parts)
+            return joined, [value for _, values in parts for value in values]
+        if op == "not":
+            inner, values = self.condition(args[0], depth + 1)
+            return sql.SQL("NOT ({})").format(inner), values
+        if op in COMPARISONS:
+            return self._compare(COMPARISONS[op], args)
+        if op == "like":
+            return self._like(args)
+        if op == "between":
+            return self._between(args)
+        if op == "in":
+            return self._in(args)
+        if op == "isnull":
+            return self._is_null(args)
+        if op in SPATIAL:
+            return self._spatial(SPATIAL[op], args)
+        raise _fail(
+            f"'{op}' is not supported: use comparisons, LIKE, IN, BETWEEN, IS NULL, AND, OR, "
+            f"NOT and {', '.join(name.upper() for name in SPATIAL)}."
+        )
+
+    def _property(self, node: dict) -> AttributeField:
+        name = node["property"]
+        if name == GEOMETRY:
+            raise _fail("geometry is compared with the spatial functions (S_INTERSECTS …).")
+        if name not in self.fields:
+            raise _fail(
+                f"unknown property '{name}'; the queryables are: "
+                f"{', '.join([GEOMETRY, *self.fields])}."
+            )
+        return self.fields[name]
+
+    def _value(self, node: object, kind: str | None) -> tuple[sql.Composable, list, str]:
+        """Return SQL for a property or literal, its values and its kind (number, text, …)."""
+        if isinstance(node, dict) and "property" in node:
+            field = self._property(node)
+            if field.is_numeric:
+                return (
+                    sql.SQL(
+                        "(CASE WHEN f.attributes ->> %s ~ {pattern}"
+                        " THEN (f.attributes ->> %s)::numeric END)"
+                    ).format(
+                        pattern=sql.Literal(
+                            r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
+                        )
+                    ),
+                    [field.name, field.name],
+                    "number",
+                )
+            if field.is_boolean:
+                return (
+                    sql.SQL(
+                        "(CASE WHEN jsonb_typeof(f.attributes -> %s) = 'boolean'"
+                        " THEN (f.attributes ->> %s)::boolean END)"
+                    ),
+                    [field.name, field.name],
+                    "boolean",
+                )
+            return sql.SQL("(f.attributes ->> %s)"), [field.name], "text"
+        if isinstance(node, dict) and str(node.get("op", "")).lower() in ("casei", "accenti"):
+            inner, values, inner_kind = self._value((node.get("args") or [None])[0], "text")
+            if inner_kind != "text":
+                raise _fail(f"{node['op'].upper()} takes text.")
+            function = "lower" if node["op"].lower() == "casei" else "f_unaccent"
+            return sql.SQL(f"{function}({{}})").format(inner), values, "text"
+        if isinstance(node, bool):
+            return sql.SQL("%s"), [node], "boolean"
+        if isinstance(node, int | float):
+            if not math.isfinite(node):
+                raise _fail("numbers must be finite.")
+            return sql.SQL("%s::numeric"), [Decimal(repr(node))], "number"
+        if isinstance(node, str):
+            return sql.SQL("%s::text"), [node], "text"
+        raise _fail(f"{json.dumps(node)[:60]} cannot be compared here.")
+
+    def _pair(self, args: list) -> tuple[list[tuple[sql.Composable, list, str]], str]:
+        values = [self._value(arg, None) for arg in args]
+        kinds = {kind for _, _, kind in values}
+        if len(kinds) > 1:
+            raise _fail(f"cannot compare {' with '.join(sorted(kinds))}.")
+        return values, kinds.pop()
+
+    def _compare(self, operator: str, args: list) -> tuple[sql.Composable, list]:
+        (left, lv, _), (right, rv, _) = self._pair(args[:2])[0]
+        return sql.SQL("{} {} {}").format(left, sql.SQL(operator), right), [*lv, *rv]
+
+    def _like(self, args: list) -> tuple[sql.Composable, list]:
+        (left, lv, _), (right, rv, _) = self._pair(args[:2])[0]
+        return (
+            sql.SQL("f_unaccent(lower({})) LIKE f_unaccent(lower({}))").format(left, right),
+            [*lv, *rv],
+        )
+
+    def _between(self, args: list) -> tuple[sql.Composable, list]:
+        values, kind = self._pair(args[:3])
+        if kind != "number":
+            raise _fail("BETWEEN compares numbers.")
+        (value, v0, _), (low, v1, _), (high, v2, _) = values
+        return sql.SQL("{} BETWEEN {} AND {}").format(value, low, high), [*v0, *v1, *v2]
+
+    def _in(self, args: list) -> tuple[sql.Composable, list]:
+        if len(args) != 2 or not isinstance(args[1], list) or not args[1]:
+            raise _fail("IN takes a value and a list: name IN ('a', 'b').")
+        values, _ = self._pair([args[0], *args[1]])
+        (value, first, _), *items = values
+        listed = sql.SQL(", ").join(item for item, _, _ in items)
+        params = [*first, *(v for _, item_values, _ in items for v in item_values)]
+        return sql.SQL("{} IN ({})").format(value, listed), params
+
+    def _is_null(self, args: list) -> tuple[sql.Composable, list]:
+        node = args[0] if args else None
+        if isinstance(node, dict) and node.get("property") == GEOMETRY:
+            return sql.SQL("f.geom IS NULL"), []
+        if not (isinstance(node, dict) and "property" in node):
+            raise _fail("IS NULL takes a property.")
+        field = self._property(node)
+        return (
+            sql.SQL("(f.attributes -> %s IS NULL OR f.attributes -> %s = 'null'::jsonb)"),
+            [field.name, field.name],
+        )
+
+    def _geometry(self, node: object) -> tuple[sql.Composable, list, tuple | None]:
+        """Return SQL for the feature's geometry or a literal (EPSG:4326), and its box."""
+        if isinstance(node, dict) and node.get("property") == GEOMETRY:
+            return sql.SQL("f.geom"), [], None
+        if isinstance(node, dict) and "property" in node:
+            raise _fail(f"'{node['property']}' is not a geometry: the geometry is '{GEOMETRY}'.")
+        if isinstance(node, dict) and "bbox" in node:
+            box = node["bbox"]
+            box = [box[0], box[1], box[3], box[4]] if len(box) == 6 else box
+            if self.swap_axes:
+                box = [box[1], box[0], box[3], box[2]]
+            geojson = {
+                "type": "Polygon",
+                "coordinates": [[[box[0], box[1]], [box[2], box[1]], [box[2], box[3]],
+                                 [box[0], box[3]], [box[0], box[1]]]],
+            }  # fmt: skip
+        elif isinstance(node, dict) and "type" in node:
+            geojson = _swapped(node) if self.swap_axes else node
+        else:
+            raise _fail(f"{json.dumps(node)[:60]} is not a geometry.")
+        xs, ys = _coordinates(geojson)
+        if not xs or not all(math.isfinite(n) for n in (*xs, *ys)):
+            raise _fail("a geometry needs finite coordinates.")
+        box = (min(xs), min(ys), max(xs), max(ys))
+        if not (box[0] >= -180 and box[2] <= 180 and box[1] >= -90 and box[3] <= 90):
+            raise _fail("geometry coordinates must be longitude/latitude (filter-crs).")
+        return sql.SQL("ST_SetSRID(ST_GeomFromGeoJSON(%s), 4326)"), [json.dumps(geojson)], box
+
+    def _spatial(self, function: str, args: list) -> tuple[sql.Composable, list]:
+        if len(args) != 2:
+            raise _fail(f"{function} takes two geometries.")
+        (a, av, abox), (b, bv, bbox) = (self._geometry(arg) for arg in args)
+        condition = sql.SQL("{}({}, {})").format(sql.SQL(function), a, b)
+        params = [*av, *bv]
+        box = abox or bbox
+        if function != "ST_Disjoint" and box is not None and (abox is None or bbox is None):
+            # The (layer, geom_3857) GiST index finds the candidates; the exact test is in 4326.
+            index = sql.SQL("f.geom_3857 && ST_MakeEnvelope(%s, %s, %s, %s, 3857)")
+            return sql.SQL("{} AND {}").format(index, condition), [*mercator_box(box), *params]
+        return condition, params
+
+
+def _swapped(geometry: dict) -> dict:
+    def swap(value):
+        if isinstance(value, list) and value and isinstance(value[0], int | float):
+            return [value[1], value[0], *value[2:]]
+        return [swap(item) for item in value] if isinstance(value, list) else value
+
+    if geometry.get("type") == "GeometryCollection":
+        return {**geometry, "geometries": [_swapped(g) for g in geometry.get("geometries", [])]}
+    return {**geometry, "coordinates": swap(geometry.get("coordinates"))}
+
+
+def _coordinates(geometry: dict) -> tuple[list[float], list[float]]:
+    xs: list[float] = []
+    ys: list[float] = []
+    stack = [geometry.get("coordinates")]
+    stack.extend(g.get("coordinates") for g in geometry.get("geometries", []) or [])
+    while stack:
+        value = stack.pop()
+        if isinstance(value, list) and len(value) >= 2 and isinstance(value[0], int | float):
+            xs.append(float(value[0]))
+            ys.append(float(value[1]))
+        elif isinstance(value, list):
+            stack.extend(value)
+    return xs, ys
+
+
+def filter_crs_swaps_axes(value: str | None) -> bool:
+    """Return whether `filter-crs` gives latitude first (EPSG:4326); refuse other CRSs."""
+    if not value or value.strip() in CRS84_NAMES:
+        return False
+    if value.strip() in EPSG_4326_NAMES:
+        return True
+    raise InvalidParameter(
+        f"filter-crs must be CRS84 ({min(CRS84_NAMES)}) or EPSG:4326, not '{value[:60]}'.",
+        parameter="filter-crs",
+    )
+
+
+def compile_filter(
+    text: str,
+    *,
+    fields: dict[str, AttributeField],
+    language: str | None = None,
+    crs: str | None = None,
+) -> CqlFilter:
+    """Return the compiled filter that `filter=text` asks of a layer with these fields."""
+    swap_axes = filter_crs_swaps_axes(crs)
+    tree = parse(text, language=language)
+    condition, params = _Compiler(fields=fields, swap_axes=swap_axes).condition(tree)
+    normalised = json.dumps([tree, swap_axes], sort_keys=True, ensure_ascii=False)
+    return CqlFilter(condition=condition, params=tuple(params), normalised=normalised)
