@@ -18,11 +18,10 @@ from django.utils.translation import get_language
 from layers.models import Layer
 from layers.rich_text import clean_attribution
 from layers.selectors import layers_visible_to
+from layers.styles import MAX_SOURCE_ZOOM
 
 # What json_script escapes, so that no text from the data can end the <script> element.
 SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
-# Tiles deeper than this are overzoomed in the browser: at z16 a tile's 4096 units are ~0.15 m.
-MAX_SOURCE_ZOOM = 16
 
 
 def _label(field: dict, language: str) -> str:
@@ -69,7 +68,10 @@ def layer_entry(
     default_on: set[str],
     editable: set[str] = frozenset(),
 ) -> dict:
-    """Return what the map knows of one layer: titles, style, schema, zooms, extent, credits."""
+    """Return what the map knows of one layer: titles, schema, zooms, extent, credits.
+
+    How it is drawn is not here: the map loads its style from /styles/map.json (layers/styles.py).
+    """
     schema = [
         _field_entry(field, language)
         for field in layer.attribute_schema or []
@@ -81,7 +83,6 @@ def layer_entry(
         "description": layer.description,
         "category": layer.category.slug,
         "geometry_type": layer.geometry_type,
-        "style": layer.style or {},
         "schema": schema,
         "name_field": layer.name_field,
         "min_zoom": layer.min_zoom,
@@ -143,6 +144,8 @@ def map_config(*, user: AbstractBaseUser | AnonymousUser | None) -> dict:
             "attribution": settings.WEBMAP_BASEMAP_ATTRIBUTION,
         },
         "urls": {
+            # The map's style, built on the server (layers/styles.py), shared with GIS clients.
+            "style": reverse("style-map"),
             "tiles": "/tiles/{layers}/{z}/{x}/{y}.pbf",
             "glyphs": f"{settings.STATIC_URL}glyphs/{{fontstack}}/{{range}}.pbf",
             "search": "/api/v1/search/",

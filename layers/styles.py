@@ -359,16 +359,21 @@ def drawing_order(layers: list[Layer], *, base_order: list[str]) -> list[Layer]:
     return base + themes
 
 
-def map_style(layers: list[Layer], *, origin: str, three_d: bool = False) -> dict:
+def map_style(
+    layers: list[Layer], *, origin: str, on: Iterable[str] | None = None, three_d: bool = False
+) -> dict:
     """Return the default map's style over these layers (those the requester may see).
 
-    The base map (WEBMAP_BASE_LAYERS) and the themes that open on (WEBMAP_DEFAULT_LAYERS) ride in
-    one composite source, one request per tile; a theme whose tiles stop shallower than the base
-    map's keeps a source of its own, as does every other theme. Every layer has its MapLibre
-    layers; those that open off are `visibility: none` (MapLibre fetches no tile for them).
+    `on` names the themes shown (default: WEBMAP_DEFAULT_LAYERS); the base map
+    (WEBMAP_BASE_LAYERS) always is. The base map and the themes the map opens with that are shown
+    ride in one composite source, one request per tile (the first view's data arrives together);
+    a theme whose tiles stop shallower than the base map's keeps a source of its own, as does
+    every other theme. Every layer has its MapLibre layers; those off
+    are `visibility: none` (MapLibre fetches no tile for them).
     """
     base_slugs = list(settings.WEBMAP_BASE_LAYERS)
-    default_on = set(settings.WEBMAP_DEFAULT_LAYERS)
+    opens_on = set(settings.WEBMAP_DEFAULT_LAYERS)
+    default_on = opens_on if on is None else set(on)
     order = drawing_order(layers, base_order=base_slugs)
     base = [layer for layer in order if layer.slug in base_slugs]
     base_max = min((min(layer.max_zoom, MAX_SOURCE_ZOOM) for layer in base), default=0)
@@ -377,6 +382,7 @@ def map_style(layers: list[Layer], *, origin: str, three_d: bool = False) -> dic
         for layer in order
         if layer.slug not in base_slugs
         and layer.slug in default_on
+        and layer.slug in opens_on
         and min(layer.max_zoom, MAX_SOURCE_ZOOM) >= base_max
         and base
     ]
@@ -410,6 +416,9 @@ def map_style(layers: list[Layer], *, origin: str, three_d: bool = False) -> dic
         "metadata": {
             "mapserver:base": [layer.slug for layer in base],
             "mapserver:composite": [layer.slug for layer in composite],
+            "mapserver:on": [
+                layer.slug for layer in order if layer.slug in {*base_slugs, *default_on}
+            ],
         },
         "center": list(settings.CITY_CENTER),
         "zoom": settings.WEBMAP_START_ZOOM,

@@ -239,3 +239,23 @@ def test_every_demo_layer_and_the_demo_map_style_validate(client, settings, staf
     }
     # The Python module builds the same map style as the view.
     assert map_style([], origin="http://x")["layers"][0]["id"] == "background"
+
+
+def test_a_shared_views_layers_are_shown_and_private_ones_ignored(
+    client, category, settings, layers_by_visibility
+):
+    settings.WEBMAP_BASE_LAYERS = ["duong"]
+    settings.WEBMAP_DEFAULT_LAYERS = ["di-tich"]
+    LayerFactory(slug="duong", category=category, geometry_type="line", max_zoom=16)
+    LayerFactory(slug="di-tich", category=category, geometry_type="point", max_zoom=16)
+    style = client.get("/styles/map.json?layers=public-layer,internal-layer").json()
+    by_id = {item["id"]: item for item in style["layers"]}
+    assert by_id["L:public-layer:0"]["layout"]["visibility"] == "visible"
+    assert by_id["L:di-tich:0"]["layout"]["visibility"] == "none"
+    assert "internal-layer" not in json.dumps(style)
+    # Only the themes the map opens with ride in the base map's tiles, and only when shown.
+    assert style["metadata"]["mapserver:composite"] == ["duong"]
+    assert style["metadata"]["mapserver:on"] == ["duong", "public-layer"]
+    default = client.get("/styles/map.json").json()
+    assert default["metadata"]["mapserver:composite"] == ["duong", "di-tich"]
+    assert_valid({"shared": style})

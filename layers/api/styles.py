@@ -53,11 +53,26 @@ def _answer(request: HttpRequest, style: dict, layers: list[Layer]) -> HttpRespo
     return response
 
 
+def _slugs(request: HttpRequest, name: str) -> list[str] | None:
+    """Return the comma-separated slugs of a query parameter, None when it is absent.
+
+    A slug the requester may not see is left out as if unknown (never a hint that it exists).
+    """
+    value = request.GET.get(name)
+    if value is None:
+        return None
+    return [slug for slug in value.split(",") if slug]
+
+
 @require_safe
 def map_style(request: HttpRequest) -> HttpResponse:
-    """The default map's style over the layers this requester may see (drafts left out)."""
+    """The default map's style over the layers this requester may see (drafts left out).
+
+    `layers=a,b` names the themes shown (a shared view's); by default those the map opens with.
+    """
     layers = list(layers_visible_to(user=request.user).exclude(status=Layer.Status.DRAFT))
-    return _answer(request, styles.map_style(layers, origin=_origin(request)), layers)
+    style = styles.map_style(layers, origin=_origin(request), on=_slugs(request, "layers"))
+    return _answer(request, style, layers)
 
 
 @require_safe

@@ -9,7 +9,7 @@ import { Identify } from './identify.js';
 import { markZoomRange, renderLayerTree } from './layertree.js';
 import { Search } from './search.js';
 import {
-  addToStyle, buildStyle, creditComposite, drawingOrder, extrusionOf, ids, inStyle, planComposite,
+  addToStyle, adoptStyle, buildStyle, creditComposite, drawingOrder, extrusionOf, ids, inStyle,
   refreshTiles, setOpacity, styleSpecs,
 } from './style.js';
 import { Measure, exportPng, shareView } from './tools.js';
@@ -24,14 +24,33 @@ const ICONS = {
   edit: 'M4 20h4L19 9l-4-4L4 16v4M13.5 6.5l4 4',
 };
 
+/** Return the layers the visitor asks for: the shared view's, else those the map opens with. */
+function wantedLayers(config, state) {
+  const wanted = state.layers ?? config.layers.filter((layer) => layer.on).map((layer) => layer.slug);
+  return state.feature && !wanted.includes(state.feature.layer) ? [...wanted, state.feature.layer] : wanted;
+}
+
+/**
+ * Return the URL of the map's style: the default one, or for a shared view the one with its
+ * layers shown (the first view's composite tiles then hold the layers that are on).
+ */
+function styleUrl(config) {
+  const state = readState();
+  if (!state.layers && !state.feature) return config.urls.style;
+  const known = new Set(config.layers.map((layer) => layer.slug));
+  const slugs = wantedLayers(config, state).filter((slug) => known.has(slug));
+  return `${config.urls.style}?layers=${slugs.map(encodeURIComponent).join(',')}`;
+}
+
 class WebMap {
-  constructor(config) {
+  /** `served` is the map's style from the server (/styles/map.json). */
+  constructor(config, served) {
     this.config = config;
+    adoptStyle(config, served);
     this.bySlug = new Map(config.layers.map((layer) => [layer.slug, layer]));
     const state = readState();
     this.initialFeature = state.feature;
-    let wanted = state.layers ?? config.layers.filter((layer) => layer.on).map((layer) => layer.slug);
-    if (state.feature && !wanted.includes(state.feature.layer)) wanted = [...wanted, state.feature.layer];
+    const wanted = wantedLayers(config, state);
     const missing = wanted.filter((slug) => !this.bySlug.has(slug));
     this.on = new Set(wanted.filter((slug) => this.bySlug.has(slug)));
     this.threeD = Boolean(state.view && state.view.pitch > 0);
@@ -41,7 +60,6 @@ class WebMap {
     this.lastTileError = 0;
 
     const view = state.view || { center: config.center, zoom: config.zoom, bearing: 0, pitch: 0 };
-    planComposite(config, this.on);
     this.map = new maplibregl.Map({
       container: 'map',
       style: buildStyle(config, { on: this.on, threeD: this.threeD }),
@@ -309,7 +327,7 @@ class WebMap {
   }
 }
 
-function start() {
+async function start() {
   const config = JSON.parse(document.getElementById('map-config').textContent);
   const toggle = document.getElementById('panel-toggle');
   toggle.addEventListener('click', () => {
@@ -325,7 +343,16 @@ function start() {
     document.getElementById('map').append(h('p', { class: 'map-failed' }, _('This browser cannot draw the map (WebGL is off).')));
     return;
   }
-  window.webmap = new WebMap(config);
+  // The map's style is built on the server, one definition for the map and for GIS clients.
+  let served;
+  try {
+    served = await getJSON(styleUrl(config));
+  } catch (error) {
+    document.getElementById('map').append(h('p', { class: 'map-failed' }, _('The map could not be loaded: reload the page.')));
+    toast(error.message, 'error');
+    return;
+  }
+  window.webmap = new WebMap(config, served);
   const { map } = window.webmap;
   map.once('load', () => {
     document.body.classList.add('map-ready');

@@ -1,27 +1,17 @@
-// The map's style, built from the layers' own styles (Layer.style): sources for our vector tiles
-// (the base map in one composite request), MapLibre layers for each of our layers, labels with our
-// glyphs, highlight layers for identify, and extrusions for 3D.
+// The map's style comes from the server (/styles/map.json, built by layers/styles.py): sources for
+// our vector tiles (the base map in one composite request), the MapLibre layers of each of our
+// layers (drawn, 3D extrusion, label) and our glyphs. GIS clients read the same JSON. What only a
+// browser session needs is added here: highlight layers for identify, the measuring and the
+// editing overlays, and the layers that are off stay out of the first style (they join it when
+// switched on), as each one costs work before the first frame.
 //
-// A Layer.style is MapLibre JSON in one of three shapes:
-//   {"type": "fill", "paint": {...}, "layout": {...}, "filter": [...]}   one MapLibre layer
-//   {"paint": {...}}                                                      type from the geometry
-//   {"layers": [{...}, {...}]}                                            several MapLibre layers
-// plus optional keys of our own: "label" (false, true, or {"minzoom", "layout", "paint"}) and
-// "extrusion" ({"height": expression, "base": expression, "color": colour}) for 3D.
+// Each MapLibre layer of one of our layers has a stable id: `L:{slug}:{n}` for the n-th drawn
+// layer, `L:{slug}:3d` for its extrusion, `L:{slug}:label`, and here `L:{slug}:hl-{kind}`.
 
-import { escapeHtml } from './dom.js';
-
-export const FONT_REGULAR = ['noto-sans-regular'];
-export const FONT_BOLD = ['noto-sans-bold'];
 export const BASE_SOURCE = 'base';
 export const MEASURE_SOURCE = 'measure';
 
-const PALETTE = ['#2563eb', '#db2777', '#16a34a', '#ea580c', '#7c3aed', '#0891b2', '#ca8a04', '#dc2626'];
 const GEOMETRY_RANK = { polygon: 0, mixed: 1, line: 2, point: 3 };
-const HEIGHT_FIELDS = ['height_m', 'height', 'chieu_cao', 'chieu_cao_m'];
-const FLOOR_FIELDS = ['levels', 'so_tang', 'floors', 'building_levels'];
-const METRES_PER_FLOOR = 3.2;
-const DEFAULT_HEIGHT_M = 6;
 
 /** The MapLibre id of a layer's n-th style layer, its label, highlight and 3D layers. */
 export const ids = {
@@ -32,126 +22,45 @@ export const ids = {
   source: (layer) => (layer.base || layer.composite ? BASE_SOURCE : `S:${layer.slug}`),
 };
 
-function colourFor(layer) {
-  let hash = 0;
-  for (const char of layer.slug) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
-  return PALETTE[hash % PALETTE.length];
-}
-
-function typeFromPaint(spec) {
-  const keys = [...Object.keys(spec.paint || {}), ...Object.keys(spec.layout || {})];
-  const prefixes = [['fill-extrusion-', 'fill-extrusion'], ['fill-', 'fill'], ['line-', 'line'],
-    ['circle-', 'circle'], ['text-', 'symbol'], ['icon-', 'symbol'], ['heatmap-', 'heatmap']];
-  for (const [prefix, type] of prefixes) {
-    if (keys.some((key) => key.startsWith(prefix))) return type;
-  }
-  return null;
-}
-
-const IS_POLYGON = ['match', ['geometry-type'], ['Polygon', 'MultiPolygon'], true, false];
-const IS_LINE = ['match', ['geometry-type'], ['LineString', 'MultiLineString'], true, false];
 const IS_POINT = ['match', ['geometry-type'], ['Point', 'MultiPoint'], true, false];
+const IS_POLYGON = ['match', ['geometry-type'], ['Polygon', 'MultiPolygon'], true, false];
 
-function defaultSpecs(layer) {
-  const colour = colourFor(layer);
-  const fill = { type: 'fill', paint: { 'fill-color': colour, 'fill-opacity': 0.35, 'fill-outline-color': colour } };
-  const line = { type: 'line', paint: { 'line-color': colour, 'line-width': 2 } };
-  const circle = {
-    type: 'circle',
-    paint: { 'circle-color': colour, 'circle-radius': 5, 'circle-stroke-color': '#fff', 'circle-stroke-width': 1.5 },
-  };
-  switch (layer.geometry_type) {
-    case 'point': return [circle];
-    case 'line': return [line];
-    case 'polygon': return [fill];
-    default: return [{ ...fill, filter: IS_POLYGON }, { ...line, filter: IS_LINE }, { ...circle, filter: IS_POINT }];
-  }
-}
-
-/** Return the MapLibre layer specs (type, paint, layout, filter, zooms) a layer's style asks for. */
-export function styleSpecs(layer) {
-  const style = layer.style && typeof layer.style === 'object' ? layer.style : {};
-  let specs;
-  if (Array.isArray(style.layers)) specs = style.layers;
-  else if (style.type || style.paint || style.layout) specs = [style];
-  else specs = [];
-  specs = specs.filter((spec) => spec && typeof spec === 'object');
-  if (!specs.length) return defaultSpecs(layer);
-  const byGeometry = { point: 'circle', line: 'line', polygon: 'fill' };
-  return specs.map((spec) => {
-    const type = spec.type || typeFromPaint(spec) || byGeometry[layer.geometry_type] || 'fill';
-    const out = { type, paint: { ...(spec.paint || {}) }, layout: { ...(spec.layout || {}) } };
-    if (spec.filter) out.filter = spec.filter;
-    if (spec.minzoom !== undefined) out.minzoom = spec.minzoom;
-    if (spec.maxzoom !== undefined) out.maxzoom = spec.maxzoom;
-    // A mixed layer styled with one fill, line or circle draws only that kind of geometry.
-    if (layer.geometry_type === 'mixed' && !out.filter) {
-      out.filter = { fill: IS_POLYGON, line: IS_LINE, circle: IS_POINT }[type];
-      if (!out.filter) delete out.filter;
+/**
+ * Take the served style apart: each of our layers keeps its MapLibre layers by group
+ * (`layer.served = {drawn, extrusions, labels}`), and learns whether it rides in the base map's
+ * composite source. The map's own layers (background, an external base map) are returned with
+ * the sources. Call once, before `buildStyle`.
+ */
+export function adoptStyle(config, served) {
+  const composite = new Set((served.metadata && served.metadata['mapserver:composite']) || []);
+  const own = /^L:(.+):(\d+|3d|label)$/;
+  const groups = new Map(config.layers.map((layer) => [layer.slug, { drawn: [], extrusions: [], labels: [] }]));
+  const background = [];
+  for (const styleLayer of served.layers) {
+    const match = own.exec(styleLayer.id);
+    const slug = match && match[1];
+    if (!match || !groups.has(slug)) {
+      if (!match) background.push(styleLayer);
+      continue;
     }
-    return out;
-  });
+    const group = match[2] === '3d' ? 'extrusions' : match[2] === 'label' ? 'labels' : 'drawn';
+    groups.get(slug)[group].push(styleLayer);
+  }
+  for (const layer of config.layers) {
+    layer.served = groups.get(layer.slug);
+    layer.composite = !layer.base && composite.has(layer.slug);
+  }
+  config.style = { ...served, layers: background };
 }
 
-function fieldIn(layer, names) {
-  const present = new Set(layer.schema.map((field) => field.name));
-  return names.find((name) => present.has(name));
+/** Return the MapLibre layers (type, paint, layout, filter, zooms) that draw a layer. */
+export function styleSpecs(layer) {
+  return layer.served ? layer.served.drawn : [];
 }
 
-/** Return the 3D extrusion of a layer (its height expression and colour), or null if flat. */
+/** Say whether a layer rises in 3D (its style has an extrusion). */
 export function extrusionOf(layer) {
-  const style = layer.style || {};
-  const specs = styleSpecs(layer);
-  const fill = specs.find((spec) => spec.type === 'fill');
-  if (!fill && !style.extrusion) return null;
-  const heightField = fieldIn(layer, HEIGHT_FIELDS);
-  const floorField = fieldIn(layer, FLOOR_FIELDS);
-  if (!style.extrusion && !heightField && !floorField) return null;
-  const own = style.extrusion || {};
-  let height = own.height;
-  if (!height) {
-    const guesses = [];
-    if (heightField) guesses.push(['to-number', ['get', heightField], 0]);
-    if (floorField) guesses.push(['*', ['to-number', ['get', floorField], 0], METRES_PER_FLOOR]);
-    // A missing or zero height draws a low block rather than nothing.
-    height = ['max', ...guesses, DEFAULT_HEIGHT_M];
-  }
-  const colour = own.color || literalColour(fill && fill.paint['fill-color']) || '#cbd5e1';
-  return { height, base: own.base || 0, colour };
-}
-
-function labelSpec(layer) {
-  const style = layer.style || {};
-  if (!layer.name_field || style.label === false) return null;
-  const own = typeof style.label === 'object' && style.label ? style.label : {};
-  // A polygon cut by tile edges gets a label in each tile: the base map's large polygons (wards,
-  // water) and its many small ones (buildings) stay unlabelled unless their style asks for labels.
-  if (layer.base && layer.geometry_type !== 'point' && layer.geometry_type !== 'line' && !style.label) return null;
-  const field = ['to-string', ['get', layer.name_field]];
-  const common = {
-    'text-field': field,
-    'text-font': FONT_REGULAR,
-    'text-size': 12,
-    'text-max-width': 8,
-  };
-  const paint = { 'text-color': '#1f2937', 'text-halo-color': 'rgba(255,255,255,0.95)', 'text-halo-width': 1.4 };
-  let layout;
-  let minzoom;
-  if (layer.geometry_type === 'line') {
-    layout = { ...common, 'symbol-placement': 'line', 'text-size': 11 };
-    minzoom = 14;
-  } else if (layer.geometry_type === 'point') {
-    layout = { ...common, 'text-offset': [0, 0.9], 'text-anchor': 'top', 'text-optional': true };
-    minzoom = 13;
-  } else {
-    layout = { ...common, 'text-font': FONT_BOLD, 'text-size': 11 };
-    minzoom = 15;
-  }
-  return {
-    layout: { ...layout, ...(own.layout || {}) },
-    paint: { ...paint, ...(own.paint || {}) },
-    minzoom: Math.max(own.minzoom ?? minzoom, layer.min_zoom || 0),
-  };
+  return layer.served && layer.served.extrusions.length ? layer.served.extrusions[0] : null;
 }
 
 function tileUrl(config, slugs, versions) {
@@ -162,44 +71,6 @@ function tileUrl(config, slugs, versions) {
 /** Return the credits of these layers, each once, as one line of cleaned HTML. */
 function creditsOf(layers) {
   return [...new Set(layers.map((layer) => layer.attribution).filter(Boolean))].join(' · ');
-}
-
-function sourceFor(config, layers) {
-  const minzoom = Math.min(...layers.map((layer) => layer.min_zoom));
-  // Deeper zooms are drawn from the deepest tile every layer of the source has.
-  const maxzoom = Math.max(minzoom, Math.min(...layers.map((layer) => layer.max_zoom)));
-  const bboxes = layers.map((layer) => layer.bbox).filter(Boolean);
-  const source = {
-    type: 'vector',
-    tiles: [tileUrl(config, layers.map((layer) => layer.slug), layers.map((layer) => layer.version))],
-    minzoom,
-    maxzoom,
-    // Cleaned HTML from the server (links and inline tags only): MapLibre shows it as HTML.
-    attribution: creditsOf(layers),
-  };
-  if (bboxes.length) {
-    source.bounds = [
-      Math.min(...bboxes.map((b) => b[0])), Math.min(...bboxes.map((b) => b[1])),
-      Math.max(...bboxes.map((b) => b[2])), Math.max(...bboxes.map((b) => b[3])),
-    ];
-  }
-  return source;
-}
-
-/**
- * Decide, once before the style is built, which themes ride in the base map's composite tiles:
- * those the map opens with by default (WEBMAP_DEFAULT_LAYERS) that are on at the start. The first
- * view then costs one request per tile, not one per tile and layer, and its data arrives together,
- * so the map draws fewer frames before it is complete. A theme whose tiles stop shallower than
- * the base map's keeps a source of its own (the composite goes as deep as its shallowest layer).
- */
-export function planComposite(config, on) {
-  const base = config.layers.filter((layer) => layer.base);
-  const baseMaxZoom = Math.min(...base.map((layer) => layer.max_zoom));
-  for (const layer of config.layers) {
-    layer.composite = Boolean(base.length && !layer.base && layer.on && on.has(layer.slug)
-      && layer.max_zoom >= baseMaxZoom);
-  }
 }
 
 /**
@@ -259,41 +130,20 @@ export function drawnLayerIds(map, layer) {
 
 /**
  * Return the MapLibre layers that draw one of our layers, by group (the style stacks the groups:
- * every drawn layer, then every extrusion, highlight and label): its style layers, its 3D
- * extrusion, its highlights and its label.
+ * every drawn layer, then every extrusion, highlight and label): its served style layers, shown
+ * or hidden as asked, and its highlights.
  */
 function groupsOf(layer, { visible, threeD }) {
   const visibility = visible ? 'visible' : 'none';
-  const source = ids.source(layer);
-  const extrusion = extrusionOf(layer);
-  const drawn = styleSpecs(layer).map((spec, index) => {
-    const flatInThreeD = extrusion && spec.type === 'fill' && threeD;
-    return {
-      id: ids.style(layer.slug, index),
-      source,
-      'source-layer': layer.slug,
-      ...spec,
-      minzoom: Math.max(spec.minzoom ?? 0, layer.min_zoom || 0),
-      layout: { ...spec.layout, visibility: flatInThreeD ? 'none' : visibility },
-    };
-  });
-  const extrusions = extrusion ? [{
-    id: ids.extrusion(layer.slug), type: 'fill-extrusion', source, 'source-layer': layer.slug,
-    minzoom: layer.min_zoom || 0,
-    layout: { visibility: threeD && visible ? 'visible' : 'none' },
-    paint: {
-      'fill-extrusion-color': extrusion.colour,
-      'fill-extrusion-height': extrusion.height,
-      'fill-extrusion-base': extrusion.base,
-      'fill-extrusion-opacity': 0.9,
-    },
-  }] : [];
-  const label = labelSpec(layer);
-  const labels = label ? [{
-    id: ids.label(layer.slug), type: 'symbol', source, 'source-layer': layer.slug,
-    minzoom: label.minzoom, layout: { ...label.layout, visibility }, paint: label.paint,
-  }] : [];
-  return { drawn, extrusions, highlights: highlightLayers(layer, source, visibility), labels };
+  const served = layer.served || { drawn: [], extrusions: [], labels: [] };
+  const extruded = served.extrusions.length > 0;
+  const shown = (styleLayer, show) => ({ ...styleLayer, layout: { ...styleLayer.layout, visibility: show ? 'visible' : 'none' } });
+  return {
+    drawn: served.drawn.map((styleLayer) => shown(styleLayer, visible && !(extruded && threeD && styleLayer.type === 'fill'))),
+    extrusions: served.extrusions.map((styleLayer) => shown(styleLayer, visible && threeD)),
+    highlights: highlightLayers(layer, ids.source(layer), visibility),
+    labels: served.labels.map((styleLayer) => shown(styleLayer, visible)),
+  };
 }
 
 const GROUPS = ['drawn', 'extrusions', 'highlights', 'labels'];
@@ -314,36 +164,16 @@ const MEASURE_LAYERS = [
 ];
 
 /**
- * Build the MapLibre style for the visitor's layers. Only the layers that are on get MapLibre
- * layers: each one costs work in the page and in the tile worker before the first frame, and most
- * of the catalogue starts off. `addToStyle` adds a layer the first time it is switched on.
- * Every layer keeps its source, which costs nothing until a MapLibre layer uses it. Call
- * `planComposite` first.
+ * Return the first style of the map: the served one (`adoptStyle`), with the MapLibre layers of
+ * the layers that are on only: each one costs work in the page and in the tile worker before the
+ * first frame, and most of the catalogue starts off. `addToStyle` adds a layer the first time it
+ * is switched on. Every layer keeps its source, which costs nothing until a MapLibre layer uses it.
  */
 export function buildStyle(config, { on, threeD }) {
-  const order = drawingOrder(config);
-  const sources = {};
-  const composite = order.filter((layer) => layer.base || layer.composite);
-  if (composite.length) sources[BASE_SOURCE] = sourceFor(config, composite);
-  for (const layer of order.filter((item) => !composite.includes(item))) {
-    sources[ids.source(layer)] = sourceFor(config, [layer]);
-  }
-
-  const background = [{ id: 'background', type: 'background', paint: { 'background-color': '#eef0ea' } }];
-  if (config.basemap && config.basemap.url) {
-    sources.basemap = {
-      type: 'raster', tiles: [config.basemap.url], tileSize: 256,
-      attribution: escapeHtml(config.basemap.attribution || ''),
-    };
-    background.push({ id: 'basemap', type: 'raster', source: 'basemap' });
-  }
-  const shown = order.filter((layer) => on.has(layer.slug));
+  const shown = drawingOrder(config).filter((layer) => on.has(layer.slug));
   return {
-    version: 8,
-    name: 'webmap',
-    glyphs: `${window.location.origin}${config.urls.glyphs}`,
-    sources,
-    layers: [...background, ...stacked(shown, () => ({ visible: true, threeD }))],
+    ...config.style,
+    layers: [...config.style.layers, ...stacked(shown, () => ({ visible: true, threeD }))],
   };
 }
 
