@@ -215,6 +215,12 @@ class Layer(models.Model):
             raise ValidationError(
                 {"name_field": _("The naming field must be one of the layer's attributes.")}
             )
+        from layers.styles import layer_style_errors  # it builds styles from layers
+
+        if self.slug and (errors := layer_style_errors(self)):
+            raise ValidationError(
+                {"style": [_("This style does not make a valid MapLibre style:"), *errors]}
+            )
 
 
 class Unaccent(Func):

@@ -17,14 +17,24 @@ of a selection, the identify, measuring and editing overlays) stays in the map's
 
 from __future__ import annotations
 
+import json
+import logging
+import shutil
+import subprocess
 import zlib
 from collections.abc import Iterable
+from pathlib import Path
 
 from django.conf import settings
 
 from layers.models import Layer
 from layers.rich_text import clean_attribution
 
+logger = logging.getLogger(__name__)
+
+# The MapLibre style specification's own validator (npm @maplibre/maplibre-gl-style-spec).
+VALIDATOR = Path(settings.BASE_DIR) / "scripts" / "validate_styles.mjs"
+VALIDATOR_TIMEOUT_S = 20
 FONT_REGULAR = ["noto-sans-regular"]
 FONT_BOLD = ["noto-sans-bold"]
 BASE_SOURCE = "base"
@@ -430,7 +440,86 @@ def map_style(
 
 def etag_of(style: dict) -> str:
     """Return a strong ETag for a style's JSON (its bytes' CRC32 and length)."""
-    import json
-
     data = json.dumps(style, sort_keys=True, separators=(",", ":")).encode()
     return f'"{zlib.crc32(data):08x}-{len(data):x}"'
+
+
+class ValidatorUnavailable(RuntimeError):
+    """node or the style specification's package is missing (scripts/setup.sh installs both)."""
+
+
+def validate_styles(styles: dict[str, dict]) -> dict[str, list[str]]:
+    """Return {name: [error messages]} from the MapLibre style specification's validator."""
+    node = shutil.which("node")
+    if node is None:
+        raise ValidatorUnavailable("node is not installed")
+    try:
+        done = subprocess.run(
+            [node, str(VALIDATOR)],
+            input=json.dumps(styles),
+            capture_output=True,
+            text=True,
+            timeout=VALIDATOR_TIMEOUT_S,
+            cwd=settings.BASE_DIR,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ValidatorUnavailable(str(error)) from error
+    if done.returncode != 0:
+        raise ValidatorUnavailable(done.stderr.strip()[-500:])
+    return json.loads(done.stdout)
+
+
+def _shape_errors(layer: Layer) -> list[str]:
+    """Return what is wrong with the shape of Layer.style before any MapLibre layer is built."""
+    style = layer.style
+    if style in (None, ""):
+        return []
+    if not isinstance(style, dict):
+        return ["The style must be a JSON object (see its three shapes in docs/api.md, Styles)."]
+    errors = []
+    if "layers" in style and (
+        not isinstance(style["layers"], list)
+        or not all(isinstance(item, dict) for item in style["layers"])
+    ):
+        errors.append('"layers" must be a list of objects, one per MapLibre layer.')
+    specs = style["layers"] if isinstance(style.get("layers"), list) else [style]
+    for index, spec in enumerate(specs):
+        if not isinstance(spec, dict):
+            continue
+        for key in ("paint", "layout"):
+            if key in spec and not isinstance(spec[key], dict):
+                errors.append(f'Layer {index}: "{key}" must be an object of MapLibre properties.')
+    if "label" in style and not isinstance(style["label"], bool | dict):
+        errors.append('"label" must be true, false or an object {minzoom, layout, paint}.')
+    if "extrusion" in style and not isinstance(style["extrusion"], dict):
+        errors.append('"extrusion" must be an object {height, base, color}.')
+    return errors
+
+
+def layer_style_errors(layer: Layer) -> list[str]:
+    """Return why this layer's style would not build a valid MapLibre style ([] when it does).
+
+    The layer's own style is built as it is served (layers/styles.py) and checked by the style
+    specification's validator, so what is saved is what the map, QGIS and Maputnik can read.
+    """
+    errors = _shape_errors(layer)
+    if errors:
+        return errors
+    style = layer_style(layer, origin="http://localhost")
+    try:
+        found = validate_styles({"style": style})["style"]
+    except ValidatorUnavailable as error:
+        # Saving still works where node is missing; the shape was checked above.
+        logger.warning("MapLibre style validator unavailable: %s", error)
+        return []
+    ids = [item["id"] for item in style["layers"]]
+    messages = []
+    for message in found:
+        head, _, rest = message.partition(": ")
+        if head.startswith("layers[") and "]" in head:
+            index = int(head[len("layers[") : head.index("]")])
+            where = ids[index] if index < len(ids) else head
+            message = f"{where}{head[head.index(']') + 1 :]}: {rest}"
+        messages.append(message)
+    return messages

@@ -18,7 +18,7 @@ from tests.factories import LayerFactory
 
 pytestmark = pytest.mark.django_db
 
-VALIDATOR = Path(__file__).parent / "styles" / "validate.mjs"
+VALIDATOR = Path(settings.BASE_DIR) / "scripts" / "validate_styles.mjs"
 STYLE_TYPE = "application/vnd.mapbox.style+json"
 
 
@@ -259,3 +259,25 @@ def test_a_shared_views_layers_are_shown_and_private_ones_ignored(
     default = client.get("/styles/map.json").json()
     assert default["metadata"]["mapserver:composite"] == ["duong", "di-tich"]
     assert_valid({"shared": style})
+
+
+def test_a_style_that_would_not_validate_is_refused_when_saved(category):
+    from django.core.exceptions import ValidationError
+
+    from layers.services import layer_update
+
+    layer = LayerFactory(slug="checked", category=category, geometry_type="polygon")
+    with pytest.raises(ValidationError) as refused:
+        layer_update(layer=layer, data={"style": {"paint": {"fill-colr": "#ff0000"}}})
+    messages = refused.value.message_dict["style"]
+    assert "not make a valid MapLibre style" in messages[0]
+    assert 'L:checked:0.paint.fill-colr: unknown property "fill-colr"' in messages
+    with pytest.raises(ValidationError) as refused:
+        layer_update(layer=layer, data={"style": {"layers": {"type": "fill"}}})
+    assert '"layers" must be a list' in refused.value.message_dict["style"][1]
+    with pytest.raises(ValidationError):
+        layer_update(layer=layer, data={"style": {"type": "line", "paint": {"line-width": "x"}}})
+    layer.refresh_from_db()
+    assert layer.style == {}
+    saved = layer_update(layer=layer, data={"style": {"paint": {"fill-color": "#00ff00"}}})
+    assert saved.style == {"paint": {"fill-color": "#00ff00"}}
