@@ -8,6 +8,17 @@ CONFORMANCE_CLASSES = [
     # Part 4 (layers/ogc/transactions.py): POST, PUT, DELETE; PATCH as a JSON Merge Patch.
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    # OGC API - Tiles (layers/ogc/tiles.py): WebMercatorQuad MVT tilesets of each collection
+    # and of the map as a whole; and the tile matrix set definitions (OGC 17-083r4).
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/dataset-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
+    "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
     # Part 3 - Filtering (layers/features/cql2.py, layers/ogc/queryables.py): `filter` in CQL2
     # text and JSON on items, `filter-crs` CRS84 or EPSG:4326, a queryables schema per collection.
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",

@@ -121,6 +121,116 @@ REPLACE_UPDATE_DELETE = {
 }
 
 
+# OGC API - Tiles (layers/ogc/tiles.py): WebMercatorQuad vector tiles of each collection and of the
+# whole map.
+TMS_ID = _parameter(
+    "tileMatrixSetId",
+    {"type": "string", "enum": ["WebMercatorQuad"]},
+    "The tile matrix set.",
+    location="path",
+)
+TILE_PARAMETERS = [
+    TMS_ID,
+    _parameter("tileMatrix", {"type": "integer"}, "The zoom (0-24).", location="path"),
+    _parameter("tileRow", {"type": "integer"}, "The row, from the north.", location="path"),
+    _parameter("tileCol", {"type": "integer"}, "The column, from the west.", location="path"),
+    _parameter("f", {"type": "string", "enum": ["mvt"]}, "The tile's format (MVT)."),
+]
+TILE_RESPONSES = {
+    "200": {
+        "description": "A Mapbox Vector Tile, gzip when asked for (ETag, Cache-Control).",
+        "content": {"application/vnd.mapbox-vector-tile": {"schema": {"type": "string"}}},
+    },
+    "204": {"description": "No feature in this tile."},
+    "304": {"description": "Not modified (If-None-Match)."},
+    "400": ERRORS["400"],
+    "404": _json_response("Outside the tileset's limits, or no layer you may see."),
+}
+
+
+def _get(operation_id: str, summary: str, parameters: list, responses: dict) -> dict:
+    return {
+        "get": {
+            "operationId": operation_id,
+            "summary": summary,
+            "parameters": parameters,
+            "responses": responses,
+        }
+    }
+
+
+TILES_PATHS = {
+    "/tileMatrixSets": _get(
+        "getTileMatrixSetsList",
+        "The tile matrix sets offered",
+        [FORMAT],
+        {"200": _json_response("The list of tile matrix sets.")},
+    ),
+    "/tileMatrixSets/{tileMatrixSetId}": _get(
+        "getTileMatrixSet",
+        "A tile matrix set's definition (OGC 17-083r4 JSON)",
+        [TMS_ID, FORMAT],
+        {"200": _json_response("The tile matrix set."), **ERRORS},
+    ),
+    "/collections/{collectionId}/tiles": _get(
+        "getCollectionVectorTileSetsList",
+        "A layer's vector tilesets",
+        [COLLECTION_ID, FORMAT],
+        {"200": _json_response("The tilesets."), **ERRORS},
+    ),
+    "/collections/{collectionId}/tiles/{tileMatrixSetId}": _get(
+        "describeCollectionVectorTileset",
+        "A layer's vector tileset",
+        [COLLECTION_ID, TMS_ID, FORMAT],
+        {"200": _json_response("The tileset's metadata."), **ERRORS},
+    ),
+    "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": _get(
+        "getCollectionVectorTile",
+        "A tile of a layer",
+        [COLLECTION_ID, *TILE_PARAMETERS],
+        TILE_RESPONSES,
+    ),
+    "/tiles": _get(
+        "getDatasetVectorTileSetsList",
+        "The map's vector tilesets (every layer you may see)",
+        [FORMAT],
+        {"200": _json_response("The tilesets."), **ERRORS},
+    ),
+    "/tiles/{tileMatrixSetId}": _get(
+        "describeDatasetVectorTileset",
+        "The map's vector tileset",
+        [TMS_ID, FORMAT],
+        {"200": _json_response("The tileset's metadata."), **ERRORS},
+    ),
+    "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": _get(
+        "getDatasetVectorTile",
+        "A tile of the map: every layer you may see at that zoom",
+        TILE_PARAMETERS,
+        {**TILE_RESPONSES, "413": _json_response("More layers at this zoom than one tile holds.")},
+    ),
+}
+
+
+# Part 2 (layers/ogc/crs.py): the CRSs the coordinates and the bbox may be in, by URI.
+_CRS_SCHEMA = {"type": "string", "format": "uri", "enum": list(OFFERED_URIS)}
+CRS = _parameter(
+    "crs",
+    {**_CRS_SCHEMA, "default": CRS84},
+    "The CRS of the answer's coordinates, in its own axis order (EPSG:4326 and 4756: latitude "
+    "first; projected ones: easting first). EPSG:9214 is VN-2000 / TM-3 107-00 (Huế).",
+)
+BBOX_CRS = _parameter(
+    "bbox-crs",
+    {**_CRS_SCHEMA, "default": CRS84},
+    "The CRS of bbox, whose numbers then follow its axis order (EPSG:9214: min easting, min "
+    "northing, max easting, max northing, in metres).",
+)
+CONTENT_CRS_HEADER = {
+    "description": "The CRS of the coordinates in the answer, as <URI>.",
+    "schema": {"type": "string"},
+}
+
+
 def openapi_document(*, base_url: str, title: str, description: str) -> dict:
     """Return the OpenAPI 3.0 document of the OGC API served at `base_url` (no trailing /)."""
     items_parameters = [
@@ -227,5 +337,6 @@ def openapi_document(*, base_url: str, title: str, description: str) -> dict:
                 },
                 **REPLACE_UPDATE_DELETE,
             },
+            **TILES_PATHS,
         },
     }
