@@ -9,6 +9,7 @@ from .attachments import (
     AttachmentThumbnailApi,
 )
 from .auth import LoginApi, LogoutAllApi, LogoutApi
+from .dcat import DcatCatalogApi, LayerIsoMetadataApi
 from .export_jobs import (
     ExportJobCancelApi,
     ExportJobDetailApi,
@@ -35,6 +36,10 @@ urlpatterns = [
     path("auth/logout/", LogoutApi.as_view(), name="auth-logout"),
     path("auth/logoutall/", LogoutAllApi.as_view(), name="auth-logoutall"),
     path("categories/", CategoryListApi.as_view(), name="category-list"),
+    path("catalog/", DcatCatalogApi.as_view(), name="dcat-catalog"),
+    path(
+        "layers/<slug:slug>/metadata.xml", LayerIsoMetadataApi.as_view(), name="layer-metadata-iso"
+    ),
     path("layers/", LayerListApi.as_view(), name="layer-list"),
     path("layers/<slug:slug>/", LayerDetailApi.as_view(), name="layer-detail"),
     path("layers/<slug:slug>/features/", FeatureListApi.as_view(), name="layer-features"),

@@ -24,6 +24,7 @@ from layers.api.geojson import (
 from layers.api.layers import extent_bbox, layer_or_404
 from layers.api.pagination import PageRequest, page_links
 from layers.api.throttles import AnonymousScopedThrottle
+from layers.catalogue_dcat import catalogue_link, iso_metadata_link
 from layers.errors import InvalidParameter, LayerError, NotFound
 from layers.features import geojson as feature_sql
 from layers.features.query import FeatureQuery, feature_query_from_params, parse_int
@@ -119,6 +120,7 @@ def collection_json(request, layer: Layer) -> dict:
             _link(
                 _url(request, "items", collection_id=layer.slug), "items", GEOJSON, "Its features"
             ),
+            iso_metadata_link(request, layer),
             _link(
                 _url(request, "collection-tilesets", collection_id=layer.slug),
                 "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
@@ -157,6 +159,7 @@ class LandingPageView(OgcView):
                         "The conformance classes implemented",
                     ),
                     _link(_url(request, "collections"), "data", JSON, "The collections"),
+                    catalogue_link(request),
                     _link(
                         _url(request, "map-tilesets"),
                         "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
