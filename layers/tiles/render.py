@@ -102,9 +102,10 @@ def _tile_cursor(spec: TileSpec) -> CursorWrapper:
     """Return a cursor for the tile SQL, wrapped like Django's own (queries are logged, counted)."""
     # The replica's connection while a read endpoint is answered (mapserver/db_router.py).
     connection = connections[read_alias()]
-    if not settings.TILE_SQL_PREPARE or spec.as_of is not None:
+    if not settings.TILE_SQL_PREPARE or spec.as_of is not None or spec.condition:
         # A look back is rare and each asks for its own instant: not worth preparing, and with
-        # the values in the text the planner leaves out other layers' archived imports.
+        # the values in the text the planner leaves out other layers' archived imports. A
+        # filtered tile's statement is one of unboundedly many: not prepared either.
         return connection.cursor()
     connection.ensure_connection()
     connection.validate_thread_sharing()

@@ -28,6 +28,10 @@ class TileSpec:
     fields: tuple[str, ...] = ()
     geometry_type: str = Layer.GeometryType.MIXED
     as_of: datetime.datetime | None = None  # None: the layer as it is
+    # A CQL2 filter's condition over `f` (layers/features/cql2.py, placeholders `%(cql_N)s`)
+    # and its values: only matching features are drawn. Empty: all of them.
+    condition: str = ""
+    condition_params: tuple = ()
 
 
 class TileSQL:
@@ -75,6 +79,7 @@ class TileSQL:
         values.update({f"field_{i}": name for i, name in enumerate(spec.fields)})
         if spec.as_of is not None:
             values["as_of"] = spec.as_of
+        values.update({f"cql_{i}": value for i, value in enumerate(spec.condition_params)})
         return values
 
     def query(self, spec: TileSpec, coord: TileCoord) -> str:
@@ -82,7 +87,13 @@ class TileSQL:
         thin = spec.geometry_type == Layer.GeometryType.POINT and (
             coord.z < self.thin_points_below_zoom
         )
-        return _tile_query(spec.geometry_type, len(spec.fields), thin, as_of=spec.as_of is not None)
+        return _tile_query(
+            spec.geometry_type,
+            len(spec.fields),
+            thin,
+            as_of=spec.as_of is not None,
+            condition=spec.condition,
+        )
 
     def counted_query(self, spec: TileSpec, coord: TileCoord) -> str:
         """Return the tile query that also returns how many features the tile holds."""
@@ -90,7 +101,12 @@ class TileSQL:
             coord.z < self.thin_points_below_zoom
         )
         return _tile_query(
-            spec.geometry_type, len(spec.fields), thin, counted=True, as_of=spec.as_of is not None
+            spec.geometry_type,
+            len(spec.fields),
+            thin,
+            counted=True,
+            as_of=spec.as_of is not None,
+            condition=spec.condition,
         )
 
 
@@ -113,6 +129,7 @@ def _tile_query(
     *,
     counted: bool = False,
     as_of: bool = False,
+    condition: str = "",
 ) -> str:
     feature = Feature._meta
     layer = Layer._meta
@@ -153,7 +170,7 @@ def _tile_query(
         picked AS (
             SELECT f.{id} AS id, f.{geom} AS geom, f.{attributes} AS attributes
             FROM {feature_table} AS f, bounds
-            WHERE f.{layer_fk} = %(layer_id)s AND f.{geom} && bounds.area AND {size_test}
+            WHERE f.{layer_fk} = %(layer_id)s AND f.{geom} && bounds.area AND {size_test}{condition}
             ORDER BY greatest(ST_XMax(f.{geom}) - ST_XMin(f.{geom}),
                               ST_YMax(f.{geom}) - ST_YMin(f.{geom})) DESC, f.{id}
             LIMIT %(max_features)s
@@ -175,6 +192,8 @@ def _tile_query(
         feature_table=_feature_rows(as_of=as_of),
         layer_fk=sql.Identifier(feature.get_field("layer").column),
         size_test=sql.SQL("true") if is_point else size_test,
+        # Our own compiled SQL (every value a placeholder), hence text here.
+        condition=sql.SQL(" AND ({})").format(sql.SQL(condition)) if condition else sql.SQL(""),
         geometry=geometry,
         attributes_object=_attributes(field_count),
         thinned=thinned,

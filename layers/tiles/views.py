@@ -34,6 +34,7 @@ from mapserver.db_router import read_alias
 
 from .ahead import visible_with_tile
 from .cache import PUBLIC, TileKey, layer_scope, tile_cache
+from .filtered import filtered_specs, filtered_tile, tile_filter
 from .grid import TileCoord, TileOutsideGrid
 from .render import gzip_tile
 from .services import layer_tile, layer_tile_as_of
@@ -231,23 +232,28 @@ def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpRespon
     cache = tile_cache()
     try:
         as_of = _as_of(request)
+        wanted = tile_filter(request)  # `filter=`, `properties=`: rendered, never cached
         layers, ahead = _checking_connection(
             lambda: visible_with_tile(
                 lambda: _visible_layers(request, slugs, TILE_LAYER_FIELDS),
                 slugs=slugs,
                 # A tile of the past is not the one the statement sent ahead would render.
-                coord=_coord_or_none(z, x, y) if as_of is None else None,
+                coord=_coord_or_none(z, x, y) if as_of is None and wanted is None else None,
                 cache=cache,
             )
         )
         coord = TileCoord.checked(z, x, y)
+        try:
+            specs = filtered_specs(layers=layers, wanted=wanted, as_of=as_of) if wanted else {}
+        except InvalidParameter as error:
+            raise TileRequestError(400, error.message, parameter=error.parameter) from None
     except TileOutsideGrid as error:
         return _error(TileRequestError(400, str(error)))
     except TileRequestError as error:
         return _error(error)
     except DATABASE_ERRORS:
-        if as_of is not None:
-            raise  # the cache holds no tile of the past
+        if as_of is not None or wanted is not None:
+            raise  # the cache holds no tile of the past, nor a filtered one
         # The database is down: a cached public tile is still an answer (else 503, middleware).
         try:
             cached = _cached_public_tile(request, slugs, TileCoord.checked(z, x, y))
@@ -265,6 +271,10 @@ def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpRespon
         return _error(TileRequestError(400, f"Zoom {z} is outside the layer's zooms ({ranges})."))
     public = all(layer_scope(layer) == PUBLIC for layer in in_range)
     max_age_s = settings.TILE_PUBLIC_MAX_AGE_S
+
+    if wanted is not None:
+        body = _tile_body([filtered_tile(specs[layer.pk], coord).data for layer in in_range])
+        return _tile_answer(request, body, public=public, max_age_s=max_age_s)
 
     if as_of is not None:
         answers = [layer_tile_as_of(layer=layer, coord=coord, as_of=as_of) for layer in in_range]
