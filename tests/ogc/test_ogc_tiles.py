@@ -318,3 +318,14 @@ def test_gdal_reads_features_from_an_ogc_tile(live_server, hue_places, member):
 def api_json(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=30) as response:
         return json.load(response)
+
+
+def test_a_map_tile_of_more_layers_than_a_tile_holds_is_413(api, hue_places, monkeypatch):
+    LayerFactory(slug="lop-hai", category=hue_places.category, visibility="public")
+    monkeypatch.setattr("layers.tiles.views.MAX_LAYERS_PER_REQUEST", 1)
+    response = api().get("/ogc/tiles/WebMercatorQuad/3/3/6")
+    assert response.status_code == 413
+    assert response.json()["parameter"] == "tileMatrix"
+    assert "each collection" in response.json()["description"]
+    # One layer's tiles still answer.
+    assert api().get(f"{HUE}/WebMercatorQuad/3/3/6").status_code in (200, 204)
