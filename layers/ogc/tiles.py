@@ -104,9 +104,9 @@ def _limits(min_zoom: int, max_zoom: int) -> list[dict]:
     ]
 
 
-def _vector_layers(request, layers: list[Layer]) -> list[dict]:
-    """Return the tileset's `layers`: each MVT layer with its zooms and attribute types."""
-    document = tilejson_document(layers=layers, base_url=request.build_absolute_uri("/"))
+def _vector_layers(layers: list[Layer], document: dict) -> list[dict]:
+    """Return the tileset's `layers`: each MVT layer with its zooms and the attribute types its
+    TileJSON `document` gives."""
     described = []
     for layer, vector_layer in zip(layers, document["vector_layers"], strict=True):
         entry = {
@@ -137,7 +137,8 @@ def _tileset(
     """Return the tileset metadata (OGC 20-057, tileset.yaml) of these layers in one MVT."""
     min_zoom = min(layer.min_zoom for layer in layers)
     max_zoom = max(layer.max_zoom for layer in layers)
-    bounds = tilejson_document(layers=layers, base_url="/")["bounds"]
+    document = tilejson_document(layers=layers, base_url=request.build_absolute_uri("/"))
+    bounds = document["bounds"]
     return {
         "title": title,
         "dataType": "vector",
@@ -147,7 +148,7 @@ def _tileset(
         "minzoom": min_zoom,
         "maxzoom": max_zoom,
         "boundingBox": {"lowerLeft": bounds[:2], "upperRight": bounds[2:], "crs": CRS84},
-        "layers": _vector_layers(request, layers),
+        "layers": _vector_layers(layers, document),
         "links": [
             _link(self_url, "self", JSON, "This tileset"),
             _link(
