@@ -79,6 +79,7 @@ class EditConflict(Conflict):
 
     code = "conflict"
     ogc_code = "Conflict"
+    http_status = 409
 
 
 class Forbidden(LayerError):

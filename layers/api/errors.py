@@ -1,33 +1,70 @@
-"""Error answers of the REST API: JSON with a code, a clear message and the offending parameter.
+"""The one error vocabulary: any exception of a request turned into its status and its body.
 
-    {"code": "invalid-parameter", "detail": "bbox must be four numbers…", "parameter": "bbox"}
+Every domain error (`layers.errors.LayerError`) carries its HTTP status, its REST `code` and its
+OGC exception code (`ogc_code`); DRF's own errors (validation, authentication, permission,
+parsing) and Django's (Http404, a model's ValidationError) are read into the same terms by
+`error_answer`. Each surface then only shapes the body:
 
-Typed errors from `layers.errors` keep their status; DRF's own (validation, authentication,
-permission, parsing) are reshaped to the same form; anything else is a 500 the logs explain.
+- the REST API and the tiles (`exception_handler`, `error_response`):
+  `{"code": "invalid-parameter", "detail": "bbox must be four numbers…", "parameter": "bbox"}`
+- the OGC API (`ogc_exception_handler`): OGC API - Features' `{"code", "description"}` plus
+  the problem details members of OGC API - Common (RFC 7807: `title`, `status`, `detail`)
+  and the offending `parameter`.
+
+Anything else is a 500 the logs explain. docs/api.md "Errors" tells clients the same.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as ModelValidationError
-from django.http import Http404
-from rest_framework import exceptions, serializers, status
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from layers.errors import LayerError
 
+# OGC exception codes of errors that are not ours (ours name theirs: `LayerError.ogc_code`).
+OGC_CODES = {
+    400: "InvalidParameterValue",
+    401: "NotAuthenticated",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    406: "NotAcceptable",
+    413: "TooLarge",
+    415: "UnsupportedMediaType",
+    429: "TooManyRequests",
+}
+
 
 class ErrorSerializer(serializers.Serializer):
-    """The body of every error answer (for the OpenAPI schema)."""
+    """The body of every error answer of the REST API (for the OpenAPI schema)."""
 
     code = serializers.CharField()
     detail = serializers.CharField()
     parameter = serializers.CharField(required=False)
 
 
+@dataclass(frozen=True)
+class ErrorAnswer:
+    """What an error says, before a surface shapes it."""
+
+    status: int
+    code: str
+    ogc_code: str
+    detail: str
+    parameter: str | None = None
+    extra: dict = field(default_factory=dict)
+    headers: dict = field(default_factory=dict)
+
+
 def error_body(*, code: str, detail: str, parameter: str | None = None, **extra) -> dict:
-    """Return the JSON body of an error answer."""
+    """Return the JSON body of a REST error answer."""
     body = {"code": code, "detail": detail}
     if parameter:
         body["parameter"] = parameter
@@ -46,13 +83,20 @@ def _first_error(detail, path: str = "") -> tuple[str, str]:
     return path, str(detail)
 
 
-def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """Return the JSON answer for an exception raised in one of our views."""
+def _ogc_code(status: int) -> str:
+    return OGC_CODES.get(status, "ServerError" if status >= 500 else "Error")
+
+
+def error_answer(exc: Exception) -> ErrorAnswer | None:
+    """Return what an exception says to the requester (None: not ours to say, a 500)."""
     if isinstance(exc, LayerError):
-        set_rollback()
-        return Response(
-            error_body(code=exc.code, detail=exc.message, parameter=exc.parameter, **exc.extra),
+        return ErrorAnswer(
             status=exc.http_status,
+            code=exc.code,
+            ogc_code=exc.ogc_code,
+            detail=exc.message,
+            parameter=exc.parameter,
+            extra=dict(exc.extra),
         )
     if isinstance(exc, ModelValidationError):
         # A model's own checks (clean, constraints) seen by a service.
@@ -63,10 +107,13 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.NotFound()
     if isinstance(exc, exceptions.ValidationError):
         parameter, message = _first_error(exc.detail)
-        set_rollback()
-        return Response(
-            error_body(code="invalid", detail=message, parameter=parameter, errors=exc.detail),
-            status=status.HTTP_400_BAD_REQUEST,
+        return ErrorAnswer(
+            status=400,
+            code="invalid",
+            ogc_code=_ogc_code(400),
+            detail=message,
+            parameter=parameter or None,
+            extra={"errors": exc.detail},
         )
     if isinstance(exc, exceptions.APIException):
         headers = {}
@@ -74,11 +121,61 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             headers["WWW-Authenticate"] = exc.auth_header
         if getattr(exc, "wait", None):
             headers["Retry-After"] = str(int(exc.wait))
-        set_rollback()
-        code = exc.get_codes() if isinstance(exc.get_codes(), str) else "error"
-        return Response(
-            error_body(code=code.replace("_", "-"), detail=str(exc.detail)),
+        codes = exc.get_codes()
+        return ErrorAnswer(
             status=exc.status_code,
+            code=(codes if isinstance(codes, str) else "error").replace("_", "-"),
+            ogc_code=_ogc_code(exc.status_code),
+            detail=str(exc.detail),
             headers=headers,
         )
     return None
+
+
+def rest_body(answer: ErrorAnswer) -> dict:
+    """Return the REST API's (and the tiles') body of an error."""
+    return error_body(
+        code=answer.code, detail=answer.detail, parameter=answer.parameter, **answer.extra
+    )
+
+
+def ogc_body(answer: ErrorAnswer) -> dict:
+    """Return the OGC API's body of an error: OGC's code and description, RFC 7807's members."""
+    body = {
+        "code": answer.ogc_code,
+        "description": answer.detail,
+        "title": HTTPStatus(answer.status).phrase,
+        "status": answer.status,
+        "detail": answer.detail,
+    }
+    if answer.parameter:
+        body["parameter"] = answer.parameter
+    body.update({key: value for key, value in answer.extra.items() if key != "errors"})
+    return body
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """Return the REST API's JSON answer for an exception raised in one of its views."""
+    answer = error_answer(exc)
+    if answer is None:
+        return None
+    set_rollback()
+    return Response(rest_body(answer), status=answer.status, headers=answer.headers or None)
+
+
+def ogc_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """Return the OGC API's JSON answer for an exception raised in one of its views."""
+    answer = error_answer(exc)
+    if answer is None:
+        return None
+    set_rollback()
+    return Response(ogc_body(answer), status=answer.status, headers=answer.headers or None)
+
+
+def error_response(exc: LayerError) -> JsonResponse:
+    """Return the answer of a plain Django view (tiles) for a domain error: the REST body,
+    never cached."""
+    answer = error_answer(exc)
+    response = JsonResponse(rest_body(answer), status=answer.status)
+    response["Cache-Control"] = "no-store"
+    return response

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.urls import reverse
-from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView, set_rollback
+from rest_framework.views import APIView
 
 from layers import selectors
 from layers.api.base import FirstRenderer, UTF8JSONRenderer, query_params
+from layers.api.errors import ogc_exception_handler
 from layers.api.geojson import (
     GEOJSON,
     collection_response,
@@ -25,7 +25,7 @@ from layers.api.layers import extent_bbox, layer_or_404
 from layers.api.pagination import PageRequest, page_links
 from layers.api.throttles import AnonymousScopedThrottle
 from layers.catalogue_dcat import catalogue_link, iso_metadata_link
-from layers.errors import InvalidParameter, LayerError, NotFound
+from layers.errors import InvalidParameter, NotFound
 from layers.features import geojson as feature_sql
 from layers.features.query import FeatureQuery, feature_query_from_params, parse_int
 from layers.models import Layer
@@ -39,40 +39,8 @@ OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 FORMATS = {"json", "geojson", "application/json", "application/geo+json"}
 # Parameters an items request may carry besides property filters (which name a property).
 ITEMS_IGNORED = ("bbox-crs", "datetime", "f")
-# OGC exception codes of DRF's own errors (a LayerError names its own: `ogc_code`).
-OGC_CODES = {
-    400: "InvalidParameterValue",
-    401: "NotAuthenticated",
-    403: "Forbidden",
-    404: "NotFound",
-    405: "MethodNotAllowed",
-    413: "TooLarge",
-    415: "UnsupportedMediaType",
-    429: "TooManyRequests",
-}
-
-
-def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """Return the OGC API's JSON answer for an exception: `{"code", "description"}`, plus the
-    offending parameter and any more members the error carries (a conflict's two versions)."""
-    extra = {}
-    if isinstance(exc, LayerError):
-        status_code, description, code = exc.http_status, exc.message, exc.ogc_code
-        extra = {"parameter": exc.parameter, **exc.extra} if exc.parameter else dict(exc.extra)
-    elif isinstance(exc, exceptions.APIException):
-        status_code, description = exc.status_code, str(exc.detail)
-        code = OGC_CODES.get(status_code, "ServerError" if status_code >= 500 else "Error")
-    else:
-        return None
-    set_rollback()
-    headers = {"Retry-After": str(int(exc.wait))} if getattr(exc, "wait", None) else {}
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    return Response(
-        {"code": code, "description": description, **extra},
-        status=status_code,
-        headers=headers or None,
-    )
+# One error vocabulary (layers/api/errors.py): the OGC API's body shape of any error.
+exception_handler = ogc_exception_handler
 
 
 class OpenApiRenderer(JSONRenderer):

@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from layers.api.accepted import job_accepted_response
+from layers.api.errors import exception_handler
 from layers.models import Layer, TileJob
 from layers.querysets import can_edit_layers
 from layers.selectors import layer_get_visible
@@ -36,20 +37,6 @@ class IsGisStaff(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return can_edit_layers(request.user)
-
-
-def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """Return errors as {"code", "detail", "parameter"}."""
-    if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
-        parameter, messages = next(iter(exc.detail.items()))
-        message = messages[0] if isinstance(messages, list) else messages
-        body = {"code": "invalid-parameter", "detail": str(message), "parameter": parameter}
-        return Response(body, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, exceptions.APIException):
-        code = exc.get_codes() if isinstance(exc.get_codes(), str) else "error"
-        body = {"code": code.replace("_", "-"), "detail": str(exc.detail)}
-        return Response(body, status=exc.status_code)
-    return None
 
 
 class TileApiView(APIView):

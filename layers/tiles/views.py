@@ -25,7 +25,8 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
 from django.views.decorators.http import require_safe
 
-from layers.errors import InvalidParameter
+from layers.api.errors import error_response
+from layers.errors import InvalidParameter, LayerError, NotFound
 from layers.features.query import parse_instant
 from layers.middleware import DATABASE_ERRORS
 from layers.models import Layer
@@ -62,36 +63,12 @@ TILE_LAYER_FIELDS = (
 )
 
 
-class TileRequestError(Exception):
-    """A tile request that cannot be answered with a tile: carries its HTTP status (and the
-    parameter at fault, if one is)."""
-
-    def __init__(self, status: int, message: str, parameter: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.parameter = parameter
-
-
-def _error(error: TileRequestError) -> JsonResponse:
-    code = "not-found" if error.status == 404 else "invalid-parameter"
-    body = {"code": code, "detail": error.message}
-    if error.parameter:
-        body["parameter"] = error.parameter
-    response = JsonResponse(body, status=error.status)
-    response["Cache-Control"] = "no-store"
-    return response
-
-
 def _as_of(request: HttpRequest) -> datetime.datetime | None:
-    """Return the instant `?as_of=` names (None without it), or raise TileRequestError."""
+    """Return the instant `?as_of=` names (None without it), or raise InvalidParameter."""
     value = request.GET.get("as_of", "")
     if not value.strip():
         return None
-    try:
-        return parse_instant(value, parameter="as_of")
-    except InvalidParameter as error:
-        raise TileRequestError(400, error.message, parameter="as_of") from None
+    return parse_instant(value, parameter="as_of")
 
 
 class TileResponse(HttpResponse):
@@ -127,7 +104,7 @@ def _visible_layers(
     """
     names = list(dict.fromkeys(slugs.split(",")))
     if len(names) > MAX_LAYERS_PER_REQUEST:
-        raise TileRequestError(400, f"At most {MAX_LAYERS_PER_REQUEST} layers per request.")
+        raise InvalidParameter(f"At most {MAX_LAYERS_PER_REQUEST} layers per request.")
     visible = layers_visible_to(user=request.user).filter(slug__in=names)
     if fields is not None:
         # No category and no layer-tree order: the order asked is restored below.
@@ -135,7 +112,7 @@ def _visible_layers(
     found = {layer.slug: layer for layer in visible}
     layers = [found[name] for name in names if name in found]
     if not layers:
-        raise TileRequestError(404, f"No layer named {slugs!r}.")
+        raise NotFound(f"No layer named {slugs!r}.")
     return layers
 
 
@@ -243,14 +220,11 @@ def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpRespon
             )
         )
         coord = TileCoord.checked(z, x, y)
-        try:
-            specs = filtered_specs(layers=layers, wanted=wanted, as_of=as_of) if wanted else {}
-        except InvalidParameter as error:
-            raise TileRequestError(400, error.message, parameter=error.parameter) from None
+        specs = filtered_specs(layers=layers, wanted=wanted, as_of=as_of) if wanted else {}
     except TileOutsideGrid as error:
-        return _error(TileRequestError(400, str(error)))
-    except TileRequestError as error:
-        return _error(error)
+        return error_response(InvalidParameter(str(error)))
+    except LayerError as error:
+        return error_response(error)
     except DATABASE_ERRORS:
         if as_of is not None or wanted is not None:
             raise  # the cache holds no tile of the past, nor a filtered one
@@ -268,7 +242,9 @@ def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpRespon
     in_range = [layer for layer in layers if layer.min_zoom <= z <= layer.max_zoom]
     if not in_range:
         ranges = ", ".join(f"{layer.slug}: {layer.min_zoom}-{layer.max_zoom}" for layer in layers)
-        return _error(TileRequestError(400, f"Zoom {z} is outside the layer's zooms ({ranges})."))
+        return error_response(
+            InvalidParameter(f"Zoom {z} is outside the layer's zooms ({ranges}).")
+        )
     public = all(layer_scope(layer) == PUBLIC for layer in in_range)
     max_age_s = settings.TILE_PUBLIC_MAX_AGE_S
 
@@ -332,8 +308,8 @@ def tilejson(request: HttpRequest, slugs: str) -> HttpResponse:
     """Answer the TileJSON 3.0.0 of one layer or of several (`a,b,c`): 200, 304 or 404."""
     try:
         layers = _visible_layers(request, slugs)
-    except TileRequestError as error:
-        return _error(error)
+    except LayerError as error:
+        return error_response(error)
     document = tilejson_document(layers=layers, base_url=request.build_absolute_uri("/"))
     response = JsonResponse(document, json_dumps_params={"ensure_ascii": False})
     etag = _etag(response.content)

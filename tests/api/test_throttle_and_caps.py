@@ -62,7 +62,9 @@ def test_ogc_items_are_throttled_in_the_ogc_error_form(api, hue_places, rate):
     assert api().get(url).status_code == 200
     refused = api().get(url)
     assert refused.status_code == 429
-    assert set(refused.json()) == {"code", "description"}
+    # OGC's code and description, and OGC API - Common's problem details (docs/api.md, Errors).
+    assert set(refused.json()) == {"code", "description", "title", "status", "detail"}
+    assert refused.json()["code"] == "TooManyRequests" and refused.json()["status"] == 429
     assert int(refused["Retry-After"]) > 0
 
 
