@@ -32,6 +32,8 @@ MAX_NOTS = 50
 MAX_NODES = 500
 MAX_DEPTH = 30
 GEOMETRY = "geometry"
+MAX_DISTANCE_M = 100_000
+METRE_NAMES = frozenset({"meters", "metres", "meter", "metre", "m"})
 CRS84_NAMES = frozenset(
     {
         "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
@@ -156,9 +158,11 @@ class _Compiler:
             return self._is_null(args)
         if op in SPATIAL:
             return self._spatial(SPATIAL[op], args)
+        if op == "s_dwithin":
+            return self._dwithin(args)
         raise _fail(
             f"'{op}' is not supported: use comparisons, LIKE, IN, BETWEEN, IS NULL, AND, OR, "
-            f"NOT and {', '.join(name.upper() for name in SPATIAL)}."
+            f"NOT, {', '.join(name.upper() for name in SPATIAL)} and S_DWITHIN."
         )
 
     def _property(self, node: dict) -> AttributeField:
@@ -301,6 +305,45 @@ class _Compiler:
             index = sql.SQL("f.geom_3857 && ST_MakeEnvelope(%s, %s, %s, %s, 3857)")
             return sql.SQL("{} AND {}").format(index, condition), [*mercator_box(box), *params]
         return condition, params
+
+    def _dwithin(self, args: list) -> tuple[sql.Composable, list]:
+        """S_DWITHIN(geometry, <geometry>, distance[, meters]): within a distance in metres,
+        measured on the ellipsoid (geography), whatever the filter-crs."""
+        usage = "S_DWITHIN takes two geometries and a distance in metres (0 to 100000)."
+        if len(args) not in (3, 4):
+            raise _fail(usage)
+        distance = args[2]
+        if isinstance(distance, bool) or not isinstance(distance, int | float):
+            raise _fail(usage)
+        if not 0 <= distance <= MAX_DISTANCE_M:
+            raise _fail(usage)
+        if len(args) == 4:
+            unit = args[3].get("property") if isinstance(args[3], dict) else args[3]
+            if str(unit).lower() not in METRE_NAMES:
+                raise _fail(f"S_DWITHIN measures in metres, not '{str(unit)[:20]}'.")
+        (a, av, abox), (b, bv, bbox) = (self._geometry(arg) for arg in args[:2])
+        condition = sql.SQL("ST_DWithin({}::geography, {}::geography, %s)").format(a, b)
+        params = [*av, *bv, float(distance)]
+        box = abox or bbox
+        if box is not None and (abox is None or bbox is None):
+            index = sql.SQL("f.geom_3857 && ST_MakeEnvelope(%s, %s, %s, %s, 3857)")
+            grown = _grown(box, float(distance))
+            return sql.SQL("{} AND {}").format(index, condition), [*mercator_box(grown), *params]
+        return condition, params
+
+
+def _grown(box: tuple, distance_m: float) -> tuple[float, float, float, float]:
+    """Return a longitude/latitude box grown by at least `distance_m` on every side."""
+    # A degree of latitude is at least 110,574 m; of longitude, 111,320 m x cos(latitude).
+    dlat = distance_m / 110_574 * 1.01
+    north = min(89.9, max(abs(box[1]), abs(box[3])) + dlat)
+    dlon = min(360.0, distance_m / (111_320 * math.cos(math.radians(north))) * 1.01)
+    return (
+        max(-180.0, box[0] - dlon),
+        max(-90.0, box[1] - dlat),
+        min(180.0, box[2] + dlon),
+        min(90.0, box[3] + dlat),
+    )
 
 
 def _swapped(geometry: dict) -> dict:

@@ -70,6 +70,9 @@ def names(client, query: dict, url: str = "/ogc/collections/places/items") -> se
             " 107.54 16.46, 107.54 16.45)))",
             {"Chùa Thiên Mụ"},
         ),
+        ("S_DWITHIN(geometry, POINT(107.5880 16.4700), 250)", {"Chợ Đông Ba", "Cầu Trường Tiền"}),
+        ("S_DWITHIN(geometry, POINT(107.5880 16.4700), 100, meters)", set()),
+        ("S_DWITHIN(geometry, POINT(107.5880 16.4700), 5000)", {p[0] for p in PLACES}),
         ("loai = 'x'' OR 1=1 --'", set()),
     ],
 )
@@ -114,6 +117,8 @@ def test_epsg_4326_filter_crs_is_latitude_first(client, places):
         ({"filter": "(" * 40 + "tang=1" + ")" * 40}, ["nested too deeply"]),
         ({"filter": "NOT " * 60 + "tang=1"}, ["too many NOTs"]),
         ({"filter": "tang + 1 > 2"}, ["cannot be compared here"]),
+        ({"filter": "S_DWITHIN(geometry, POINT(107.5 16.4), 10, feet)"}, ["metres, not 'feet'"]),
+        ({"filter": "S_DWITHIN(geometry, POINT(107.5 16.4), 1e6)"}, ["0 to 100000"]),
     ],
 )
 def test_bad_filters_are_400s(client, places, query, words):
