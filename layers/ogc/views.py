@@ -88,6 +88,12 @@ def collection_json(request, layer: Layer) -> dict:
             _link(
                 _url(request, "items", collection_id=layer.slug), "items", GEOJSON, "Its features"
             ),
+            _link(
+                _url(request, "queryables", collection_id=layer.slug),
+                "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                "application/schema+json",
+                "What its filter may name (CQL2, Part 3)",
+            ),
             iso_metadata_link(request, layer),
             _link(
                 _url(request, "collection-tilesets", collection_id=layer.slug),

@@ -187,3 +187,11 @@ def test_owslib_passes_a_filter(live_places):
     items = service.collection_items("places", filter="ten LIKE 'chu%'", limit=50)
     assert [f["properties"]["ten"] for f in items["features"]] == ["Chùa Thiên Mụ"]
     assert service.collection_queryables("places")["properties"]["tang"]["type"] == "integer"
+
+
+def test_each_collection_links_its_queryables(client, places):
+    links = client.get("/ogc/collections/places").json()["links"]
+    [link] = [x for x in links if x["rel"] == "http://www.opengis.net/def/rel/ogc/1.0/queryables"]
+    assert link["href"] == "http://testserver/ogc/collections/places/queryables"
+    assert link["type"] == "application/schema+json"
+    assert client.get(link["href"]).status_code == 200
