@@ -12,6 +12,7 @@ bounded first, then the parsed tree's size and depth.
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import cql2
+from django.conf import settings
 from psycopg import sql
 
 from layers.errors import InvalidParameter
@@ -32,6 +34,14 @@ MAX_NOTS = 50
 MAX_NODES = 500
 MAX_DEPTH = 30
 GEOMETRY = "geometry"
+# Attribute types that hold an instant as ISO 8601 text (imports write dates and timestamps so).
+INSTANT_TYPES = frozenset({"date", "datetime", "timestamp"})
+# A stored instant: a date, else a date and time, with an offset or none (the city's time then).
+# Only text of this shape whose date exists is cast, so no stored value can make the cast fail.
+INSTANT_PATTERN = (
+    r"^\d{4}-\d{2}-\d{2}([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?"
+    r"(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?)?$"
+)
 MAX_DISTANCE_M = 100_000
 METRE_NAMES = frozenset({"meters", "metres", "meter", "metre", "m"})
 CRS84_NAMES = frozenset(
@@ -202,7 +212,11 @@ class _Compiler:
                     [field.name, field.name],
                     "boolean",
                 )
+            if field.type.lower() in INSTANT_TYPES:
+                return _instant_sql(field.name)
             return sql.SQL("(f.attributes ->> %s)"), [field.name], "text"
+        if isinstance(node, dict) and ("date" in node or "timestamp" in node):
+            return self._instant_literal(node)
         if isinstance(node, dict) and str(node.get("op", "")).lower() in ("casei", "accenti"):
             inner, values, inner_kind = self._value((node.get("args") or [None])[0], "text")
             if inner_kind != "text":
@@ -218,6 +232,23 @@ class _Compiler:
         if isinstance(node, str):
             return sql.SQL("%s::text"), [node], "text"
         raise _fail(f"{json.dumps(node)[:60]} cannot be compared here.")
+
+    def _instant_literal(self, node: dict) -> tuple[sql.Composable, list, str]:
+        """Return a DATE (its midnight in the city's time) or TIMESTAMP literal as timestamptz."""
+        try:
+            if "date" in node:
+                day = datetime.date.fromisoformat(str(node["date"]))
+                return (
+                    sql.SQL("(%s::date::timestamp AT TIME ZONE %s)"),
+                    [day, settings.TIME_ZONE],
+                    "instant",
+                )
+            moment = datetime.datetime.fromisoformat(str(node["timestamp"]))
+        except ValueError:
+            raise _fail(f"{json.dumps(node)[:60]} is not a valid date or timestamp.") from None
+        if moment.tzinfo is None:
+            raise _fail("a TIMESTAMP needs its offset or Z: TIMESTAMP('2026-03-01T01:30:00Z').")
+        return sql.SQL("%s::timestamptz"), [moment], "instant"
 
     def _pair(self, args: list) -> tuple[list[tuple[sql.Composable, list, str]], str]:
         values = [self._value(arg, None) for arg in args]
@@ -330,6 +361,21 @@ class _Compiler:
             grown = _grown(box, float(distance))
             return sql.SQL("{} AND {}").format(index, condition), [*mercator_box(grown), *params]
         return condition, params
+
+
+def _instant_sql(name: str) -> tuple[sql.Composable, list, str]:
+    """Return a stored date or timestamp as timestamptz (NULL when it is not one)."""
+    value = sql.SQL("(f.attributes ->> %s)")
+    return (
+        sql.SQL(
+            "(CASE WHEN {v} ~ {pattern} AND jsonb_path_exists(to_jsonb(left({v}, 10)),"
+            " '$.datetime()', '{{}}', true) THEN (CASE WHEN length({v}) > 10"
+            " AND {v} ~ '(Z|[+-][0-9:]+)$' THEN {v}::timestamptz"
+            " ELSE {v}::timestamp AT TIME ZONE %s END) END)"
+        ).format(v=value, pattern=sql.Literal(INSTANT_PATTERN)),
+        [name, name, name, name, name, name, settings.TIME_ZONE],
+        "instant",
+    )
 
 
 def _grown(box: tuple, distance_m: float) -> tuple[float, float, float, float]:

@@ -14,7 +14,15 @@ SCHEMA = [
     {"name": "tang", "type": "integer", "label_vi": "Số tầng"},
     {"name": "mo_cua", "type": "boolean", "label_vi": "Mở cửa"},
     {"name": "loai", "type": "text"},
+    {"name": "khanh_thanh", "type": "date", "label_vi": "Khánh thành"},
 ]
+# Opening dates as imports store them: a date, a timestamp with an offset, and one that is no
+# date at all (February 31st), which must match nothing rather than break the query.
+OPENED = {
+    "Huế Citadel": "1805-01-01",
+    "Chợ Đông Ba": "2020-06-01T09:00:00+07:00",
+    "Cầu Trường Tiền": "1899-02-31",
+}
 PLACES = [
     ("Huế Citadel", 3, True, "di-tich", (107.5776, 16.4698)),
     ("Chùa Thiên Mụ", 7, True, "chua", (107.5447, 16.4532)),
@@ -28,6 +36,8 @@ def places(db):
     layer = LayerFactory(slug="places", attribute_schema=SCHEMA)
     for name, floors, opened, kind, (lon, lat) in PLACES:
         attributes = {"ten": name, "loai": kind}
+        if name in OPENED:
+            attributes["khanh_thanh"] = OPENED[name]
         if floors is not None:
             attributes["tang"] = floors
         if opened is not None:
@@ -73,6 +83,10 @@ def names(client, query: dict, url: str = "/ogc/collections/places/items") -> se
         ("S_DWITHIN(geometry, POINT(107.5880 16.4700), 250)", {"Chợ Đông Ba", "Cầu Trường Tiền"}),
         ("S_DWITHIN(geometry, POINT(107.5880 16.4700), 100, meters)", set()),
         ("S_DWITHIN(geometry, POINT(107.5880 16.4700), 5000)", {p[0] for p in PLACES}),
+        ("khanh_thanh < DATE('1900-01-01')", {"Huế Citadel"}),
+        ("khanh_thanh = DATE('1805-01-01')", {"Huế Citadel"}),
+        ("khanh_thanh >= TIMESTAMP('2020-06-01T02:00:00Z')", {"Chợ Đông Ba"}),
+        ("khanh_thanh > TIMESTAMP('2020-06-01T02:00:01Z')", set()),
         ("loai = 'x'' OR 1=1 --'", set()),
     ],
 )
