@@ -37,6 +37,10 @@ def _property_schema(spec: dict) -> dict:
         schema = {"type": "number"}
     elif kind in BOOLEAN_TYPES:
         schema = {"type": "boolean"}
+    elif kind == "date":
+        schema = {"type": "string", "format": "date"}
+    elif kind in ("datetime", "timestamp"):
+        schema = {"type": "string", "format": "date-time"}
     else:
         schema = {"type": "string"}
     schema["title"] = spec.get("label_vi") or spec.get("label_en") or spec["name"]

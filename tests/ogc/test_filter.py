@@ -152,6 +152,11 @@ def test_queryables(client, places):
     assert schema["properties"]["tang"] == {"type": "integer", "title": "Số tầng"}
     assert schema["properties"]["ten"]["title"] == "Tên"
     assert schema["properties"]["mo_cua"]["type"] == "boolean"
+    assert schema["properties"]["khanh_thanh"] == {
+        "type": "string",
+        "format": "date",
+        "title": "Khánh thành",
+    }
     assert "geometry" in schema["properties"]
     assert client.get("/ogc/collections/nothing/queryables").status_code == 404
 
