@@ -1,6 +1,6 @@
 """Export jobs API: a worker writes a layer's features to a file, then its requester downloads it.
 
-POST /api/v1/layers/{slug}/exports/     {format, bbox, filters, q, properties, as_of} → 202 {"id"…}
+POST /api/v1/layers/{slug}/exports/     {format, bbox, filters, q, properties, as_of, crs} → 202
 GET  /api/v1/exports/{id}/              status, progress, and `download_url` once it succeeded
 GET  /api/v1/exports/{id}/download/     the file (its creator or GIS staff; 410 once expired)
 POST /api/v1/exports/{id}/cancel/       stop a queued or running export
@@ -57,6 +57,13 @@ class ExportJobInput(serializers.Serializer):
         allow_blank=True,
         max_length=64,
         help_text="An ISO 8601 instant (2026-03-01T00:00:00Z): the layer as it was then.",
+    )
+    crs = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="The file's CRS: EPSG:9214 (VN-2000 / TM-3 107-00, Huế), another offered "
+        "one, or its OGC URI; WGS 84 if absent. The .prj and the GeoPackage say it.",
     )
 
 

@@ -17,6 +17,7 @@ from rest_framework import status
 from layers.exports import QUERY_KEYS, export_job_create
 from layers.features import exports
 from layers.features.query import feature_query_from_params, parse_int
+from layers.ogc.crs import answer_in, crs_from_name
 
 from .base import ApiView, query_params
 from .errors import ErrorSerializer
@@ -81,7 +82,12 @@ class LayerExportApi(ApiView):
         offset = parse_int(
             params.pop("offset", None), parameter="offset", default=0, minimum=0, maximum=10**9
         )
-        query = feature_query_from_params(layer=layer, params=params)
+        query = feature_query_from_params(
+            layer=layer, params={name: value for name, value in params.items() if name != "crs"}
+        )
+        if params.get("crs"):
+            # The file's CRS, east (longitude) first as files keep it; a job keeps it too.
+            query = answer_in(query, crs_from_name(params["crs"]), authority_axes=False)
         limit_or_all = limit or None
         count = exports.check_size(query, limit=limit_or_all)
         if not export_format.streamed or count > settings.EXPORT_INLINE_MAX_FEATURES:

@@ -21,6 +21,7 @@ from layers.features.validation import (
     parse_crs,
 )
 from layers.models import ChangeChannel, Feature, Layer
+from layers.ogc.crs import CRS84_CRS, OFFERED, OfferedCrs, answer_in, crs_from_name
 from layers.querysets import can_edit_features
 
 from .base import ApiView, query_params
@@ -32,6 +33,13 @@ from .throttles import AnonymousScopedThrottle
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
+CRS_PARAMETER = OpenApiParameter(
+    "crs",
+    str,
+    description="The CRS of the coordinates: EPSG:9214 (VN-2000 / TM-3 107-00, Huế), another "
+    f"of {', '.join(crs.epsg for crs in OFFERED)}, or its OGC URI; WGS 84 if absent. East "
+    "(longitude) first whatever the CRS; the answer names it in a GeoJSON 2008 `crs` member.",
+)
 
 QUERY_PARAMETERS = [
     OpenApiParameter(
@@ -47,6 +55,7 @@ QUERY_PARAMETERS = [
     OpenApiParameter(
         "as_of", str, description="An ISO 8601 instant: the layer's features as they were then."
     ),
+    CRS_PARAMETER,
 ]
 FILTER_HELP = (
     "Any other parameter filters on an attribute of the layer: `field=value`, and `field__gt`, "
@@ -114,6 +123,17 @@ def expected_version(request, feature_id: int) -> int | None:
     )
 
 
+def _answer_crs(params: dict[str, str]) -> OfferedCrs:
+    """Return the CRS a read asks its coordinates in (`crs`, taken out of `params`)."""
+    value = params.pop("crs", None)
+    return crs_from_name(value, parameter="crs") if value is not None else CRS84_CRS
+
+
+def _crs_member(crs: OfferedCrs) -> dict:
+    """Return the `crs` member of an answer in another CRS than WGS 84 (none in WGS 84)."""
+    return {} if crs.srid == 4326 else {"crs": feature_sql.crs_member(crs.srid)}
+
+
 def _feature_of(layer: Layer, feature_id: int) -> Feature:
     feature = Feature.objects.filter(layer=layer, pk=feature_id).select_related("layer").first()
     if feature is None:
@@ -160,7 +180,10 @@ class FeatureListApi(ApiView):
         layer = layer_or_404(slug=slug, user=request.user)
         params = query_params(request)
         page = page_request(params, default_limit=DEFAULT_LIMIT, max_limit=MAX_LIMIT)
-        query = feature_query_from_params(layer=layer, params=params)
+        crs = _answer_crs(params)
+        query = answer_in(
+            feature_query_from_params(layer=layer, params=params), crs, authority_axes=False
+        )
 
         def tail(returned: int, matched: int, cut_short: bool) -> dict:
             links = page_links(
@@ -172,7 +195,12 @@ class FeatureListApi(ApiView):
                 cut_short=cut_short,
             )
             by_rel = {link["rel"]: link["href"] for link in links}
-            return {"next": by_rel.get("next"), "prev": by_rel.get("prev"), "links": links}
+            return {
+                "next": by_rel.get("next"),
+                "prev": by_rel.get("prev"),
+                "links": links,
+                **_crs_member(crs),
+            }
 
         return collection_response(
             query=query, page=page, tail=tail, matched=whole_layer_count(layer, query)
@@ -215,19 +243,21 @@ class FeatureDetailApi(ApiView):
 
     @extend_schema(
         operation_id="features_retrieve",
-        responses={(200, GEOJSON): GEOJSON_RESPONSE, 404: ErrorSerializer},
+        parameters=[CRS_PARAMETER],
+        responses={(200, GEOJSON): GEOJSON_RESPONSE, 400: ErrorSerializer, 404: ErrorSerializer},
         tags=["features"],
     )
     def get(self, request, slug: str, feature_id: int):
         layer = layer_or_404(slug=slug, user=request.user)
+        crs = _answer_crs(query_params(request))
         text = feature_sql.feature_get(
-            FeatureQuery(layer_id=layer.pk),
+            answer_in(FeatureQuery(layer_id=layer.pk), crs, authority_axes=False),
             feature_id=feature_id,
             budget=feature_sql.VertexBudget(settings.API_MAX_VERTICES),
         )
         if text is None:
             raise NotFound(f"No feature {feature_id} in layer '{slug}'.")
-        response = feature_response(text)
+        response = feature_response(text, extra=_crs_member(crs))
         version = feature_sql.feature_version(layer_id=layer.pk, feature_id=feature_id)
         if version is not None:
             response["ETag"] = etag(feature_id, version)

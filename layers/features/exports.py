@@ -2,8 +2,14 @@
 Shapefile written by GDAL's `ogr2ogr` from GeoJSON lines that PostgreSQL wrote.
 
 `ogr2ogr` only converts a file we wrote: it never sees the database or a request's values. A
-Shapefile gets a `.prj` (WGS 84) and a `.cpg` saying UTF-8, so Vietnamese text opens right in
-desktop GIS; a Shapefile holds one kind of geometry, so a mixed layer gives one per kind.
+Shapefile gets a `.prj` (of the export's CRS) and a `.cpg` saying UTF-8, so Vietnamese text opens
+right in desktop GIS; a Shapefile holds one kind of geometry, so a mixed layer gives one per kind.
+
+In another CRS (`query.srid`, e.g. VN-2000 / TM-3 107-00, EPSG:9214) PostgreSQL transforms the
+coordinates as it writes them (`geojson.geometry_sql`), east or longitude first as every file
+format here expects; ogr2ogr only labels the file with that CRS (`-a_srs`). A GeoJSON export then
+carries GeoJSON 2008's `crs` member, as GDAL writes it: RFC 7946 knows only WGS 84, so a strict
+reader would misplace it (docs/api.md).
 """
 
 from __future__ import annotations
@@ -79,7 +85,10 @@ def geojson_chunks(
     on_batch: OnBatch | None = None,
 ) -> Iterator[bytes]:
     """Yield a GeoJSON FeatureCollection of the matching features, as bytes."""
-    head = '{"type":"FeatureCollection","name":' + _json_string(layer.slug) + ',"features":[\n'
+    head = '{"type":"FeatureCollection","name":' + _json_string(layer.slug)
+    if query.srid != 4326:
+        head += ',"crs":' + json.dumps(geojson.crs_member(query.srid))
+    head += ',"features":[\n'
     yield head.encode()
     first = True
     for batch in geojson.feature_page_stream(query, limit=limit, offset=offset):
@@ -88,6 +97,11 @@ def geojson_chunks(
         if on_batch:
             on_batch(len(batch))
     yield b"\n]}\n"
+
+
+def _srs(query: FeatureQuery) -> str:
+    """Return the CRS ogr2ogr labels a file with (`-a_srs`)."""
+    return f"EPSG:{int(query.srid)}"
 
 
 def _json_string(text: str) -> str:
@@ -128,8 +142,13 @@ def csv_chunks(
     values = sql.SQL(", ").join(
         sql.SQL("f.attributes ->> %s, jsonb_typeof(f.attributes -> %s) = 'number'") for _ in columns
     )
-    select = sql.SQL("f.id, {values}ST_AsText(f.geom)").format(
-        values=sql.Composed([values, sql.SQL(", ")]) if columns else sql.SQL("")
+    select = sql.SQL("f.id, {values}ST_AsText({geometry}{digits})").format(
+        values=sql.Composed([values, sql.SQL(", ")]) if columns else sql.SQL(""),
+        geometry=geojson.geometry_sql(query),
+        # Projected: a millimetre, as the GeoJSON; WGS 84 as before (15 digits).
+        digits=sql.SQL("")
+        if query.srid == 4326
+        else sql.SQL(", {}").format(sql.Literal(geojson.coordinate_digits(query.srid))),
     )
     statement, params = geojson.rows_sql(
         query,
@@ -213,7 +232,7 @@ def write_gpkg(
         geometry_type = ["-nlt", "PROMOTE_TO_MULTI"]
     _ogr2ogr(
         "-f", "GPKG", str(target), str(source),
-        "-nln", layer.slug, "-a_srs", "EPSG:4326", *geometry_type,
+        "-nln", layer.slug, "-a_srs", _srs(query), *geometry_type,
         *_select(layer, query),
     )  # fmt: skip
     return target
@@ -263,7 +282,7 @@ def write_shapefile_zip(
         geometry_types = ",".join(f"'{t.removeprefix('ST_').upper()}'" for t in SHAPE_KINDS[kind])
         _ogr2ogr(
             "-f", "ESRI Shapefile", str(shapes / f"{name}.shp"), str(source),
-            "-nln", name, "-a_srs", "EPSG:4326", "-lco", "ENCODING=UTF-8",
+            "-nln", name, "-a_srs", _srs(query), "-lco", "ENCODING=UTF-8",
             # OGR_GEOMETRY is OGR SQL's name for the geometry type; the list is ours, not a
             # request's.
             "-where", f"OGR_GEOMETRY IN ({geometry_types})",

@@ -7,9 +7,11 @@ walk), then the chosen rows are turned into JSON, so a deep offset skips ids, no
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from django.contrib.gis.gdal import SpatialReference
 from django.db import connection
 from psycopg import sql
 
@@ -20,6 +22,8 @@ from .query import FeatureQuery, feature_relation, order_sql, properties_sql, wh
 
 # Nine decimals of a degree is under a millimetre: what is stored comes back.
 COORDINATE_DIGITS = 9
+# In a projected CRS (metres): three decimals are a millimetre.
+PROJECTED_DIGITS = 3
 # Rows fetched from the server at a time while streaming.
 STREAM_ROWS = 500
 
@@ -44,13 +48,53 @@ class VertexBudget:
         )
 
 
+@functools.cache
+def coordinate_digits(srid: int) -> int:
+    """Return the decimals written for a CRS: nine of a degree, three of a metre (a millimetre)."""
+    return COORDINATE_DIGITS if SpatialReference(srid).geographic else PROJECTED_DIGITS
+
+
+def geometry_sql(query: FeatureQuery, *, alias: str = "f") -> sql.Composable:
+    """Return the SQL of a feature's geometry in the query's output CRS and axis order.
+
+    PostGIS transforms (its own PROJ, the same one the bbox-crs test uses), then flips the axes
+    when the CRS puts latitude or northing first; 3857 is the stored copy, not a transformation.
+    """
+    column = sql.SQL("{alias}.geom").format(alias=sql.SQL(alias))
+    if query.srid == 3857:
+        geometry = sql.SQL("{alias}.geom_3857").format(alias=sql.SQL(alias))
+    elif query.srid != 4326:
+        geometry = sql.SQL("ST_Transform({column}, {srid})").format(
+            column=column, srid=sql.Literal(int(query.srid))
+        )
+    else:
+        geometry = column
+    if query.swap_axes:
+        geometry = sql.SQL("ST_FlipCoordinates({})").format(geometry)
+    return geometry
+
+
+def crs_member(srid: int) -> dict:
+    """Return the GeoJSON 2008 `crs` member naming an EPSG CRS, as GDAL writes and reads it."""
+    return {"type": "name", "properties": {"name": f"urn:ogc:def:crs:EPSG::{int(srid)}"}}
+
+
 def _feature_json_sql(query: FeatureQuery) -> tuple[sql.Composable, list]:
     """Return the SQL expression of one feature's GeoJSON text (over the features `f`)."""
     properties, params = properties_sql(query)
+    # Options 0: no `crs` member in each geometry; the answer names its CRS once (Content-Crs,
+    # or the collection's `crs`).
+    options = sql.SQL("") if query.srid == 4326 else sql.SQL(", 0")
     expression = sql.SQL(
         """'{{"type":"Feature","id":' || f.id || ',"version":' || f.version || ',"geometry":'"""
-        """ || ST_AsGeoJSON(f.geom, {digits}) || ',"properties":' || ({properties})::text || '}}'"""
-    ).format(digits=sql.Literal(COORDINATE_DIGITS), properties=properties)
+        """ || ST_AsGeoJSON({geometry}, {digits}{options}) || ',"properties":' """
+        """|| ({properties})::text || '}}'"""
+    ).format(
+        geometry=geometry_sql(query),
+        digits=sql.Literal(coordinate_digits(query.srid)),
+        options=options,
+        properties=properties,
+    )
     return expression, params
 
 
