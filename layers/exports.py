@@ -43,6 +43,7 @@ from .features.query import (
 )
 from .jobs import Heartbeat, worker_id
 from .models import ExportJob, JobStatus, Layer
+from .ogc.crs import answer_in, crs_from_name
 from .querysets import can_edit_layers
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ WRITER_FORMATS = {
 }
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 # The query parameters an export job keeps; anything else in `filters` names an attribute.
-QUERY_KEYS = ("bbox", "q", "properties", "sortby", "as_of")
+QUERY_KEYS = ("bbox", "q", "properties", "sortby", "as_of", "crs")
 KEY_SALT = "layers.exports.key"
 
 
@@ -84,7 +85,7 @@ def export_params_clean(*, layer: Layer, params: Mapping) -> dict:
 
     `params`: `bbox` (text or four numbers), `q`, `filters` ({field or field__op: value}),
     `properties` (text or list), `limit`, `offset`, `as_of` (an ISO 8601 instant: the layer as
-    it was then).
+    it was then), `crs` (the file's CRS: EPSG:9214 or another of `layers.ogc.crs.OFFERED`).
     """
     cleaned: dict = {}
     bbox = params.get("bbox")
@@ -105,6 +106,9 @@ def export_params_clean(*, layer: Layer, params: Mapping) -> dict:
         # Kept in UTC: the same instant written with another offset finds the same job.
         instant = parse_instant(str(params["as_of"]), parameter="as_of")
         cleaned["as_of"] = instant.astimezone(UTC).isoformat()
+    if str(params.get("crs") or "").strip():
+        # Kept as EPSG:n: the same CRS named by its URI finds the same job.
+        cleaned["crs"] = crs_from_name(str(params["crs"]), parameter="crs").epsg
     filters = params.get("filters") or {}
     if not isinstance(filters, Mapping):
         raise InvalidParameter("filters must be an object: {field: value}.", parameter="filters")
@@ -130,9 +134,13 @@ def export_params_clean(*, layer: Layer, params: Mapping) -> dict:
 
 def export_query(*, layer: Layer, params: Mapping) -> FeatureQuery:
     """Return the feature query of an export's cleaned parameters."""
-    flat = {key: params[key] for key in QUERY_KEYS if key in params}
+    flat = {key: params[key] for key in QUERY_KEYS if key in params and key != "crs"}
     flat.update(params.get("filters") or {})
-    return feature_query_from_params(layer=layer, params=flat)
+    query = feature_query_from_params(layer=layer, params=flat)
+    if params.get("crs"):
+        # Files keep east (longitude) first whatever the CRS, as their readers expect.
+        query = answer_in(query, crs_from_name(params["crs"]), authority_axes=False)
+    return query
 
 
 @transaction.atomic

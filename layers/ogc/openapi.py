@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .conformance import CRS84
+from .crs import OFFERED_URIS
 
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 10
@@ -238,9 +239,11 @@ def openapi_document(*, base_url: str, title: str, description: str) -> dict:
         _parameter(
             "bbox",
             {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
-            "Features meeting this box: min lon, min lat, max lon, max lat (CRS84).",
+            "Features meeting this box: min lon, min lat, max lon, max lat (CRS84), or in the "
+            "axis order of bbox-crs.",
         ),
-        _parameter("bbox-crs", {"type": "string", "enum": [CRS84]}, "The CRS of bbox."),
+        BBOX_CRS,
+        CRS,
         _parameter(
             "limit",
             {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
@@ -313,7 +316,10 @@ def openapi_document(*, base_url: str, title: str, description: str) -> dict:
                     "property filter on it (property=value).",
                     "parameters": items_parameters,
                     "responses": {
-                        "200": _json_response("A FeatureCollection.", "application/geo+json"),
+                        "200": {
+                            **_json_response("A FeatureCollection.", "application/geo+json"),
+                            "headers": {"Content-Crs": CONTENT_CRS_HEADER},
+                        },
                         **ERRORS,
                     },
                 },
@@ -328,10 +334,14 @@ def openapi_document(*, base_url: str, title: str, description: str) -> dict:
                         _parameter(
                             "featureId", {"type": "integer"}, "The feature's id.", location="path"
                         ),
+                        CRS,
                         FORMAT,
                     ],
                     "responses": {
-                        "200": _json_response("A Feature.", "application/geo+json"),
+                        "200": {
+                            **_json_response("A Feature.", "application/geo+json"),
+                            "headers": {"Content-Crs": CONTENT_CRS_HEADER},
+                        },
                         **ERRORS,
                     },
                 },

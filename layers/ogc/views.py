@@ -6,6 +6,8 @@ same database-built GeoJSON pages as the REST API's. Errors are `{"code", "descr
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.conf import settings
 from django.urls import reverse
 from rest_framework.renderers import JSONRenderer
@@ -32,13 +34,14 @@ from layers.models import Layer
 from layers.rich_text import clean_attribution
 
 from .conformance import CONFORMANCE_CLASSES, CRS84
+from .crs import CRS84_CRS, OFFERED_URIS, OfferedCrs, answer_in, box_in, crs_from_uri
 from .openapi import DEFAULT_LIMIT, MAX_LIMIT, openapi_document
 
 JSON = "application/json"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 FORMATS = {"json", "geojson", "application/json", "application/geo+json"}
 # Parameters an items request may carry besides property filters (which name a property).
-ITEMS_IGNORED = ("bbox-crs", "datetime", "f")
+ITEMS_IGNORED = ("bbox-crs", "crs", "datetime", "f")
 # One error vocabulary (layers/api/errors.py): the OGC API's body shape of any error.
 exception_handler = ogc_exception_handler
 
@@ -73,15 +76,17 @@ def _link(href: str, rel: str, media_type: str, title: str) -> dict:
     return {"href": href, "rel": rel, "type": media_type, "title": title}
 
 
-def collection_json(request, layer: Layer) -> dict:
-    """Return the description of a layer as an OGC API collection."""
+def collection_json(request, layer: Layer, *, nested: bool = False) -> dict:
+    """Return the description of a layer as an OGC API collection (`nested` in /collections,
+    whose global `crs` list it then refers to)."""
     self_url = _url(request, "collection", collection_id=layer.slug)
     collection = {
         "id": layer.slug,
         "title": layer.title,
         "description": layer.description,
         "itemType": "feature",
-        "crs": [CRS84],
+        # Part 2: every layer is offered in the same CRSs; stored in 4326, longitude first.
+        "crs": ["#/crs"] if nested else list(OFFERED_URIS),
         "storageCrs": CRS84,
         "links": [
             _link(self_url, "self", JSON, "This collection"),
@@ -182,7 +187,8 @@ class CollectionsView(OgcView):
         return Response(
             {
                 "links": [_link(_url(request, "collections"), "self", JSON, "The collections")],
-                "collections": [collection_json(request, layer) for layer in layers],
+                "crs": list(OFFERED_URIS),  # the global list the collections' "#/crs" names
+                "collections": [collection_json(request, layer, nested=True) for layer in layers],
             }
         )
 
@@ -219,13 +225,17 @@ class ItemsView(OgcView):
     def get(self, request, collection_id: str):
         layer = layer_or_404(slug=collection_id, user=request.user)
         params = query_params(request)
-        bbox_crs = params.get("bbox-crs")
-        if bbox_crs and bbox_crs != CRS84:
-            raise InvalidParameter(f"bbox-crs must be {CRS84}.", parameter="bbox-crs")
+        crs = _crs_parameter(params, "crs")
+        bbox_crs = _crs_parameter(params, "bbox-crs")
+        # A box in another CRS is read here, in that CRS's axis order (Part 2, bbox-crs).
+        box = params.pop("bbox") if "bbox" in params and not bbox_crs.is_crs84 else None
         page = _items_page(params)
         query = feature_query_from_params(
             layer=layer, params=params, ignore=ITEMS_IGNORED, operators=("eq",)
         )
+        if box is not None:
+            query = dataclasses.replace(query, **box_in(box, bbox_crs))
+        query = answer_in(query, crs, authority_axes=True)
         collection_url = _url(request, "collection", collection_id=layer.slug)
 
         def tail(returned: int, matched: int, cut_short: bool) -> dict:
@@ -240,9 +250,16 @@ class ItemsView(OgcView):
             links.append(_link(collection_url, "collection", JSON, layer.title))
             return {"links": links}
 
-        return collection_response(
+        response = collection_response(
             query=query, page=page, tail=tail, matched=whole_layer_count(layer, query)
         )
+        response["Content-Crs"] = f"<{crs.uri}>"
+        return response
+
+
+def _crs_parameter(params: dict[str, str], name: str) -> OfferedCrs:
+    """Return the CRS a request's `crs` or `bbox-crs` names (Part 2), CRS84 if it names none."""
+    return crs_from_uri(params[name], parameter=name) if name in params else CRS84_CRS
 
 
 class ItemView(OgcView):
@@ -250,10 +267,11 @@ class ItemView(OgcView):
 
     def get(self, request, collection_id: str, feature_id: str):
         layer = layer_or_404(slug=collection_id, user=request.user)
+        crs = _crs_parameter(query_params(request), "crs")
         text = None
         if feature_id.isdigit():
             text = feature_sql.feature_get(
-                FeatureQuery(layer_id=layer.pk),
+                answer_in(FeatureQuery(layer_id=layer.pk), crs, authority_axes=True),
                 feature_id=int(feature_id),
                 budget=feature_sql.VertexBudget(settings.API_MAX_VERTICES),
             )
@@ -269,4 +287,6 @@ class ItemView(OgcView):
                 layer.title,
             ),
         ]
-        return feature_response(text, extra={"links": links})
+        response = feature_response(text, extra={"links": links})
+        response["Content-Crs"] = f"<{crs.uri}>"
+        return response
