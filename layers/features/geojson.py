@@ -3,6 +3,8 @@
 `ST_AsGeoJSON` writes the geometry and the JSONB attributes print themselves, so Python only joins
 ready text. A page is fetched by ids first (`ARRAY(SELECT id … LIMIT … OFFSET …)`, an index-only
 walk), then the chosen rows are turned into JSON, so a deep offset skips ids, not geometries.
+In another CRS (`query.srid`, `query.swap_axes`) PostGIS transforms and flips the coordinates in
+the same expression (`geometry_sql`): paging and the vertex budget are unchanged.
 """
 
 from __future__ import annotations
