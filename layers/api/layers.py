@@ -56,6 +56,8 @@ def layer_links(request: HttpRequest, layer: Layer) -> dict[str, str]:
         "tilejson": absolute(f"/tiles/{slug}.json"),
         "tiles": absolute(f"/tiles/{slug}/{{z}}/{{x}}/{{y}}.pbf?v={layer.version}"),
         "ogc_collection": absolute(reverse("ogc:collection", kwargs={"collection_id": slug})),
+        # Its MapLibre style (layers/styles.py), the one the web map and GIS clients draw with.
+        "style": absolute(reverse("style-layer", kwargs={"slug": slug})),
         "exports": exports,
     }
 

@@ -106,6 +106,13 @@ def collection_json(request, layer: Layer, *, nested: bool = False) -> dict:
                 JSON,
                 "Its vector tilesets (OGC API - Tiles)",
             ),
+            # Its MapLibre style (layers/styles.py): QGIS, Maputnik and the web map read it.
+            _link(
+                request.build_absolute_uri(reverse("style-layer", kwargs={"slug": layer.slug})),
+                "stylesheet",
+                "application/vnd.mapbox.style+json",
+                "Its MapLibre style",
+            ),
         ],
     }
     if bbox := extent_bbox(layer):
