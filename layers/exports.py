@@ -35,6 +35,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from . import queueing
 from .errors import Conflict, Gone, InvalidParameter, LayerError, NotFound, TooManyJobs
 from .features import exports as writers
+from .features.crs import answer_in, crs_from_name
 from .features.query import (
     QUERY_PARAMETERS,
     FeatureQuery,
@@ -43,7 +44,6 @@ from .features.query import (
 )
 from .jobs import Heartbeat, worker_id
 from .models import ExportJob, JobStatus, Layer
-from .ogc.crs import answer_in, crs_from_name
 from .querysets import can_edit_layers
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def export_params_clean(*, layer: Layer, params: Mapping) -> dict:
 
     `params`: `bbox` (text or four numbers), `q`, `filters` ({field or field__op: value}),
     `properties` (text or list), `limit`, `offset`, `as_of` (an ISO 8601 instant: the layer as
-    it was then), `crs` (the file's CRS: EPSG:9214 or another of `layers.ogc.crs.OFFERED`).
+    it was then), `crs` (the file's CRS: EPSG:9214 or another of `layers.features.crs.OFFERED`).
     """
     cleaned: dict = {}
     bbox = params.get("bbox")

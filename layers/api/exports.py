@@ -16,8 +16,8 @@ from rest_framework import status
 
 from layers.exports import QUERY_KEYS, export_job_create
 from layers.features import exports
+from layers.features.crs import answer_in, crs_from_name
 from layers.features.query import feature_query_from_params, parse_int
-from layers.ogc.crs import answer_in, crs_from_name
 
 from .base import ApiView, query_params
 from .errors import ErrorSerializer

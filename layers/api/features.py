@@ -13,6 +13,7 @@ from rest_framework import serializers, status
 from layers import services
 from layers.errors import Forbidden, InvalidParameter, NotFound
 from layers.features import geojson as feature_sql
+from layers.features.crs import CRS84_CRS, OFFERED, OfferedCrs, answer_in, crs_from_name
 from layers.features.query import FeatureQuery, feature_query_from_params
 from layers.features.validation import (
     checked_attributes,
@@ -21,7 +22,6 @@ from layers.features.validation import (
     parse_crs,
 )
 from layers.models import ChangeChannel, Feature, Layer
-from layers.ogc.crs import CRS84_CRS, OFFERED, OfferedCrs, answer_in, crs_from_name
 from layers.querysets import can_edit_features
 
 from .base import ApiView, query_params

@@ -16,6 +16,7 @@ import datetime
 import json
 import math
 import re
+import string
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -25,6 +26,7 @@ from psycopg import sql
 
 from layers.errors import InvalidParameter
 
+from .crs import CRS84_CRS, OfferedCrs, covers, crs_from_name, lon_lat_box
 from .query import AttributeField, mercator_box
 
 LANGUAGES = ("cql2-text", "cql2-json")
@@ -44,22 +46,6 @@ INSTANT_PATTERN = (
 )
 MAX_DISTANCE_M = 100_000
 METRE_NAMES = frozenset({"meters", "metres", "meter", "metre", "m"})
-CRS84_NAMES = frozenset(
-    {
-        "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
-        "https://www.opengis.net/def/crs/OGC/1.3/CRS84",
-        "urn:ogc:def:crs:OGC:1.3:CRS84",
-        "CRS84",
-    }
-)
-EPSG_4326_NAMES = frozenset(
-    {
-        "http://www.opengis.net/def/crs/EPSG/0/4326",
-        "https://www.opengis.net/def/crs/EPSG/0/4326",
-        "urn:ogc:def:crs:EPSG::4326",
-        "EPSG:4326",
-    }
-)
 COMPARISONS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 SPATIAL = {
     "s_intersects": "ST_Intersects",
@@ -70,6 +56,25 @@ SPATIAL = {
     "s_crosses": "ST_Crosses",
     "s_overlaps": "ST_Overlaps",
     "s_disjoint": "ST_Disjoint",
+}
+# The temporal functions on [start, end] periods (CQL2 1.0, Allen's relations; an instant is a
+# period of no length): {as}/{ae} the first argument's start and end, {bs}/{be} the second's.
+TEMPORAL = {
+    "t_after": "{as} > {be}",
+    "t_before": "{ae} < {bs}",
+    "t_contains": "{as} < {bs} AND {ae} > {be}",
+    "t_disjoint": "({ae} < {bs} OR {as} > {be})",
+    "t_during": "{as} > {bs} AND {ae} < {be}",
+    "t_equals": "{as} = {bs} AND {ae} = {be}",
+    "t_finishedby": "{as} < {bs} AND {ae} = {be}",
+    "t_finishes": "{as} > {bs} AND {ae} = {be}",
+    "t_intersects": "{as} <= {be} AND {ae} >= {bs}",
+    "t_meets": "{ae} = {bs}",
+    "t_metby": "{as} = {be}",
+    "t_overlappedby": "{as} > {bs} AND {as} < {be} AND {ae} > {be}",
+    "t_overlaps": "{as} < {bs} AND {ae} > {bs} AND {ae} < {be}",
+    "t_startedby": "{as} = {bs} AND {ae} > {be}",
+    "t_starts": "{as} = {bs} AND {ae} < {be}",
 }
 _NOT_WORD = re.compile(r"\bnot\b", re.IGNORECASE)
 
@@ -136,7 +141,7 @@ def parse(text: str, *, language: str | None = None) -> dict:
 @dataclass
 class _Compiler:
     fields: dict[str, AttributeField]
-    swap_axes: bool  # EPSG:4326 gives latitude first
+    crs: OfferedCrs  # filter-crs: the CRS of the filter's geometries, in its axis order
     nodes: int = 0
 
     def condition(self, node: object, depth: int = 0) -> tuple[sql.Composable, list]:
@@ -170,9 +175,12 @@ class _Compiler:
             return self._spatial(SPATIAL[op], args)
         if op == "s_dwithin":
             return self._dwithin(args)
+        if op in TEMPORAL:
+            return self._temporal(op, args)
         raise _fail(
             f"'{op}' is not supported: use comparisons, LIKE, IN, BETWEEN, IS NULL, AND, OR, "
-            f"NOT, {', '.join(name.upper() for name in SPATIAL)} and S_DWITHIN."
+            f"NOT, {', '.join(name.upper() for name in SPATIAL)}, S_DWITHIN and the temporal "
+            "functions T_AFTER, T_BEFORE, T_INTERSECTS …"
         )
 
     def _property(self, node: dict) -> AttributeField:
@@ -297,15 +305,17 @@ class _Compiler:
         )
 
     def _geometry(self, node: object) -> tuple[sql.Composable, list, tuple | None]:
-        """Return SQL for the feature's geometry or a literal (EPSG:4326), and its box."""
+        """Return SQL for the feature's geometry or a literal (brought to EPSG:4326), and the
+        literal's longitude/latitude box (None for the feature's geometry)."""
         if isinstance(node, dict) and node.get("property") == GEOMETRY:
             return sql.SQL("f.geom"), [], None
         if isinstance(node, dict) and "property" in node:
             raise _fail(f"'{node['property']}' is not a geometry: the geometry is '{GEOMETRY}'.")
+        swap = self.crs.swap_axes
         if isinstance(node, dict) and "bbox" in node:
             box = node["bbox"]
             box = [box[0], box[1], box[3], box[4]] if len(box) == 6 else box
-            if self.swap_axes:
+            if swap:
                 box = [box[1], box[0], box[3], box[2]]
             geojson = {
                 "type": "Polygon",
@@ -313,16 +323,36 @@ class _Compiler:
                                  [box[0], box[3]], [box[0], box[1]]]],
             }  # fmt: skip
         elif isinstance(node, dict) and "type" in node:
-            geojson = _swapped(node) if self.swap_axes else node
+            geojson = _swapped(node) if swap else node
         else:
             raise _fail(f"{json.dumps(node)[:60]} is not a geometry.")
         xs, ys = _coordinates(geojson)
         if not xs or not all(math.isfinite(n) for n in (*xs, *ys)):
             raise _fail("a geometry needs finite coordinates.")
         box = (min(xs), min(ys), max(xs), max(ys))
-        if not (box[0] >= -180 and box[2] <= 180 and box[1] >= -90 and box[3] <= 90):
-            raise _fail("geometry coordinates must be longitude/latitude (filter-crs).")
-        return sql.SQL("ST_SetSRID(ST_GeomFromGeoJSON(%s), 4326)"), [json.dumps(geojson)], box
+        if self.crs.srid == 4326:
+            if not (box[0] >= -180 and box[2] <= 180 and box[1] >= -90 and box[3] <= 90):
+                raise _fail(
+                    "geometry coordinates must be longitude/latitude: for projected "
+                    "coordinates (metres) name their CRS in filter-crs."
+                )
+            return sql.SQL("ST_SetSRID(ST_GeomFromGeoJSON(%s), 4326)"), [json.dumps(geojson)], box
+        if not covers(self.crs.srid, box):
+            raise _fail(
+                f"geometry coordinates lie outside what {self.crs.epsg} covers: is filter-crs "
+                "right, and are the axes in its order?"
+            )
+        # Edges are straight in their own CRS: densified (64 points along the longest side) before
+        # they are brought to 4326, where the exact test is made, as bbox-crs boxes are.
+        step = max(box[2] - box[0], box[3] - box[1]) / 64 or 1.0
+        return (
+            sql.SQL(
+                "ST_Transform(ST_Segmentize(ST_SetSRID(ST_GeomFromGeoJSON(%s), %s::integer),"
+                " %s::float8), 4326)"
+            ),
+            [json.dumps(geojson), self.crs.srid, step],
+            lon_lat_box(box, srid=self.crs.srid),
+        )
 
     def _spatial(self, function: str, args: list) -> tuple[sql.Composable, list]:
         if len(args) != 2:
@@ -361,6 +391,68 @@ class _Compiler:
             grown = _grown(box, float(distance))
             return sql.SQL("{} AND {}").format(index, condition), [*mercator_box(grown), *params]
         return condition, params
+
+    def _moment(self, node: object, *, end: bool) -> tuple[sql.Composable, list]:
+        """Return one end of an interval, or an instant, as timestamptz SQL."""
+        if node == "..":
+            return sql.SQL("%s::timestamptz"), ["infinity" if end else "-infinity"]
+        if isinstance(node, str):
+            node = {"timestamp": node} if len(node) > 10 else {"date": node}
+        if isinstance(node, dict) and "property" in node:
+            field = self._property(node)
+            if field.type.lower() not in INSTANT_TYPES:
+                raise _fail(
+                    f"'{field.name}' is not a date: the temporal functions take the date "
+                    f"properties ({', '.join(self._instant_names()) or 'none in this layer'}), "
+                    "DATE(…), TIMESTAMP(…) and INTERVAL(…, …)."
+                )
+            value, values, _ = _instant_sql(field.name)
+            return value, values
+        if isinstance(node, dict) and ("date" in node or "timestamp" in node):
+            value, values, _ = self._instant_literal(node)
+            return value, values
+        raise _fail(f"{json.dumps(node)[:60]} is not an instant or an interval.")
+
+    def _instant_names(self) -> list[str]:
+        return [name for name, f in self.fields.items() if f.type.lower() in INSTANT_TYPES]
+
+    def _period(
+        self, node: object
+    ) -> tuple[tuple[sql.Composable, list], tuple[sql.Composable, list]]:
+        """Return the start and end of an interval; an instant is both."""
+        if isinstance(node, dict) and "interval" in node:
+            ends = node["interval"]
+            if not isinstance(ends, list) or len(ends) != 2:
+                raise _fail("INTERVAL takes a start and an end: INTERVAL('2025-07-01', '..').")
+            start, end = self._moment(ends[0], end=False), self._moment(ends[1], end=True)
+            literal = [v for v in ends if isinstance(v, str) and v != ".."]
+            if len(literal) == 2 and _instant_key(literal[0]) > _instant_key(literal[1]):
+                raise _fail(f"INTERVAL('{literal[0]}', '{literal[1]}') ends before it starts.")
+            return start, end
+        moment = self._moment(node, end=False)
+        return moment, moment
+
+    def _temporal(self, op: str, args: list) -> tuple[sql.Composable, list]:
+        if len(args) != 2:
+            raise _fail(f"{op.upper()} takes two instants or intervals.")
+        (a_start, a_end), (b_start, b_end) = (self._period(arg) for arg in args)
+        parts = {"as": a_start, "ae": a_end, "bs": b_start, "be": b_end}
+        template = TEMPORAL[op]
+        order = [name for _, name, _, _ in string.Formatter().parse(template) if name]
+        condition = sql.SQL(template).format(
+            **{name: sql.SQL("({})").format(value) for name, (value, _) in parts.items()}
+        )
+        return condition, [v for name in order for v in parts[name][1]]
+
+
+def _instant_key(text: str) -> datetime.datetime:
+    """Return a literal instant's moment, to check an interval's order (dates at midnight UTC:
+    close enough to order them; the SQL reads them in the city's time)."""
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise _fail(f"'{text[:40]}' is not a date or timestamp.") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
 
 
 def _instant_sql(name: str) -> tuple[sql.Composable, list, str]:
@@ -418,16 +510,11 @@ def _coordinates(geometry: dict) -> tuple[list[float], list[float]]:
     return xs, ys
 
 
-def filter_crs_swaps_axes(value: str | None) -> bool:
-    """Return whether `filter-crs` gives latitude first (EPSG:4326); refuse other CRSs."""
-    if not value or value.strip() in CRS84_NAMES:
-        return False
-    if value.strip() in EPSG_4326_NAMES:
-        return True
-    raise InvalidParameter(
-        f"filter-crs must be CRS84 ({min(CRS84_NAMES)}) or EPSG:4326, not '{value[:60]}'.",
-        parameter="filter-crs",
-    )
+def filter_crs(value: str | None) -> OfferedCrs:
+    """Return the CRS `filter-crs` names (CRS84 when absent): any CRS the server offers."""
+    if not value or not value.strip():
+        return CRS84_CRS
+    return crs_from_name(value, parameter="filter-crs")
 
 
 def compile_filter(
@@ -438,8 +525,8 @@ def compile_filter(
     crs: str | None = None,
 ) -> CqlFilter:
     """Return the compiled filter that `filter=text` asks of a layer with these fields."""
-    swap_axes = filter_crs_swaps_axes(crs)
+    geometry_crs = filter_crs(crs)
     tree = parse(text, language=language)
-    condition, params = _Compiler(fields=fields, swap_axes=swap_axes).condition(tree)
-    normalised = json.dumps([tree, swap_axes], sort_keys=True, ensure_ascii=False)
+    condition, params = _Compiler(fields=fields, crs=geometry_crs).condition(tree)
+    normalised = json.dumps([tree, geometry_crs.uri], sort_keys=True, ensure_ascii=False)
     return CqlFilter(condition=condition, params=tuple(params), normalised=normalised)

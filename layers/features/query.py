@@ -99,7 +99,7 @@ class FeatureQuery:
     properties: tuple[str, ...] | None = None  # None: all of them
     sort: tuple[SortKey, ...] = ()
     as_of: datetime.datetime | None = None  # None: the layer as it is
-    # The CRS of `bbox` (an EPSG code; x first): 4326 is longitude/latitude (layers/ogc/crs.py).
+    # The CRS of `bbox` (an EPSG code; x first): 4326 is longitude/latitude (features/crs.py).
     bbox_srid: int = 4326
     # The coordinates' CRS in answers, and whether they are written y first (latitude or
     # northing, as EPSG:4326 defines its axes): the SQL of layers/features/geojson.py.

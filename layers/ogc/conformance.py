@@ -1,11 +1,12 @@
 """The conformance classes the OGC API implements, and the CRS it speaks."""
 
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+from layers.features.crs import CRS84  # noqa: F401  (views, tiles and the OpenAPI take it from here)
+
 CONFORMANCE_CLASSES = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
-    # Part 2 (layers/ogc/crs.py): crs and bbox-crs, Content-Crs, storageCrs and crs lists.
+    # Part 2 (layers/features/crs.py): crs and bbox-crs, Content-Crs, storageCrs and crs lists.
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     # Part 4 (layers/ogc/transactions.py): POST, PUT, DELETE; PATCH as a JSON Merge Patch.
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
@@ -22,7 +23,7 @@ CONFORMANCE_CLASSES = [
     "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
     "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
     # Part 3 - Filtering (layers/features/cql2.py, layers/ogc/queryables.py): `filter` in CQL2
-    # text and JSON on items, `filter-crs` CRS84 or EPSG:4326, a queryables schema per collection.
+    # text and JSON on items, `filter-crs` any offered CRS, a queryables schema per collection.
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
@@ -35,4 +36,6 @@ CONFORMANCE_CLASSES = [
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
     "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/temporal-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/property-property",
 ]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from layers.features.crs import OFFERED_URIS
+
 from .conformance import CRS84
-from .crs import OFFERED_URIS
 
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 10
@@ -212,7 +213,7 @@ TILES_PATHS = {
 }
 
 
-# Part 2 (layers/ogc/crs.py): the CRSs the coordinates and the bbox may be in, by URI.
+# Part 2 (layers/features/crs.py): the CRSs the coordinates and the bbox may be in, by URI.
 _CRS_SCHEMA = {"type": "string", "format": "uri", "enum": list(OFFERED_URIS)}
 CRS = _parameter(
     "crs",
@@ -266,8 +267,9 @@ def openapi_document(*, base_url: str, title: str, description: str) -> dict:
         ),
         _parameter(
             "filter-crs",
-            {"type": "string", "enum": [CRS84, "http://www.opengis.net/def/crs/EPSG/0/4326"]},
-            "The CRS of the filter's geometries (EPSG:4326: latitude first).",
+            {"type": "string", "enum": list(OFFERED_URIS), "default": CRS84},
+            "The CRS of the filter's geometries, in its axis order (EPSG:4326 and 4756: "
+            "latitude first; VN-2000 TM-3, e.g. EPSG:9214, in metres, easting first).",
         ),
         _parameter("sortby", {"type": "string"}, "Comma-separated properties, '-' descending."),
         FORMAT,

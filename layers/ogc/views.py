@@ -29,12 +29,12 @@ from layers.api.throttles import AnonymousScopedThrottle
 from layers.catalogue_dcat import catalogue_link, iso_metadata_link
 from layers.errors import InvalidParameter, NotFound
 from layers.features import geojson as feature_sql
+from layers.features.crs import CRS84_CRS, OFFERED_URIS, OfferedCrs, answer_in, box_in, crs_from_uri
 from layers.features.query import FeatureQuery, feature_query_from_params, parse_int
 from layers.models import Layer
 from layers.rich_text import clean_attribution
 
 from .conformance import CONFORMANCE_CLASSES, CRS84
-from .crs import CRS84_CRS, OFFERED_URIS, OfferedCrs, answer_in, box_in, crs_from_uri
 from .openapi import DEFAULT_LIMIT, MAX_LIMIT, openapi_document
 
 JSON = "application/json"

@@ -10,8 +10,8 @@ import pytest
 from django.db import connection
 from owslib.ogcapi.features import Features
 
+from layers.features.crs import OFFERED_URIS
 from layers.ogc.conformance import CONFORMANCE_CLASSES, CRS84
-from layers.ogc.crs import OFFERED_URIS
 
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/{}"
 HUE = EPSG.format(9214)

@@ -20,7 +20,7 @@ import functools
 from ctypes import c_int, c_void_p
 from dataclasses import dataclass
 
-from django.contrib.gis.gdal import SpatialReference
+from django.contrib.gis.gdal import CoordTransform, OGRGeometry, SpatialReference
 from django.contrib.gis.gdal.libgdal import lgdal
 
 from layers.errors import InvalidParameter
@@ -28,7 +28,7 @@ from layers.features.query import FeatureQuery, parse_bbox, parse_number
 from layers.features.validation import CRS84_NAMES, parse_crs
 from layers.importers.crs import VN2000
 
-from .conformance import CRS84
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 
 EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{srid}"
 HUE_SRID = 9214  # VN-2000 / TM-3 107-00, Thừa Thiên Huế's zone
@@ -88,6 +88,35 @@ def _area(srid: int) -> tuple[float, float, float, float]:
     if srid == 3857:
         return _MERCATOR
     return _GEOGRAPHIC if SpatialReference(srid).geographic else _PROJECTED
+
+
+def covers(srid: int, box: tuple[float, float, float, float]) -> bool:
+    """Return whether a box (x first) lies where this CRS can be transformed from."""
+    west, south, east, north = _area(srid)
+    return west <= box[0] and box[2] <= east and south <= box[1] and box[3] <= north
+
+
+def lon_lat_box(box: tuple[float, float, float, float], *, srid: int) -> tuple[float, ...]:
+    """Return the longitude/latitude box around a box of another CRS (x first): its edges are
+    densified (64 points a side) before they are transformed, so the curved edges are inside."""
+    min_x, min_y, max_x, max_y = box
+    steps = [i / 64 for i in range(65)]
+    ring = [(min_x + (max_x - min_x) * t, min_y) for t in steps]
+    ring += [(max_x, min_y + (max_y - min_y) * t) for t in steps]
+    ring += [(max_x - (max_x - min_x) * t, max_y) for t in steps]
+    ring += [(min_x, max_y - (max_y - min_y) * t) for t in steps]
+    line = OGRGeometry(
+        "LINESTRING (" + ", ".join(f"{x!r} {y!r}" for x, y in ring) + ")", SpatialReference(srid)
+    )
+    line.transform(_to_wgs84(srid))
+    west, south, east, north = line.extent
+    margin = 1e-6  # about 0.1 m: the transformation in PostGIS may round differently
+    return (west - margin, south - margin, east + margin, north + margin)
+
+
+@functools.cache
+def _to_wgs84(srid: int) -> CoordTransform:
+    return CoordTransform(SpatialReference(srid), SpatialReference(4326))
 
 
 def _axis_help(crs: OfferedCrs) -> str:
@@ -184,8 +213,7 @@ def box_in(value: str, crs: OfferedCrs, *, parameter: str = "bbox") -> dict:
             f"{parameter}: the minimum must not exceed the maximum ({_axis_help(crs)}).",
             parameter=parameter,
         )
-    west, south, east, north = _area(crs.srid)
-    if not (west <= min_x and max_x <= east and south <= min_y and max_y <= north):
+    if not covers(crs.srid, (min_x, min_y, max_x, max_y)):
         raise InvalidParameter(
             f"{parameter} lies outside what {crs.epsg} covers ({_axis_help(crs)}): is "
             "bbox-crs right?",
