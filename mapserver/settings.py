@@ -501,6 +501,10 @@ if BEHIND_TLS:
         # Asking browsers to preload the domain is the domain owner's choice and hard to undo
         # (hstspreload.org); HSTS itself is on. Set SECURE_HSTS_PRELOAD=true to opt in.
         SILENCED_SYSTEM_CHECKS.append("security.W021")
+# The certificate (full chain) and private key of nginx's TLS site, as `manage.py deployconf`
+# writes it (docs/operations.md, "Installing on a Debian server"); read by nginx, not by Django.
+TLS_CERTIFICATE = env.str("TLS_CERTIFICATE", default="")
+TLS_CERTIFICATE_KEY = env.str("TLS_CERTIFICATE_KEY", default="")
 
 # Browser libraries installed from npm (package.json), copied to var/vendor by the set-up and served
 # as static files: no CDN at run time.
