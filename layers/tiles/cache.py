@@ -127,6 +127,14 @@ class TileCache(ABC):
     def clear_layer(self, slug: str) -> None:
         """Remove every cached tile of a layer, in both scopes, and its published versions."""
 
+    def cached_slugs(self) -> set[str]:
+        """Return the slugs of the layers that have anything in the cache, in either scope.
+
+        A restore clears them all (layers/backups/services.py): the cache may hold layers the
+        restored database no longer has, or other data under the same version numbers.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot list its layers")
+
     def publish(self, scope: str, slug: str, version: int) -> None:
         """Say that the cached tiles of a layer are current for `version` (and older ones).
 
@@ -295,6 +303,17 @@ class FolderTileCache(TileCache):
             doomed = trash / f"{slug}-{uuid.uuid4().hex}"
             os.replace(folder, doomed)
             shutil.rmtree(doomed, ignore_errors=True)
+
+    def cached_slugs(self) -> set[str]:
+        slugs = set()
+        for scope in SCOPES:
+            try:
+                entries = list(os.scandir(self.root / scope))
+            except FileNotFoundError:
+                continue
+            # Folders are slugs, links `slug@version`; dot-names are links being made.
+            slugs.update(e.name.split("@", 1)[0] for e in entries if not e.name.startswith("."))
+        return slugs
 
     def remove_leftovers(self, *, older_than_s: float) -> int:
         cutoff = time.time() - older_than_s
