@@ -246,6 +246,11 @@ HEALTH_DETAIL_TOKEN = env.str("HEALTH_DETAIL_TOKEN", default="")
 DB_UNAVAILABLE_RETRY_AFTER_S = env.int("DB_UNAVAILABLE_RETRY_AFTER_S", default=10)
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "/media/"
+# Backups (`manage.py backup`/`restore`, docs/operations.md "Backups"): where an archive goes when
+# no -o is given, and the one folder to take pg_dump/pg_restore from (empty: Debian's folder of the
+# server's major version, /usr/lib/postgresql/<major>/bin, then any newer one, then PATH).
+BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(BASE_DIR / "var" / "backups")))
+BACKUP_PG_BIN_DIR = env.str("BACKUP_PG_BIN_DIR", default="")
 
 # django-axes counts failed sign-ins (admin and /api/v1/auth/login/) and locks a username from an
 # address after AXES_FAILURE_LIMIT of them, for AXES_COOLOFF_MINUTES (docs/security.md). By the

@@ -60,6 +60,10 @@ if ! dpkg-query -W -f='${Status}' pgbouncer 2>/dev/null | grep -q "ok installed"
     if command -v systemctl >/dev/null; then as_root systemctl disable --quiet pgbouncer 2>/dev/null || true; fi
 fi
 
+# pg_dump and pg_restore for `manage.py backup`/`restore` (also when the database is elsewhere;
+# a server newer than Debian's needs its own postgresql-client-<major>, docs/operations.md).
+apt_install postgresql-client
+
 # --- PostgreSQL + PostGIS -------------------------------------------------------------------
 if [ -z "$DATABASE_URL_GIVEN" ]; then
     pg_version() { ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1; }
