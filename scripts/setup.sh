@@ -62,7 +62,7 @@ fi
 
 # pg_dump and pg_restore for `manage.py backup`/`restore` (also when the database is elsewhere;
 # a server newer than Debian's needs its own postgresql-client-<major>, docs/operations.md).
-apt_install postgresql-client
+command -v pg_dump >/dev/null && command -v pg_restore >/dev/null || apt_install postgresql-client
 
 # --- PostgreSQL + PostGIS -------------------------------------------------------------------
 if [ -z "$DATABASE_URL_GIVEN" ]; then
