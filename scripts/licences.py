@@ -59,9 +59,11 @@ PERMISSIVE = frozenset(
 # Weak copyleft: compatible when linked or imported unmodified, with obligations (ship the licence
 # text, let users replace the library, publish changes to its files). A person decides, per package.
 WEAK_COPYLEFT = frozenset(
-    {"CDDL-1.0", "CDDL-1.1", "CC-BY-SA-3.0", "CC-BY-SA-4.0", "EPL-1.0", "EPL-2.0", "LGPL"}
-    | {"MPL-1.1"}
-)
+    {
+        "CDDL-1.0", "CDDL-1.1", "CC-BY-SA-3.0", "CC-BY-SA-4.0", "EPL-1.0", "EPL-2.0", "LGPL",
+        "MPL-1.1",
+    }
+)  # fmt: skip
 WEAK_COPYLEFT_PREFIXES = ("LGPL-",)
 # Whoever distributes Apache-2.0 code with these must put the whole under their terms, may not use
 # it commercially, or may not distribute it at all.
