@@ -19,6 +19,8 @@ from importlib import import_module
 from django.db import transaction
 from django.utils import timezone
 
+from mapserver.observability.request_ids import TASK_HEADER, current_request_id
+
 from .models import QueuedTask
 
 logger = logging.getLogger(__name__)
@@ -37,10 +39,12 @@ class Dispatch:
     outbox_id: int
     sent: bool | None = None
     error: str = field(default="", repr=False)
+    # The request that asked for it, told to the worker (its log lines carry the same id).
+    request_id: str | None = None
 
     def send_now(self) -> None:
         """Send the outboxed message (the on-commit step); keep it in the outbox on failure."""
-        self.sent, self.error = _send_row(self.outbox_id)
+        self.sent, self.error = _send_row(self.outbox_id, request_id=self.request_id)
         if self.sent:
             # The broker answers again: what waited in the outbox can go too.
             outbox_flush(min_age=FLUSH_MIN_AGE)
@@ -49,14 +53,19 @@ class Dispatch:
 def enqueue(task: str, *args, **kwargs) -> Dispatch:
     """Have a worker run `task(*args, **kwargs)` once the current transaction commits."""
     row = QueuedTask.objects.create(task=task, args=list(args), kwargs=kwargs)
-    dispatch = Dispatch(task=task, outbox_id=row.pk)
+    dispatch = Dispatch(task=task, outbox_id=row.pk, request_id=current_request_id())
     # A bound method: Django logs a failing on-commit callable by its __qualname__.
     transaction.on_commit(dispatch.send_now, robust=True)
     return dispatch
 
 
-def _send_row(outbox_id: int, *, older_than=None) -> tuple[bool | None, str]:
+def _send_row(
+    outbox_id: int, *, older_than=None, request_id: str | None = None
+) -> tuple[bool | None, str]:
     """Send one outbox row and delete it; return (sent, error). None: another sender has it.
+
+    `request_id` is the id of the request that queued it, known only to the on-commit send: a
+    row sent later by a flush goes without one (the flush may run in another request).
 
     The row is claimed by moving its `created_at` to now (compare-and-set), not by holding a
     lock across the send: in eager mode the task runs inside the send, and must not run inside
@@ -74,7 +83,7 @@ def _send_row(outbox_id: int, *, older_than=None) -> tuple[bool | None, str]:
     if not claimed:
         return None, ""
     try:
-        _publish(row)
+        _publish(row, request_id=request_id)
     except Exception as error:  # the broker (or its client) failed: keep the row for later
         QueuedTask.objects.filter(pk=row.pk).update(
             attempts=row.attempts + 1, last_error=f"{type(error).__name__}: {error}"[:2000]
@@ -85,7 +94,7 @@ def _send_row(outbox_id: int, *, older_than=None) -> tuple[bool | None, str]:
     return True, ""
 
 
-def _publish(row: QueuedTask) -> None:
+def _publish(row: QueuedTask, *, request_id: str | None = None) -> None:
     from mapserver.celery import app
 
     # Tasks are named by their dotted path; the web process loads a task module only when it
@@ -94,7 +103,8 @@ def _publish(row: QueuedTask) -> None:
     if row.task not in app.tasks and module:
         import_module(module)
     # Through the registered task (not send_task), so eager mode in tests runs it in-process.
-    app.tasks[row.task].apply_async(args=row.args, kwargs=row.kwargs)
+    headers = {TASK_HEADER: request_id} if request_id else None
+    app.tasks[row.task].apply_async(args=row.args, kwargs=row.kwargs, headers=headers)
 
 
 def outbox_flush(*, min_age: timedelta = FLUSH_MIN_AGE, limit: int = FLUSH_BATCH) -> int:

@@ -46,6 +46,9 @@ def route_task(name, args, kwargs, options, task=None, **kw) -> dict:
 app.conf.task_routes = (route_task,)
 app.autodiscover_tasks()
 
+# Request ids in tasks, one log line per task, and Celery's log handlers scrubbed of secrets.
+from mapserver.observability import task_signals  # noqa: E402, F401
+
 
 @worker_ready.connect
 def _sweep_at_worker_start(sender=None, **kwargs) -> None:

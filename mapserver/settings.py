@@ -9,6 +9,8 @@ import environ
 from csp.constants import NONCE
 from django.utils.translation import gettext_lazy as _
 
+from mapserver.observability.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # GDAL reads files that others made (uploads): it must not follow them to other files or to the
@@ -57,6 +59,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request's id (X-Request-ID) is bound before anything logs, and its time, metrics
+    # and log line cover every other middleware (mapserver/observability/middleware.py).
+    "mapserver.observability.middleware.RequestObservationMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # A database outage answers 503 (JSON with Retry-After on API, OGC and tile routes), not 500.
@@ -443,12 +448,18 @@ PARTITION_SWAP_WAIT_S = env.int("PARTITION_SWAP_WAIT_S", default=120)
 # The admin's map widgets open at the city's centre over its base layers (WEBMAP_BASE_LAYERS).
 GIS_ADMIN_DEFAULT_ZOOM = 12
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-}
+# Log lines (docs/operations.md, "Logs"): the message alone by default; LOG_FORMAT=json writes one
+# JSON object per line, one line per request and per task, each with its request id. Secrets are
+# removed from every line in both formats.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
+
+# Prometheus metrics at /metrics (docs/operations.md, "Metrics"), for these addresses or
+# networks, a bearer METRICS_TOKEN (empty: none accepted) or GIS staff. Job figures cover the
+# jobs that ended in the last METRICS_JOB_WINDOW_S.
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_JOB_WINDOW_S = env.int("METRICS_JOB_WINDOW_S", default=3600)
 
 # Debian 12 ships GDAL 3.6, which cannot block file/network access from crafted spatial references.
 # Only GIS staff may upload data; the importer validates the SRS it is given (see docs/security.md).

@@ -32,6 +32,7 @@ from layers.middleware import DATABASE_ERRORS
 from layers.models import Layer
 from layers.selectors import layers_visible_to
 from mapserver.db_router import read_alias
+from mapserver.observability import metrics
 
 from .ahead import visible_with_tile
 from .cache import PUBLIC, TileKey, layer_scope, tile_cache
@@ -192,6 +193,7 @@ def _cached_public_tile(request: HttpRequest, slugs: str, coord: TileCoord) -> H
         if data is None:
             return None
         parts.append(data)
+    metrics.tile_cache_looked_up(hits=len(parts))
     # Short-lived: the database decides again as soon as it is back.
     return _tile_answer(request, _tile_body(parts), public=True, max_age_s=DB_DOWN_MAX_AGE_S)
 
@@ -262,6 +264,7 @@ def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpRespon
         key = TileKey.of(in_range[0], coord)
         redirect = cache.accel_redirect(key)
         if redirect and cache.get(key):
+            metrics.tile_cache_looked_up(hits=1)
             response = HttpResponse(content_type=MVT_CONTENT_TYPE)
             response["X-Accel-Redirect"] = redirect
             return _cache_headers(response, public=False, max_age_s=max_age_s)
@@ -270,6 +273,8 @@ def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpRespon
         layer_tile(layer=layer, coord=coord, cache=cache, store=False, rendered=ahead)
         for layer in in_range
     ]
+    hits = sum(answer.from_cache for answer in answers)
+    metrics.tile_cache_looked_up(hits=hits, misses=len(answers) - hits)
     # Tiles rendered now are cached once the response is out (see TileResponse).
     after_sent = [answer.store for answer in answers if answer.unstored]
     body = _tile_body([answer.data for answer in answers])
