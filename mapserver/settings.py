@@ -310,9 +310,11 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {
+    # The token first: DRF answers a request with neither credential 401 with the first class's
+    # scheme (WWW-Authenticate: Token); with the session first it would be a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "layers.api.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     # Anonymous callers of the heavy endpoints (features pages, search, identify, exports) are
     # throttled per address by scope (layers/api/throttles.py); signed-in users are not.
