@@ -31,6 +31,12 @@ ENV_EXAMPLE = DEPLOY_DIR / "mapserver.env.example"
 GUNICORN_CONF = DEPLOY_DIR / "gunicorn.conf.py"
 # What systemd units and paths may hold unquoted: no spaces, quotes, `%`, `$` or line breaks.
 _SAFE_VALUE = re.compile(r"^[\w.:/@+-]+$")
+# A line of the settings file that systemd (EnvironmentFile=) and django-environ read alike: no
+# quotes, backslashes or `$` (one of them unquotes or expands them, the other not), no space at
+# either end of the value.
+_SETTINGS_LINE = re.compile(
+    r"^(?P<name>[A-Z][A-Z0-9_]*)=(?P<value>(?:[^\s'\"\\$](?:[^'\"\\$]*[^\s'\"\\$])?)?)$"
+)
 
 
 class DeploymentError(ValueError):
@@ -265,6 +271,22 @@ class Deployment:
             return site.render()
         except NginxConfigError as error:
             raise DeploymentError(str(error)) from error
+
+
+def settings_file_values(text: str) -> dict[str, str]:
+    """Return the NAME=value settings of a settings file; raise DeploymentError for a bad line."""
+    values = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _SETTINGS_LINE.match(line)
+        if match is None:
+            raise DeploymentError(
+                f"Line {number} of the settings file is not NAME=value as both systemd and Django "
+                f"read it (no quotes, backslashes, $ or spaces around the value): {line!r}"
+            )
+        values[match["name"]] = match["value"]
+    return values
 
 
 def installed_nginx_version() -> tuple[int, ...] | None:

@@ -85,9 +85,9 @@ class NginxSite:
         listen = (self.listen,) if isinstance(self.listen, str) else tuple(self.listen)
         for address in listen:
             _check("listen", address)
+        for name in self.server_name.split() or [""]:
+            _check("server_name", name)
         values = {
-            "command": self.command,
-            "server_name": self.server_name,
             "upstream": self.upstream,
             "tile_cache_dir": _absolute(settings.TILE_CACHE_DIR),
             "static_root": _absolute(settings.STATIC_ROOT),
@@ -105,6 +105,8 @@ class NginxSite:
                 raise NginxConfigError(f"The {name} header {value!r} cannot be written there.")
         return {
             **values,
+            "command": self.command,
+            "server_name": self.server_name,
             "listen": listen,
             "tls": self.tls.context() if self.tls else None,
             "security_headers": headers,

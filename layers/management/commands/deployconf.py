@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from mapserver.deployment import Deployment, DeploymentError
+from mapserver.deployment import Deployment, DeploymentError, settings_file_values
 
 
 class Command(BaseCommand):
@@ -45,6 +46,9 @@ class Command(BaseCommand):
             https_listen=tuple(https_listen or ["443"]),
         )
         try:
+            settings_file = Path(env_file)
+            if os.access(settings_file, os.R_OK):
+                settings_file_values(settings_file.read_text(encoding="utf-8"))
             paths = deployment.write(output)
         except DeploymentError as error:
             raise CommandError(str(error)) from error
