@@ -14,6 +14,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from layers.services import FeatureRecord, layer_append_features
+from mapserver.deployment import ENV_EXAMPLE, settings_file_values
 from tests.tiles.conftest import tile_and_pixel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,6 +188,16 @@ def test_check_deploy_is_clean_behind_tls():
     output = result.stdout + result.stderr
     # Every check passes, Django's security ones and drf-spectacular's schema warnings alike:
     # only gis.W001 and security.W021 (HSTS preload, see settings) are silenced.
+    assert result.returncode == 0, output
+    assert reported_checks(output) == set(), output
+    assert "(2 silenced)" in output, output
+
+
+def test_check_deploy_is_clean_with_the_production_settings_template():
+    # deploy/mapserver.env.example as an administrator fills it: only the secret key is blank.
+    values = settings_file_values(ENV_EXAMPLE.read_text(encoding="utf-8"))
+    result = run_check_deploy(**{**values, "SECRET_KEY": secrets.token_urlsafe(50)})
+    output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert reported_checks(output) == set(), output
     assert "(2 silenced)" in output, output
