@@ -2,8 +2,13 @@
 # Prepare this machine for the server, idempotently: system packages (PostGIS for the installed
 # PostgreSQL, GDAL, Redis, gettext, Node.js), a local PostgreSQL and Redis unless DATABASE_URL /
 # REDIS_URL point elsewhere, the Python venv, the npm packages, the database schema and static files.
+# `--production` builds a server's copy instead (docs/operations.md, "Installing on a Debian
+# server"): no test tools, and neither a .env, a local database nor the schema and static files
+# (the settings file is linked as .env first; mapserver-manage runs migrate and collectstatic).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PRODUCTION=""
+if [ "${1:-}" = "--production" ]; then PRODUCTION=1; fi
 trap 'printf "\033[1;31mSet-up failed\033[0m at scripts/setup.sh line %s: %s\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
 
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
@@ -49,13 +54,17 @@ apt_install libgeos-c1v5 libproj25 gettext ca-certificates
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 # The web map's label font (its glyphs are built below) and the browser of the browser tests.
-apt_install fonts-noto-core chromium
+apt_install fonts-noto-core
+[ -n "$PRODUCTION" ] || apt_install chromium
+# tests/test_deploy.py checks the units with systemd-analyze and makes a certificate with openssl.
+command -v systemd-analyze >/dev/null || apt_install systemd
+command -v openssl >/dev/null || apt_install openssl
 # nginx, the front server of deploy/nginx.conf.template: the tests run it in front of Django.
 apt_install nginx-light
 # PgBouncer: tests/scale runs its own instance (own ini, own port) in front of a private cluster.
 # Its package enables the system service for the next boot (apt_install only stops it starting
 # now): disabled when we install it, so nothing of ours listens on 6432 with Debian's ini.
-if ! dpkg-query -W -f='${Status}' pgbouncer 2>/dev/null | grep -q "ok installed"; then
+if [ -z "$PRODUCTION" ] && ! dpkg-query -W -f='${Status}' pgbouncer 2>/dev/null | grep -q "ok installed"; then
     apt_install pgbouncer
     if command -v systemctl >/dev/null; then as_root systemctl disable --quiet pgbouncer 2>/dev/null || true; fi
 fi
@@ -111,11 +120,13 @@ if [ ! -x .venv/bin/python ]; then
     say "Creating .venv"
     python3 -m venv .venv
 fi
-REQUIREMENTS_SHA=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+REQUIREMENTS=requirements-dev.txt
+if [ -n "$PRODUCTION" ]; then REQUIREMENTS=requirements.txt; fi
+REQUIREMENTS_SHA=$( (echo "$REQUIREMENTS"; cat requirements.txt requirements-dev.txt) | sha256sum | cut -d' ' -f1)
 if [ "$(cat .venv/.requirements.sha 2>/dev/null)" != "$REQUIREMENTS_SHA" ]; then
-    say "Installing Python requirements"
+    say "Installing Python requirements ($REQUIREMENTS)"
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -r requirements-dev.txt
+    .venv/bin/python -m pip install -q -r "$REQUIREMENTS"
     echo "$REQUIREMENTS_SHA" > .venv/.requirements.sha
 fi
 
@@ -140,11 +151,16 @@ cp -u node_modules/terra-draw/dist/terra-draw.modern.js \
 .venv/bin/python scripts/build_glyphs.py var/glyphs
 
 # --- Settings, schema, translations, static files ------------------------------------------------
+if [ -n "$PRODUCTION" ] && [ ! -f .env ]; then
+    die "no settings: link the settings file first, e.g. ln -s /etc/mapserver/mapserver.env $PWD/.env"
+fi
 if [ ! -f .env ]; then
     say "Writing .env with a new SECRET_KEY"
     printf 'SECRET_KEY=%s\n' "$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
 fi
 .venv/bin/python manage.py compilemessages --ignore=.venv --ignore=node_modules -v 0
-.venv/bin/python manage.py migrate --noinput -v 0
-.venv/bin/python manage.py collectstatic --noinput -v 0
+if [ -z "$PRODUCTION" ]; then
+    .venv/bin/python manage.py migrate --noinput -v 0
+    .venv/bin/python manage.py collectstatic --noinput -v 0
+fi
 say "Set-up done"
