@@ -11,6 +11,9 @@ export WEB_THREADS=${WEB_THREADS:-8}
 prefix=${CELERY_QUEUE_PREFIX:-}
 run_dir=var/run
 mkdir -p "$run_dir"
+metrics_dir=${PROMETHEUS_MULTIPROC_DIR:-$PWD/$run_dir/metrics}
+# For gunicorn only: the workers' figures are read from PostgreSQL and Redis at each scrape.
+unset PROMETHEUS_MULTIPROC_DIR
 
 pids=()
 worker() {  # worker <kind> <concurrency> <queues…>
@@ -31,7 +34,10 @@ worker other "${CELERY_OTHER_CONCURRENCY:-1}" exports default
 # A static schedule (settings.CELERY_BEAT_SCHEDULE); beat's own state file lives in var/run.
 .venv/bin/celery -A mapserver beat --loglevel=INFO --schedule="$run_dir/celerybeat-schedule" &
 pids+=($!)
-.venv/bin/gunicorn mapserver.wsgi -c deploy/gunicorn.conf.py &
+# The web processes add up their metrics in files of a folder of their own, emptied at each start
+# so no series of a past run lingers (docs/operations.md, "Metrics").
+mkdir -p "$metrics_dir" && rm -f "$metrics_dir"/*.db
+PROMETHEUS_MULTIPROC_DIR=$metrics_dir .venv/bin/gunicorn mapserver.wsgi -c deploy/gunicorn.conf.py &
 pids+=($!)
 
 stop() {
