@@ -31,7 +31,15 @@ keepalive = _int("WEB_KEEPALIVE_S", 5)
 # leak in a library cannot grow without bound.
 max_requests = _int("WEB_MAX_REQUESTS", 5000)
 max_requests_jitter = _int("WEB_MAX_REQUESTS_JITTER", 500)
-accesslog = os.environ.get("WEB_ACCESS_LOG", "-") or None
+# With LOG_FORMAT=json Django writes one JSON line per request itself (docs/operations.md, "Logs"):
+# gunicorn's access log is off unless WEB_ACCESS_LOG names one. Its lines never hold the query
+# string nor the referrer (either may carry a token, `?key=`), and carry the request id.
+accesslog = (
+    os.environ.get("WEB_ACCESS_LOG", "" if os.environ.get("LOG_FORMAT") == "json" else "-") or None
+)
+access_log_format = (
+    '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s" %({x-request-id}o)s'
+)
 errorlog = "-"
 loglevel = os.environ.get("WEB_LOG_LEVEL", "info")
 # Behind nginx on the same machine, the client's address comes in X-Forwarded-For.
