@@ -13,6 +13,7 @@ class LayerError(Exception):
     code = "error"
     ogc_code = "InvalidParameterValue"
     http_status = 400
+    headers: dict[str, str] = {}
 
     def __init__(self, message: str, *, parameter: str | None = None, **extra) -> None:
         super().__init__(message)
@@ -82,6 +83,15 @@ class EditConflict(Conflict):
     http_status = 409
 
 
+class NotAuthenticated(LayerError):
+    """The request needs a signed-in user or an API token, and has neither."""
+
+    code = "not-authenticated"
+    ogc_code = "NotAuthenticated"
+    http_status = 401
+    headers = {"WWW-Authenticate": "Token"}
+
+
 class Forbidden(LayerError):
     """The requester may see this but not do it (edit a layer they are not an editor of)."""
 
@@ -121,3 +131,13 @@ class PreconditionFailed(EditConflict):
     code = "precondition-failed"
     ogc_code = "PreconditionFailed"
     http_status = 412
+
+
+def refusal(user, message: str) -> LayerError:
+    """Return the error that refuses `user` a write: 401 when nobody is signed in (the client
+    should sign in or send its token), else 403 with `message` (what right is missing)."""
+    if user is None or not user.is_authenticated:
+        return NotAuthenticated(
+            "Sign in, or send an API token (Authorization: Token …), to make this change."
+        )
+    return Forbidden(message)

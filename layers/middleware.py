@@ -11,8 +11,11 @@ import logging
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+
+from layers.api.errors import error_response
+from layers.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +28,10 @@ def database_unavailable_response(request: HttpRequest) -> HttpResponse:
     """Return the 503 answer for a request that the database could not serve."""
     retry_after_s = settings.DB_UNAVAILABLE_RETRY_AFTER_S
     if request.path.startswith(JSON_PREFIXES):
-        response = JsonResponse({"code": "unavailable", "detail": UNAVAILABLE_DETAIL}, status=503)
+        # The one error vocabulary (layers/api/errors.py): the OGC API's body under /ogc/.
+        response = error_response(
+            Unavailable(UNAVAILABLE_DETAIL), ogc=request.path.startswith("/ogc/")
+        )
     else:
         # Rendered without the request: context processors would ask the database for the user.
         response = HttpResponse(render_to_string("layers/503.html"), status=503)

@@ -97,6 +97,7 @@ def error_answer(exc: Exception) -> ErrorAnswer | None:
             detail=exc.message,
             parameter=exc.parameter,
             extra=dict(exc.extra),
+            headers=dict(exc.headers),
         )
     if isinstance(exc, ModelValidationError):
         # A model's own checks (clean, constraints) seen by a service.
@@ -172,10 +173,11 @@ def ogc_exception_handler(exc: Exception, context: dict) -> Response | None:
     return Response(ogc_body(answer), status=answer.status, headers=answer.headers or None)
 
 
-def error_response(exc: LayerError) -> JsonResponse:
-    """Return the answer of a plain Django view (tiles) for a domain error: the REST body,
-    never cached."""
+def error_response(exc: LayerError, *, ogc: bool = False) -> JsonResponse:
+    """Return the answer of a plain Django view or middleware (tiles, styles, an outage) for a
+    domain error: the REST body (the OGC body when `ogc`), never cached."""
     answer = error_answer(exc)
-    response = JsonResponse(rest_body(answer), status=answer.status)
+    body = ogc_body(answer) if ogc else rest_body(answer)
+    response = JsonResponse(body, status=answer.status, headers=answer.headers or None)
     response["Cache-Control"] = "no-store"
     return response

@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 
 from layers import services
-from layers.errors import Forbidden, InvalidParameter, NotFound
+from layers.errors import InvalidParameter, NotFound, refusal
 from layers.features import geojson as feature_sql
 from layers.features.crs import CRS84_CRS, OFFERED, OfferedCrs, answer_in, crs_from_name
 from layers.features.query import FeatureQuery, feature_query_from_params
@@ -86,9 +86,10 @@ IF_MATCH = OpenApiParameter(
 def require_editor(request, layer: Layer) -> None:
     """Refuse the request unless the user may edit the layer's features (the edit rule)."""
     if not can_edit_features(request.user, layer):
-        raise Forbidden(
+        raise refusal(
+            request.user,
             f"You may not edit the layer '{layer.slug}': ask GIS staff to add you to one of its "
-            "editor groups."
+            "editor groups.",
         )
 
 

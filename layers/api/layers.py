@@ -8,11 +8,10 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from layers import selectors, services
-from layers.errors import NotFound
+from layers.errors import NotFound, refusal
 from layers.features.validation import holds_nul
 from layers.models import Category, Layer
 from layers.querysets import can_edit_layers
@@ -33,7 +32,7 @@ def layer_or_404(*, slug: str, user) -> Layer:
 def require_staff(request: HttpRequest) -> None:
     """Refuse the request unless the user is GIS staff."""
     if not can_edit_layers(request.user):
-        raise PermissionDenied("Only GIS staff may change layers.")
+        raise refusal(request.user, "Only GIS staff may change layers.")
 
 
 def extent_bbox(layer: Layer) -> list[float] | None:

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import json
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
 from django.views.decorators.http import require_safe
 
 from layers import styles
+from layers.errors import NotFound
 from layers.models import Layer
 from layers.selectors import layers_visible_to
+
+from .errors import error_response
 
 STYLE_TYPE = "application/vnd.mapbox.style+json"
 # A public style changes when a layer's data or style does (its version is in the tile URLs);
@@ -81,11 +84,7 @@ def layer_style(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         layer = layers_visible_to(user=request.user).get(slug=slug)
     except Layer.DoesNotExist:
-        response = JsonResponse(
-            {"code": "not-found", "detail": f"No layer named {slug!r}.", "parameter": "slug"},
-            status=404,
-        )
-        response["Cache-Control"] = "no-store"
+        response = error_response(NotFound(f"No layer named {slug!r}.", parameter="slug"))
         patch_vary_headers(response, ["Cookie", "Authorization"])
         return response
     return _answer(request, styles.layer_style(layer, origin=_origin(request)), [layer])

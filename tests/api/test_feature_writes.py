@@ -141,12 +141,17 @@ def test_replace_change_and_delete_a_feature(api, hue_places, staff):
 
 def test_only_staff_write_features(api, hue_places, signed_in, member):
     feature = Feature.objects.filter(layer=hue_places).first()
-    for user in (None, signed_in, member):
+    # Anonymous: 401 with the token scheme to use; signed in without the right: 403.
+    for user, refused in ((None, 401), (signed_in, 403), (member, 403)):
         client = api(user)
-        assert client.post(URL, point_feature(107.5, 16.4), format="json").status_code == 403
-        assert client.delete(f"{URL}{feature.pk}/").status_code == 403
+        response = client.post(URL, point_feature(107.5, 16.4), format="json")
+        assert response.status_code == refused
+        if refused == 401:
+            assert response["WWW-Authenticate"] == "Token"
+            assert response.json()["code"] == "not-authenticated"
+        assert client.delete(f"{URL}{feature.pk}/").status_code == refused
         assert client.put(f"{URL}{feature.pk}/", point_feature(107.5, 16.4), format="json")\
-            .status_code == 403  # fmt: skip
+            .status_code == refused  # fmt: skip
     assert Feature.objects.filter(layer=hue_places).count() == 8
 
 

@@ -27,7 +27,7 @@ def api(staff):
 @pytest.mark.django_db
 def test_only_gis_staff_may_seed(client, signed_in, layers_by_visibility):
     url = "/api/v1/layers/public-layer/tiles/seed/"
-    assert client.post(url).status_code == 403
+    assert client.post(url).status_code == 401  # nobody signed in
     client.force_login(signed_in)
     response = client.post(url)
     assert response.status_code == 403

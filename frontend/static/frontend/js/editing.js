@@ -477,6 +477,8 @@ export class Editor {
       const field = (error.parameter || '').startsWith('properties.') ? error.parameter.slice('properties.'.length) : null;
       if (field) this.showFieldProblems({ [field]: error.message });
       this.message(error.message, 'error');
+    } else if (error instanceof ApiError && error.status === 401) {
+      this.message(_('You are signed out: sign in again in another tab, then save; your drawing is kept.'), 'error');
     } else if (error instanceof ApiError && error.status === 403) {
       this.message(_('You may not edit this layer.'), 'error');
     } else if (error instanceof ApiError && error.status === 404) {
