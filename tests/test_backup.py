@@ -602,3 +602,72 @@ def test_backup_never_overwrites_a_file(restored, tmp_path):
     with pytest.raises(CommandError, match="exists already"):
         call_command("backup", "-o", str(existing), verbosity=0)
     assert existing.read_bytes() == b"an older backup"
+
+
+def test_another_role_that_is_no_superuser_restores_it(restored, tmp_path):
+    """A production role owns its database but is no superuser: PostGIS is created for it
+    beforehand (not a trusted extension), the rest (pg_trgm, unaccent, btree_gist) by the restore,
+    and every object belongs to the role that restored it."""
+    suffix = uuid.uuid4().hex[:8]
+    role, database, password = (
+        f"test_backup_role_{suffix}",
+        f"test_mapserver_backup_o{suffix}",
+        suffix,
+    )
+    with _admin_connection() as admin:
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(password)
+            )
+        )
+    try:
+        with _admin_connection() as admin:
+            admin.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(database), sql.Identifier(role)
+                )
+            )
+        db = connection.settings_dict
+        server = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+        url = f"postgis://{role}:{password}@{server}/{database}"
+        env = {
+            "DATABASE_URL": url,
+            "MEDIA_ROOT": str(tmp_path / "media"),
+            "TILE_CACHE_DIR": str(tmp_path / "tiles"),
+            "CELERY_TASK_ALWAYS_EAGER": "true",
+        }
+        refused = _manage("restore", "--no-seed", str(restored.archive), env=env)
+        assert refused.returncode != 0
+        assert "CREATE EXTENSION postgis;" in refused.stderr
+        superuser_url = _database_url(database).replace("postgis://", "postgresql://")
+        with psycopg.connect(superuser_url, autocommit=True) as su:
+            su.execute("CREATE EXTENSION postgis")
+            refused = _manage("restore", "--no-seed", str(restored.archive), env=env)
+            assert refused.returncode != 0
+            assert f"GRANT SELECT, INSERT ON spatial_ref_sys TO {role};" in refused.stderr
+            grant = sql.SQL("GRANT SELECT, INSERT ON spatial_ref_sys TO {}")
+            su.execute(grant.format(sql.Identifier(role)))
+        done = _manage("restore", "--no-seed", str(restored.archive), env=env)
+        assert done.returncode == 0, done.stderr + done.stdout
+        assert "seedtiles" in done.stdout
+        with psycopg.connect(url.replace("postgis://", "postgresql://")) as owner:
+            layers = owner.execute("SELECT count(*) FROM layers_layer").fetchone()[0]
+            # Everything but PostGIS's own (its tables, views and their index).
+            foreign = owner.execute(
+                """
+                SELECT c.relname FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
+                WHERE c.relnamespace = 'public'::regnamespace AND r.rolname <> current_user
+                  AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'i', 'I')
+                  AND c.relname <> 'spatial_ref_sys_pkey'
+                  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                  WHERE d.objid = c.oid AND d.deptype = 'e')
+                """
+            ).fetchall()
+            extensions = {n for (n,) in owner.execute("SELECT extname FROM pg_extension")}
+        assert layers == len(restored.original["layers"])
+        assert foreign == []
+        assert {"postgis", "pg_trgm", "unaccent", "btree_gist"} <= extensions
+    finally:
+        _database_drop(database)
+        with _admin_connection() as admin:
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))

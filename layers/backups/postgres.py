@@ -240,6 +240,23 @@ def added_spatial_refs() -> list[dict]:
         return [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
 
 
+def spatial_refs_writable(srids: list[int]) -> bool:
+    """Return whether this role can add those of these SRIDs that spatial_ref_sys lacks.
+
+    The table belongs to whoever created PostGIS (a superuser); the server's role needs INSERT
+    on it anyway, for the coordinate systems imports add.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('spatial_ref_sys') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return True  # PostGIS comes with the restore, made by this (super)user
+        cursor.execute("SELECT has_table_privilege('spatial_ref_sys', 'INSERT')")
+        if cursor.fetchone()[0]:
+            return True
+        cursor.execute("SELECT count(*) FROM spatial_ref_sys WHERE srid = ANY(%s)", [srids])
+        return cursor.fetchone()[0] == len(set(srids))
+
+
 def spatial_refs_add(rows: list[dict]) -> int:
     """Add the coordinate systems that are not there yet; return how many were added.
 

@@ -257,6 +257,14 @@ def _restore_preflight(manifest: Manifest, staging: Path, media_root: Path) -> p
             f"may not create in {name!r}. As PostgreSQL's superuser, run `{statements}` in it "
             "(PostGIS needs Debian's postgresql-<major>-postgis-3 package), then restore again."
         )
+    refs = json.loads((staging / SPATIAL_REFS).read_bytes())
+    if not postgres.spatial_refs_writable([row["srid"] for row in refs]):
+        raise BackupError(
+            f"The backup adds {len(refs)} coordinate systems to PostGIS's spatial_ref_sys, which "
+            f"this database role may not write in {name!r}. As PostgreSQL's superuser, run "
+            f"`GRANT SELECT, INSERT ON spatial_ref_sys TO {connection.settings_dict['USER']};` "
+            "in it (imports need it too), then restore again."
+        )
     conflicts = _media_conflicts(staging / MEDIA_PREFIX, media_root)
     if conflicts:
         raise BackupError(
