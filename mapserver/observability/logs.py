@@ -51,8 +51,19 @@ _PATTERNS = (
 )  # fmt: skip
 
 
+# Every pattern above needs one of these words: most lines hold none, and these substring tests
+# (~1 µs) pass them where the patterns would take tens of microseconds.
+_CLUES = (
+    "auth", "bearer", "token", "key", "pass", "pwd", "secret", "session", "signature", "credential",
+    "cookie", "://",
+)  # fmt: skip
+
+
 def redact(text: str) -> str:
     """Return the text with every secret it holds replaced by `[redacted]`."""
+    lowered = text.lower()
+    if not any(clue in lowered for clue in _CLUES):
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
