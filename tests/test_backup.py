@@ -16,11 +16,8 @@ import json
 import math
 import os
 import shutil
-import subprocess
-import sys
 import tarfile
 import uuid
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -31,7 +28,7 @@ from django.contrib.auth.models import Permission
 from django.contrib.gis.geos import Point
 from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client, override_settings
 from django.utils import timezone
 from PIL import Image
@@ -42,11 +39,19 @@ from layers.backups.archive import DATABASE, MANIFEST, SETTINGS
 from layers.imports import import_job_create, import_run
 from layers.models import ChangeEvent, Feature, FeatureVersion, Layer
 from layers.services import WriteContext, feature_create, feature_delete, feature_update
+from tests.databases import (
+    admin_connection,
+    database_create,
+    database_drop,
+    database_url,
+    manage,
+    reading,
+    unique_name,
+)
 from tests.factories import LayerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parent.parent
 SLUGS = ("cho", "cong-trinh-dau-moi", "di-tich", "quoc-lo-tinh-lo", "ranh-gioi-tinh")
 EDITED, IMPORTED = "di-tich", "cho"
 TILE_ZOOM = 14
@@ -83,66 +88,6 @@ def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
 
 def _body(response) -> bytes:
     return b"".join(response.streaming_content) if response.streaming else response.content
-
-
-# --- Databases of our own on the shared server ---------------------------------------------------
-
-
-def _admin_connection() -> psycopg.Connection:
-    db = connection.settings_dict
-    return psycopg.connect(
-        host=db["HOST"] or "127.0.0.1",
-        port=db["PORT"] or 5432,
-        user=db["USER"],
-        password=db["PASSWORD"],
-        dbname="postgres",
-        autocommit=True,
-    )
-
-
-def _database_create(name: str) -> None:
-    with _admin_connection() as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def _database_drop(name: str) -> None:
-    with _admin_connection() as admin:
-        admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
-def _database_url(name: str) -> str:
-    db = connection.settings_dict
-    return (
-        f"postgis://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:"
-        f"{db['PORT'] or 5432}/{name}"
-    )
-
-
-@contextmanager
-def _reading(name: str):
-    """Point the default connection at another database for a while."""
-    default = connections["default"]
-    original = default.settings_dict["NAME"]
-    default.close()
-    default.settings_dict["NAME"] = name
-    try:
-        yield
-    finally:
-        default.close()
-        default.settings_dict["NAME"] = original
-
-
-def _manage(*arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *arguments],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 # --- What is read back from each database -------------------------------------------------------
@@ -300,7 +245,7 @@ def restored(django_db_setup, django_db_blocker, tmp_path_factory):
     folder = tmp_path_factory.mktemp("backup")
     media, tiles = folder / "media", folder / "tiles"
     archive = folder / "hue.tar"
-    target = f"test_mapserver_backup_r{uuid.uuid4().hex[:8]}"
+    target = unique_name("test_mapserver_backup_r")
     restored_media, restored_tiles = folder / "restored-media", folder / "restored-tiles"
     # A cache left from another life of the deployment: a layer the backup lacks, and a tile of a
     # backed-up layer under the version number it has, holding other bytes.
@@ -360,12 +305,12 @@ def restored(django_db_setup, django_db_blocker, tmp_path_factory):
             backup_out = io.StringIO()
             call_command("backup", "-o", str(archive), stdout=backup_out)
 
-            _database_create(target)
-            done = _manage(
+            database_create(target)
+            done = manage(
                 "restore",
                 str(archive),
                 env={
-                    "DATABASE_URL": _database_url(target),
+                    "DATABASE_URL": database_url(target),
                     "MEDIA_ROOT": str(restored_media),
                     "TILE_CACHE_DIR": str(restored_tiles),
                     "CELERY_TASK_ALWAYS_EAGER": "true",
@@ -373,7 +318,7 @@ def restored(django_db_setup, django_db_blocker, tmp_path_factory):
                 },
             )
             assert done.returncode == 0, done.stderr + done.stdout
-            with _reading(target):
+            with reading(target):
                 again = _read_back(names=names, tile_dir=folder / "restored-read-tiles")
                 works_on = _works_on(names)
             yield SimpleNamespace(
@@ -389,7 +334,7 @@ def restored(django_db_setup, django_db_blocker, tmp_path_factory):
                 restored_tiles=restored_tiles,
             )
         finally:
-            _database_drop(target)
+            database_drop(target)
             # Deleting the layers drops their partitions and archives (a flush only empties them).
             for layer in Layer.objects.all():
                 layer.delete()
@@ -614,14 +559,14 @@ def test_another_role_that_is_no_superuser_restores_it(restored, tmp_path):
         f"test_mapserver_backup_o{suffix}",
         suffix,
     )
-    with _admin_connection() as admin:
+    with admin_connection() as admin:
         admin.execute(
             sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER PASSWORD {}").format(
                 sql.Identifier(role), sql.Literal(password)
             )
         )
     try:
-        with _admin_connection() as admin:
+        with admin_connection() as admin:
             admin.execute(
                 sql.SQL("CREATE DATABASE {} OWNER {}").format(
                     sql.Identifier(database), sql.Identifier(role)
@@ -636,18 +581,18 @@ def test_another_role_that_is_no_superuser_restores_it(restored, tmp_path):
             "TILE_CACHE_DIR": str(tmp_path / "tiles"),
             "CELERY_TASK_ALWAYS_EAGER": "true",
         }
-        refused = _manage("restore", "--no-seed", str(restored.archive), env=env)
+        refused = manage("restore", "--no-seed", str(restored.archive), env=env)
         assert refused.returncode != 0
         assert "CREATE EXTENSION postgis;" in refused.stderr
-        superuser_url = _database_url(database).replace("postgis://", "postgresql://")
+        superuser_url = database_url(database, scheme="postgresql")
         with psycopg.connect(superuser_url, autocommit=True) as su:
             su.execute("CREATE EXTENSION postgis")
-            refused = _manage("restore", "--no-seed", str(restored.archive), env=env)
+            refused = manage("restore", "--no-seed", str(restored.archive), env=env)
             assert refused.returncode != 0
             assert f"GRANT SELECT, INSERT ON spatial_ref_sys TO {role};" in refused.stderr
             grant = sql.SQL("GRANT SELECT, INSERT ON spatial_ref_sys TO {}")
             su.execute(grant.format(sql.Identifier(role)))
-        done = _manage("restore", "--no-seed", str(restored.archive), env=env)
+        done = manage("restore", "--no-seed", str(restored.archive), env=env)
         assert done.returncode == 0, done.stderr + done.stdout
         assert "seedtiles" in done.stdout
         with psycopg.connect(url.replace("postgis://", "postgresql://")) as owner:
@@ -668,6 +613,6 @@ def test_another_role_that_is_no_superuser_restores_it(restored, tmp_path):
         assert foreign == []
         assert {"postgis", "pg_trgm", "unaccent", "btree_gist"} <= extensions
     finally:
-        _database_drop(database)
-        with _admin_connection() as admin:
+        database_drop(database)
+        with admin_connection() as admin:
             admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
