@@ -46,6 +46,7 @@ from tests.databases import (
     database_url,
     manage,
     reading,
+    schema_fingerprint,
     unique_name,
 )
 from tests.factories import LayerFactory, UserFactory
@@ -94,53 +95,14 @@ def _body(response) -> bytes:
 
 
 def _schema() -> dict[str, list]:
-    """Return the schema as the catalogue has it (not pg_dump's text, which re-deparses CHECKs)."""
-    not_extension = (
-        "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = {oid} AND d.deptype = 'e')"
-    )
-    queries = {
-        "relations": f"""
-            SELECT c.relname, c.relkind::text, coalesce(pg_get_expr(c.relpartbound, c.oid), ''),
-                   coalesce((SELECT string_agg(p.relname, ',' ORDER BY p.relname)
-                             FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
-                             WHERE i.inhrelid = c.oid), '')
-            FROM pg_class c
-            WHERE c.relnamespace = 'public'::regnamespace
-              AND {not_extension.format(oid="c.oid")}""",
-        "columns": f"""
-            SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-                   a.attgenerated::text, a.attidentity::text,
-                   coalesce(pg_get_expr(d.adbin, d.adrelid), ''), a.attinhcount
-            FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-            WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
-              AND a.attnum > 0 AND NOT a.attisdropped
-              AND {not_extension.format(oid="c.oid")}""",
-        # PostgreSQL writes `= ANY (ARRAY[...])` checks back with other casts and parentheses.
-        "constraints": """
-            SELECT conrelid::regclass::text, conname, contype::text, convalidated,
-                   regexp_replace(pg_get_constraintdef(oid),
-                                  '::(text|character varying)(\\[\\])?|[()\\s]', '', 'g')
-            FROM pg_constraint WHERE connamespace = 'public'::regnamespace""",
-        "indexes": """
-            SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'""",
-        "triggers": """
-            SELECT tgrelid::regclass::text, tgname, pg_get_triggerdef(oid), tgenabled::text
-            FROM pg_trigger WHERE NOT tgisinternal""",
-        "functions": f"""
-            SELECT p.proname, pg_get_function_identity_arguments(p.oid), md5(p.prosrc)
-            FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
-              AND {not_extension.format(oid="p.oid")}""",
-        "sequences": """
-            SELECT sequencename, last_value FROM pg_sequences
-            WHERE schemaname = 'public' AND sequencename !~ '^(axes_|layers_(queuedtask|tilejob))'
-            """,
-    }
-    schema = {}
+    """Return the schema's definitions and the sequences' values."""
+    schema = schema_fingerprint()
     with connection.cursor() as cursor:
-        for name, query in queries.items():
-            cursor.execute(query)
-            schema[name] = sorted(cursor.fetchall(), key=repr)
+        cursor.execute(
+            "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public'"
+            " AND sequencename !~ '^(axes_|layers_(queuedtask|tilejob))'"
+        )
+        schema["sequences"] = sorted(cursor.fetchall())
     return schema
 
 
