@@ -146,6 +146,9 @@ cp -u node_modules/maplibre-gl/dist/maplibre-gl.mjs node_modules/maplibre-gl/dis
 mkdir -p var/vendor/terra-draw
 cp -u node_modules/terra-draw/dist/terra-draw.modern.js \
     node_modules/terra-draw-maplibre-gl-adapter/dist/terra-draw-maplibre-gl-adapter.modern.js var/vendor/terra-draw/
+# proj4 (VN-2000 coordinates on the map): its one-file build, fetched only when someone shows VN-2000.
+mkdir -p var/vendor/proj4
+cp -u node_modules/proj4/dist/proj4.js node_modules/proj4/LICENSE.md var/vendor/proj4/
 
 # --- Label glyphs for the web map (Vietnamese included), from the Noto Sans font -----------------
 .venv/bin/python scripts/build_glyphs.py var/glyphs
