@@ -421,6 +421,9 @@ WEBMAP_BASEMAP_URL = env.str("WEBMAP_BASEMAP_URL", default="")
 WEBMAP_BASEMAP_ATTRIBUTION = env.str("WEBMAP_BASEMAP_ATTRIBUTION", default="")
 # The investor page lists the parcels of the visible polygon layers of this category.
 WEBMAP_INVESTMENT_CATEGORY = env.str("WEBMAP_INVESTMENT_CATEGORY", default="investment")
+# The projected coordinates the map shows beside WGS 84 and accepts in "go to": an SRID of PostGIS's
+# spatial_ref_sys (its proj4text goes to the browser). 9214 is VN-2000 / TM-3 107°00′, Huế's zone.
+WEBMAP_VN2000_SRID = env.int("WEBMAP_VN2000_SRID", default=9214)
 
 # Imports (docs/import.md): the largest upload accepted, what an archive may unpack to, where the
 # worker unpacks (the system's temporary folder when empty), the category of layers an import
