@@ -20,6 +20,8 @@ from layers.rich_text import clean_attribution
 from layers.selectors import layers_visible_to
 from layers.styles import MAX_SOURCE_ZOOM
 
+from .coordinates import projected_crs
+
 # What json_script escapes, so that no text from the data can end the <script> element.
 SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
 
@@ -156,6 +158,8 @@ def map_config(*, user: AbstractBaseUser | AnonymousUser | None) -> dict:
             "investors": reverse("investors"),
         },
         "signed_in": bool(user and user.is_authenticated),
+        # The zone the map shows VN-2000 coordinates in (None: the map shows WGS 84 only).
+        "projected_crs": projected_crs(settings.WEBMAP_VN2000_SRID),
     }
 
 
