@@ -578,3 +578,16 @@ def test_another_role_that_is_no_superuser_restores_it(restored, tmp_path):
         database_drop(database)
         with admin_connection() as admin:
             admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def test_restore_refuses_to_overwrite_other_media_files(restored, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    kept = next(p for p in restored.media.rglob("*.png"))
+    clash = settings.MEDIA_ROOT / kept.relative_to(restored.media)
+    clash.parent.mkdir(parents=True)
+    clash.write_bytes(b"another photo")
+    with pytest.raises(CommandError, match=r"already holds 1 files .* other contents"):
+        call_command("restore", str(restored.archive), verbosity=0)
+    assert clash.read_bytes() == b"another photo"
+    # Nothing left behind of the unpacked archive.
+    assert sorted(p.name for p in settings.MEDIA_ROOT.iterdir()) == ["attachments"]

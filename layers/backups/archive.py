@@ -19,6 +19,7 @@ import shutil
 import tarfile
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path, PurePosixPath
 
 from . import BackupError
@@ -140,8 +141,8 @@ def _safe_name(name: str) -> bool:
     return bool(name) and not path.is_absolute() and ".." not in path.parts and "\\" not in name
 
 
-def archive_read(source: Path, into: Path) -> Manifest:
-    """Check the archive and unpack it into the folder; return its manifest.
+def archive_read(source: Path, into: Path | None) -> Manifest:
+    """Check the archive and unpack it into the folder (None: only check); return its manifest.
 
     Raises BackupError, saying what is wrong, for anything but a whole archive of a format this
     release reads whose every file matches its checksum.
@@ -170,7 +171,8 @@ def archive_read(source: Path, into: Path) -> Manifest:
             if member.name == MANIFEST:
                 continue
             _check_member(source, member, manifest)
-            _extract(tar, source, member, into / member.name, manifest.files[member.name])
+            target = into / member.name if into is not None else None
+            _extract(tar, source, member, target, manifest.files[member.name])
         missing = sorted(set(manifest.files) - set(by_name))
         if missing:
             raise _damaged(source, f"{len(missing)} listed files are missing, such as {missing[0]}")
@@ -191,18 +193,24 @@ def _check_member(source: Path, member: tarfile.TarInfo, manifest: Manifest) -> 
 
 
 def _extract(
-    tar: tarfile.TarFile, source: Path, member: tarfile.TarInfo, target: Path, entry: FileEntry
+    tar: tarfile.TarFile,
+    source: Path,
+    member: tarfile.TarInfo,
+    target: Path | None,
+    entry: FileEntry,
 ) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     size = 0
     try:
         reader = tar.extractfile(member)
-        with target.open("wb") as out:
+        with target.open("wb") if target is not None else nullcontext() as out:
             while chunk := reader.read(CHUNK_BYTES):
                 digest.update(chunk)
                 size += len(chunk)
-                out.write(chunk)
+                if out is not None:
+                    out.write(chunk)
     except (tarfile.TarError, EOFError, OSError) as error:
         raise _damaged(source, f"{member.name} cannot be read: {error}") from error
     if size != entry.size or digest.hexdigest() != entry.sha256:

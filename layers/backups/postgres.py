@@ -158,6 +158,13 @@ def database_name() -> str:
     return str(connection.settings_dict["NAME"])
 
 
+def current_role() -> str:
+    """Return the role this connection is (the URL may name none: peer authentication)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user")
+        return cursor.fetchone()[0]
+
+
 def extensions() -> dict[str, str]:
     """Return the database's extensions and their versions."""
     with connection.cursor() as cursor:

@@ -14,6 +14,7 @@ place, clears the tile cache and queues the seeds that rebuild it.
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import re
@@ -179,8 +180,7 @@ def _media_add(writer: ArchiveWriter, report: Report) -> list[str]:
 
 def backup_check(*, source: Path) -> Manifest:
     """Read and check an archive without restoring it; return its manifest."""
-    with tempfile.TemporaryDirectory(prefix="mapserver-backup-check-") as folder:
-        return archive_read(Path(source), Path(folder))
+    return archive_read(Path(source), None)
 
 
 def backup_restore(*, source: Path, seed: bool = True, report: Report = _quiet) -> RestoreOutcome:
@@ -229,6 +229,13 @@ def _restore_preflight(manifest: Manifest, staging: Path, media_root: Path) -> p
             f"this release does not know ({', '.join(unknown[:5])}). Restore it with release "
             f"{manifest.release.get('version', '?')} or newer installed."
         )
+    conflicts = _media_conflicts(staging / MEDIA_PREFIX, media_root)
+    if conflicts:
+        raise BackupError(
+            f"MEDIA_ROOT ({media_root}) already holds {len(conflicts)} files of the same names "
+            f"as the backup's but other contents (such as {conflicts[0]}). Restore into an "
+            "empty MEDIA_ROOT, or move those files away first."
+        )
     dumped_by = manifest.database.get("pg_dump", "?")
     server_major, _ = postgres.server_version()
     pg_restore = postgres.find_tool(
@@ -262,15 +269,8 @@ def _restore_preflight(manifest: Manifest, staging: Path, media_root: Path) -> p
         raise BackupError(
             f"The backup adds {len(refs)} coordinate systems to PostGIS's spatial_ref_sys, which "
             f"this database role may not write in {name!r}. As PostgreSQL's superuser, run "
-            f"`GRANT SELECT, INSERT ON spatial_ref_sys TO {connection.settings_dict['USER']};` "
+            f"`GRANT SELECT, INSERT ON spatial_ref_sys TO {postgres.current_role()};` "
             "in it (imports need it too), then restore again."
-        )
-    conflicts = _media_conflicts(staging / MEDIA_PREFIX, media_root)
-    if conflicts:
-        raise BackupError(
-            f"MEDIA_ROOT ({media_root}) already holds {len(conflicts)} files of the same names "
-            f"as the backup's but other contents (such as {conflicts[0]}). Restore into an "
-            "empty MEDIA_ROOT, or move those files away first."
         )
     return pg_restore
 
@@ -300,11 +300,7 @@ def _media_conflicts(unpacked: Path, media_root: Path) -> list[str]:
         if not path.is_file():
             continue
         there = media_root / path.relative_to(unpacked)
-        if there.exists() and (
-            not there.is_file()
-            or there.stat().st_size != path.stat().st_size
-            or there.read_bytes() != path.read_bytes()
-        ):
+        if there.exists() and (not there.is_file() or not filecmp.cmp(there, path, shallow=False)):
             conflicts.append(path.relative_to(unpacked).as_posix())
     return conflicts
 
@@ -338,7 +334,13 @@ def _tile_cache_clear() -> int:
     restore takes versions back), which would be served as current.
     """
     cache = tile_cache()
-    slugs = cache.cached_slugs()
+    try:
+        slugs = cache.cached_slugs()
+    except NotImplementedError as error:
+        raise BackupError(
+            f"The database and media files are restored, but the tile cache ({error}) must be "
+            "emptied by hand, then run `manage.py seedtiles --background`."
+        ) from error
     for slug in sorted(slugs):
         cache.clear_layer(slug)
     return len(slugs)
