@@ -148,6 +148,16 @@ def test_redact_removes_each_kind_of_secret(line, kept):
     assert "[redacted]" in cleaned
 
 
+def test_a_malformed_log_call_does_not_raise_through_the_filter():
+    stream = _configure("json")
+    try:
+        logging.getLogger("layers.test").warning("token=%s and %s", "secret456")
+    finally:
+        logging.config.dictConfig(django_settings.LOGGING)
+    [line] = [json.loads(text) for text in _read(stream).splitlines()]
+    assert line["message"] == "token=[redacted] and %s"
+
+
 def test_redact_leaves_plain_lines_alone():
     line = "tile 12/3245/1873 of landmarks kept its 500 largest features (key order kept)"
     assert redact(line) == line

@@ -73,7 +73,13 @@ class RedactSecretsFilter(logging.Filter):
     """Rewrite a record's message and exception text without the secrets they hold."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            # A malformed call (`log("%s %s", one)`): the handler reports it as usual, without
+            # its arguments' text, rather than the caller getting an exception from a log line.
+            record.msg, record.args = redact(str(record.msg)), ()
+            return True
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, ()
