@@ -98,8 +98,9 @@ def backup_create(*, target: Path | None = None, report: Report = _quiet) -> Man
         report(f"Dumping the database {postgres.database_name()} with {pg_dump.path} …")
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            cursor.execute("SELECT pg_export_snapshot()")
-            (snapshot,) = cursor.fetchone()
+            # now() is the transaction's start: the instant the backed-up data is as of.
+            cursor.execute("SELECT pg_export_snapshot(), now()")
+            snapshot, taken_at = cursor.fetchone()
             cursor.execute("SELECT app, name FROM django_migrations ORDER BY id")
             migrations = [[app, name] for app, name in cursor.fetchall()]
             spatial_refs = postgres.added_spatial_refs()
@@ -118,7 +119,7 @@ def backup_create(*, target: Path | None = None, report: Report = _quiet) -> Man
         writer.add_bytes(SETTINGS, public_settings_json())
         media_missing = _media_add(writer, report)
         manifest = Manifest(
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            created_at=taken_at.astimezone(UTC).isoformat(timespec="seconds"),
             release={"version": release.version(), "commit": release.git_commit()},
             database={
                 "name": postgres.database_name(),
