@@ -13,6 +13,8 @@ from layers.services import layer_refresh_stats
 
 SLUG = "bench-buildings-200k"
 BUILDINGS = 200_000
+# Declared so that filters (CQL2, the REST filters) may name the attributes.
+SCHEMA = [{"name": "ten", "type": "text"}, {"name": "height", "type": "integer"}]
 
 
 def say(text: str) -> None:
@@ -22,6 +24,9 @@ def say(text: str) -> None:
 def buildings_layer() -> Layer:
     """Return the layer of 200,000 synthetic buildings around Huế, made once."""
     layer = Layer.objects.filter(slug=SLUG).first()
+    if layer and layer.attribute_schema != SCHEMA:
+        Layer.objects.filter(pk=layer.pk).update(attribute_schema=SCHEMA)
+        layer.refresh_from_db()
     if layer and layer.feature_count == BUILDINGS:
         return layer
     say("Generating 200,000 buildings…")
@@ -36,6 +41,7 @@ def buildings_layer() -> Layer:
         status="ready",
         name_field="ten",
         tile_fields=["height"],
+        attribute_schema=SCHEMA,
         prebuild_zoom=16,
         max_zoom=18,
     )

@@ -280,6 +280,10 @@ AXES_VERBOSE = False
 
 # Django's cache on Redis: DRF's throttles count there, so every gunicorn process shares the counts.
 # Its own database (1 by default), because `cache.clear()` flushes the whole database it is in.
+# How long a filtered page's `numberMatched` is kept (per version of the layer's data, so an
+# edit never shows an old count): paging through a filtered result counts once.
+FEATURE_COUNT_CACHE_S = env.int("FEATURE_COUNT_CACHE_S", default=300)
+
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -26,7 +26,7 @@ from layers.querysets import can_edit_features
 
 from .base import ApiView, query_params
 from .errors import ErrorSerializer
-from .geojson import GEOJSON, collection_response, feature_response, whole_layer_count
+from .geojson import GEOJSON, collection_response, feature_response, matched_count
 from .layers import layer_or_404
 from .pagination import page_links, page_request
 from .throttles import AnonymousScopedThrottle
@@ -204,7 +204,7 @@ class FeatureListApi(ApiView):
             }
 
         return collection_response(
-            query=query, page=page, tail=tail, matched=whole_layer_count(layer, query)
+            query=query, page=page, tail=tail, matched=matched_count(layer, query)
         )
 
     @extend_schema(

@@ -27,7 +27,7 @@ from psycopg import sql
 from layers.errors import InvalidParameter
 
 from .crs import CRS84_CRS, OfferedCrs, covers, crs_from_name, lon_lat_box
-from .query import AttributeField, mercator_box
+from .query import AttributeField, attribute_value_sql, mercator_box
 
 LANGUAGES = ("cql2-text", "cql2-json")
 MAX_FILTER_CHARACTERS = 8000
@@ -199,18 +199,8 @@ class _Compiler:
         if isinstance(node, dict) and "property" in node:
             field = self._property(node)
             if field.is_numeric:
-                return (
-                    sql.SQL(
-                        "(CASE WHEN f.attributes ->> %s ~ {pattern}"
-                        " THEN (f.attributes ->> %s)::numeric END)"
-                    ).format(
-                        pattern=sql.Literal(
-                            r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
-                        )
-                    ),
-                    [field.name, field.name],
-                    "number",
-                )
+                value, values = attribute_value_sql(field)
+                return value, values, "number"
             if field.is_boolean:
                 return (
                     sql.SQL(

@@ -389,15 +389,23 @@ def text_words(text: str) -> list[str]:
     return [word for word in text.split() if word]
 
 
-def _value_sql(attribute: AttributeField) -> tuple[sql.Composable, list]:
-    """Return the SQL for a feature's value of this attribute: a number, or text."""
+def attribute_value_sql(attribute: AttributeField) -> tuple[sql.Composable, list]:
+    """Return the SQL for a feature's value of this attribute: a number, or text.
+
+    A JSON number (as imports store a numeric field's values) is cast as it is; only text is
+    matched against the number pattern first. The regular expression on every row made a
+    filtered count of 200,000 features take 250 ms instead of 140 (bench/features.py).
+    """
     if attribute.is_numeric:
+        name = attribute.name
         return (
             sql.SQL(
-                "(CASE WHEN f.attributes ->> %s ~ {pattern}"
-                " THEN (f.attributes ->> %s)::numeric END)"
+                "(CASE jsonb_typeof(f.attributes -> %s)"
+                " WHEN 'number' THEN (f.attributes -> %s)::numeric"
+                " WHEN 'string' THEN (CASE WHEN f.attributes ->> %s ~ {pattern}"
+                " THEN (f.attributes ->> %s)::numeric END) END)"
             ).format(pattern=sql.Literal(NUMBER_PATTERN)),
-            [attribute.name, attribute.name],
+            [name, name, name, name],
         )
     return sql.SQL("(f.attributes ->> %s)"), [attribute.name]
 
@@ -416,7 +424,7 @@ def _filter_sql(item: AttributeFilter) -> tuple[sql.Composable, list]:
             name,
             ["true" if value else "false" for value in item.values],
         ]
-    value, params = _value_sql(item.field)
+    value, params = attribute_value_sql(item.field)
     if item.operator == "in":
         return sql.SQL("{value} = ANY(%s)").format(value=value), [*params, list(item.values)]
     operator = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[item.operator]
@@ -582,7 +590,7 @@ def order_sql(query: FeatureQuery) -> tuple[sql.Composable, list]:
         if key.field is None:
             parts.append(sql.SQL("f.id {direction}").format(direction=direction))
             continue
-        value, values = _value_sql(key.field)
+        value, values = attribute_value_sql(key.field)
         parts.append(sql.SQL("{value} {direction}").format(value=value, direction=direction))
         params.extend(values)
     if not any(key.field is None for key in query.sort):

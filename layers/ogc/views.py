@@ -21,7 +21,7 @@ from layers.api.geojson import (
     GEOJSON,
     collection_response,
     feature_response,
-    whole_layer_count,
+    matched_count,
 )
 from layers.api.layers import extent_bbox, layer_or_404
 from layers.api.pagination import PageRequest, page_links
@@ -258,7 +258,7 @@ class ItemsView(OgcView):
             return {"links": links}
 
         response = collection_response(
-            query=query, page=page, tail=tail, matched=whole_layer_count(layer, query)
+            query=query, page=page, tail=tail, matched=matched_count(layer, query)
         )
         response["Content-Crs"] = f"<{crs.uri}>"
         return response

@@ -5,6 +5,7 @@ import json
 import pytest
 from django.contrib.gis.geos import Point
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from layers.features.query import mercator_box
 from layers.models import Feature
@@ -261,3 +262,29 @@ def test_the_3857_box_matches_postgis(lon, lat):
         x, y = cursor.fetchone()
     assert min_x < x < max_x and min_y < y < max_y
     assert max_x - min_x < 0.01 and max_y - min_y < 0.01
+
+
+def test_a_filtered_count_is_made_once_per_version_of_the_data(api, hue_places, staff):
+    """numberMatched of a filtered page is counted once per version of the layer's data: the
+    next pages reuse it, and an edit (a new version) is counted again, never shown stale."""
+
+    url = f"/api/v1/layers/{hue_places.slug}/features/"
+    query = {"filter": "ten LIKE '%'", "limit": 2}
+
+    def matched_and_counts(offset: int) -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as queries:
+            body = api().get(url, {**query, "offset": offset}).json()
+        counts = sum(q["sql"].startswith("SELECT count(*)") for q in queries.captured_queries)
+        return body["numberMatched"], counts
+
+    total = Feature.objects.filter(layer=hue_places).count()
+    assert matched_and_counts(0) == (total, 1)
+    assert matched_and_counts(2) == (total, 0)  # the second page: from the cache
+    response = api(staff).post(
+        url,
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [107.58, 16.46]},
+         "properties": {"ten": "Mới"}},
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 201, response.content
+    assert matched_and_counts(0) == (total + 1, 1)

@@ -121,6 +121,15 @@ class WebMap {
     });
 
     this.watchLoading();
+    // The coordinates bar (WGS 84 / VN-2000, "go to a coordinate"): its module loads after the first view.
+    this.map.once('idle', async () => {
+      try {
+        const { CoordinateBar } = await import('./coordinates.js');
+        this.coordinates = new CoordinateBar({ webmap: this });
+      } catch (error) {
+        toast(fmt(_('The coordinates bar could not be loaded (%(reason)s).'), { reason: error.message }), 'error');
+      }
+    });
     this.map.on('moveend', () => this.saveState());
     this.map.on('zoomend', () => markZoomRange(this.tree, config, this.map.getZoom()));
     this.map.once('load', () => {
