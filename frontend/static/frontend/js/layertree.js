@@ -1,10 +1,11 @@
 // The layer tree: categories, each with its layers' toggles, counts, legends, opacity, zoom to
-// layer, and source / licence / attribution.
+// layer, and source / licence / attribution; above it, the layers on the map in drawing order
+// (top first), to drag or move up and down.
 
-import { _, attributionNodes, h, ngettext, number, svg } from './dom.js';
+import { _, attributionNodes, fmt, h, ngettext, number, svg } from './dom.js';
 import { legendOf } from './style.js';
 
-function swatch(entry) {
+export function swatch(entry) {
   const size = 18;
   const picture = svg('svg', { width: size, height: size, viewBox: `0 0 ${size} ${size}`, 'aria-hidden': 'true', class: 'swatch' });
   if (entry.kind === 'fill') {
@@ -113,5 +114,95 @@ export function markZoomRange(container, config, zoom) {
     const outside = zoom < layer.min_zoom;
     item.classList.toggle('out-of-zoom', outside);
     item.querySelector('.zoom-hint').hidden = !outside;
+  }
+}
+
+/**
+ * The layers on the map, top first: drag a row by its handle (pointer events: mouse, pen, touch)
+ * or move it with its buttons or the arrow keys on the handle. `actions` has reorder(slugs,
+ * bottom first) and zoomTo(slug).
+ */
+export class OrderList {
+  constructor(container, config, actions) {
+    this.container = container;
+    this.bySlug = new Map(config.layers.map((layer) => [layer.slug, layer]));
+    this.actions = actions;
+    this.list = h('ol', { class: 'order-list' });
+    container.replaceChildren(h('h3', { id: 'layer-order-title' }, _('On the map')),
+      h('p', { class: 'panel-note' }, _('Drag to change what is drawn on top.')), this.list);
+    container.setAttribute('aria-labelledby', 'layer-order-title');
+    this.list.addEventListener('pointerdown', (event) => this.startDrag(event));
+  }
+
+  /** Show these layers (bottom first, as the map stacks them); keep focus on a moved row. */
+  render(slugs, { focus = null } = {}) {
+    const top = slugs.slice().reverse();
+    this.slugs = slugs;
+    this.container.hidden = !top.length;
+    this.list.replaceChildren(...top.map((slug, index) => this.row(this.bySlug.get(slug), index, top.length)));
+    if (focus) this.list.querySelector(`li[data-layer="${CSS.escape(focus.slug)}"] .${focus.control}`)?.focus();
+  }
+
+  row(layer, index, count) {
+    const move = (by, control) => {
+      const bottomFirst = this.slugs.indexOf(layer.slug) + by;
+      this.actions.reorder(this.moved(layer.slug, bottomFirst), { slug: layer.slug, control });
+    };
+    const button = (className, label, text, onclick, disabled = false) => h('button', {
+      type: 'button', class: className, title: label, 'aria-label': `${label}: ${layer.title}`, disabled, onclick,
+    }, text);
+    const entry = legendOf(layer)[0];
+    return h('li', { class: 'order-item', 'data-layer': layer.slug },
+      h('button', {
+        type: 'button', class: 'drag-handle', title: _('Drag to reorder (or use the arrow keys)'),
+        'aria-label': fmt(_('Reorder %(layer)s'), { layer: layer.title }),
+        onkeydown: (event) => {
+          const by = { ArrowUp: 1, ArrowDown: -1 }[event.key];
+          if (!by) return;
+          event.preventDefault();
+          move(by, 'drag-handle');
+        },
+      }, '⠿'),
+      entry ? swatch(entry) : null,
+      h('span', { class: 'title' }, layer.title),
+      button('move-up', _('Move up'), '↑', () => move(1, 'move-up'), index === 0),
+      button('move-down', _('Move down'), '↓', () => move(-1, 'move-down'), index === count - 1),
+      button('zoom-to', _('Zoom to layer'), '⤢', () => this.actions.zoomTo(layer.slug), !layer.bbox));
+  }
+
+  moved(slug, index) {
+    const slugs = this.slugs.filter((other) => other !== slug);
+    slugs.splice(Math.max(0, Math.min(slugs.length, index)), 0, slug);
+    return slugs;
+  }
+
+  /** Drag a row by its handle; the rows move as the pointer goes, the map when it is let go. */
+  startDrag(event) {
+    const handle = event.target.closest('.drag-handle');
+    if (!handle || event.button !== 0) return;
+    const item = handle.closest('li');
+    event.preventDefault();
+    handle.setPointerCapture(event.pointerId);
+    item.classList.add('dragging');
+    const follow = (moveEvent) => {
+      const next = [...this.list.children].find((other) => {
+        if (other === item) return false;
+        const box = other.getBoundingClientRect();
+        return moveEvent.clientY < box.top + box.height / 2;
+      });
+      if (next && item.nextElementSibling !== next) this.list.insertBefore(item, next);
+      else if (!next && this.list.lastElementChild !== item) this.list.append(item);
+    };
+    const end = () => {
+      handle.removeEventListener('pointermove', follow);
+      handle.removeEventListener('pointerup', end);
+      handle.removeEventListener('pointercancel', end);
+      item.classList.remove('dragging');
+      const top = [...this.list.children].map((row) => row.dataset.layer);
+      this.actions.reorder(top.reverse(), null);
+    };
+    handle.addEventListener('pointermove', follow);
+    handle.addEventListener('pointerup', end);
+    handle.addEventListener('pointercancel', end);
   }
 }

@@ -6,10 +6,11 @@ import * as maplibregl from 'maplibre-gl';
 
 import { _, attributionText, fmt, getJSON, h, svg, toast } from './dom.js';
 import { Identify } from './identify.js';
-import { markZoomRange, renderLayerTree } from './layertree.js';
+import { OrderList, markZoomRange, renderLayerTree } from './layertree.js';
+import { LayerOrder } from './order.js';
 import { Search } from './search.js';
 import {
-  addToStyle, adoptStyle, buildStyle, creditComposite, drawingOrder, extrusionOf, ids, inStyle,
+  addToStyle, adoptStyle, buildStyle, creditComposite, extrusionOf, ids, inStyle,
   refreshTiles, setOpacity, styleSpecs,
 } from './style.js';
 import { Measure, exportPng, shareView } from './tools.js';
@@ -22,6 +23,7 @@ const ICONS = {
   share: 'M10 14a4 4 0 0 0 5.7 0l3-3a4 4 0 0 0-5.7-5.7l-1 1M14 10a4 4 0 0 0-5.7 0l-3 3a4 4 0 0 0 5.7 5.7l1-1',
   export: 'M12 4v11M7 10l5 5 5-5M5 20h14',
   edit: 'M4 20h4L19 9l-4-4L4 16v4M13.5 6.5l4 4',
+  legend: 'M4 5h4v4H4zM4 15h4v4H4zM11 7h9M11 17h9',
 };
 
 /** Return the layers the visitor asks for: the shared view's, else those the map opens with. */
@@ -53,6 +55,8 @@ class WebMap {
     const wanted = wantedLayers(config, state);
     const missing = wanted.filter((slug) => !this.bySlug.has(slug));
     this.on = new Set(wanted.filter((slug) => this.bySlug.has(slug)));
+    // The drawing order of the layers on, bottom first: a shared link's `layers=` order.
+    this.order = new LayerOrder(config, [...this.on], { asGiven: Boolean(state.layers) });
     this.threeD = Boolean(state.view && state.view.pitch > 0);
     this.opacityOriginals = new Map();
     this.opacity = new Map(); // slug → factor chosen in the tree, kept for layers not drawn yet
@@ -62,7 +66,7 @@ class WebMap {
     const view = state.view || { center: config.center, zoom: config.zoom, bearing: 0, pitch: 0 };
     this.map = new maplibregl.Map({
       container: 'map',
-      style: buildStyle(config, { on: this.on, threeD: this.threeD }),
+      style: buildStyle(config, { on: this.on, threeD: this.threeD, order: this.order.slugs }),
       center: view.center,
       zoom: view.zoom,
       bearing: view.bearing,
@@ -86,7 +90,7 @@ class WebMap {
 
     this.identify = new Identify({
       map: this.map, config, maplibregl,
-      layersOn: () => drawingOrder(config).map((layer) => layer.slug).filter((slug) => this.on.has(slug)),
+      layersOn: () => this.order.slugs.filter((slug) => this.on.has(slug)),
       onSelect: (feature) => { this.selected = feature; this.saveState(); },
       onEdit: (slug, id) => this.editFeature(slug, id),
       onChanged: (slug) => this.layerChanged(slug),
@@ -108,10 +112,16 @@ class WebMap {
         opacity: (slug, value) => {
           this.opacity.set(slug, value);
           setOpacity(this.map, this.bySlug.get(slug), value, this.opacityOriginals);
+          this.legend?.update();
         },
         zoomTo: (slug) => this.zoomTo(slug),
       },
     });
+    this.orderList = new OrderList(document.getElementById('layer-order'), config, {
+      reorder: (slugs, focus) => this.reorder(slugs, focus),
+      zoomTo: (slug) => this.zoomTo(slug),
+    });
+    this.orderList.render(this.order.slugs);
     this.search = new Search({
       form: document.getElementById('search'),
       input: document.getElementById('search-input'),
@@ -147,11 +157,13 @@ class WebMap {
     const layer = this.bySlug.get(slug);
     if (!layer) return;
     if (on) this.on.add(slug); else this.on.delete(slug);
+    if (on) this.order.add(slug); else this.order.remove(slug);
     // The style starts with the layers that are on (buildStyle): the others join it when first asked.
     if (on && !inStyle(this.map, layer)) {
       addToStyle(this.map, this.config, layer, { threeD: this.threeD });
       if (this.opacity.has(slug)) setOpacity(this.map, layer, this.opacity.get(slug), this.opacityOriginals);
     }
+    this.order.apply(this.map);
     if (layer.composite) creditComposite(this.map, this.config, this.on);
     const extruded = Boolean(extrusionOf(layer));
     const visibility = (id, show) => {
@@ -167,7 +179,20 @@ class WebMap {
     const box = document.getElementById(`toggle-${slug}`);
     if (box && box.checked !== on) box.checked = on;
     this.editor?.layersChanged();
+    this.showOrder();
     this.saveState();
+  }
+
+  /** Draw the layers on in this order (bottom first), as the "On the map" list was arranged. */
+  reorder(slugs, focus = null) {
+    if (this.order.set(slugs)) this.order.apply(this.map);
+    this.showOrder(focus);
+    this.saveState();
+  }
+
+  showOrder(focus = null) {
+    this.orderList.render(this.order.slugs, { focus });
+    this.legend?.update();
   }
 
   /** A layer's data changed (an edit, a restore): draw its tiles again from its new version. */
@@ -244,7 +269,8 @@ class WebMap {
       tool('tool-distance', icon(ICONS.distance), _('Measure distance'), () => this.toggleMeasure('distance')),
       tool('tool-area', icon(ICONS.area), _('Measure area'), () => this.toggleMeasure('area')),
       tool('tool-share', icon(ICONS.share), _('Copy a link to this view'), () => shareView()),
-      tool('tool-export', icon(ICONS.export), _('Download this view as PNG'), () => this.exportPng()));
+      tool('tool-export', icon(ICONS.export), _('Download this view as PNG'), () => this.exportPng()),
+      tool('tool-legend', icon(ICONS.legend), _('Legend'), () => this.toggleLegend()));
     // Editors only: the editing code itself is fetched when the tool is first opened.
     if (this.config.layers.some((layer) => layer.editable)) {
       container.append(tool('tool-edit', icon(ICONS.edit), _('Edit the map'), () => this.toggleEdit()));
@@ -280,6 +306,24 @@ class WebMap {
     return this.editor;
   }
 
+  /** Open or close the legend; its module loads the first time. */
+  async toggleLegend(on = !this.legend?.open) {
+    const button = document.getElementById('tool-legend');
+    button?.setAttribute('aria-pressed', String(on));
+    if (!this.legend && on) {
+      try {
+        const { Legend } = await import('./legend.js');
+        this.legend = new Legend({ webmap: this, panel: document.getElementById('legend-panel') });
+      } catch (error) {
+        button?.setAttribute('aria-pressed', 'false');
+        toast(fmt(_('The legend could not be loaded (%(reason)s).'), { reason: error.message }), 'error');
+        return null;
+      }
+    }
+    this.legend?.show(on);
+    return this.legend;
+  }
+
   /** Open a feature in the editor (the popup's Edit button). */
   async editFeature(slug, id) {
     const editor = await this.toggleEdit(true);
@@ -310,7 +354,7 @@ class WebMap {
   }
 
   saveState() {
-    writeState(this.map, drawingOrder(this.config).map((layer) => layer.slug).filter((slug) => this.on.has(slug)), this.selected);
+    writeState(this.map, this.order.slugs.filter((slug) => this.on.has(slug)), this.selected);
   }
 
   /** Show a bar while tiles load; say so when tiles fail (at most once in a while). */

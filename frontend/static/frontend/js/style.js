@@ -169,8 +169,12 @@ const MEASURE_LAYERS = [
  * first frame, and most of the catalogue starts off. `addToStyle` adds a layer the first time it
  * is switched on. Every layer keeps its source, which costs nothing until a MapLibre layer uses it.
  */
-export function buildStyle(config, { on, threeD }) {
-  const shown = drawingOrder(config).filter((layer) => on.has(layer.slug));
+export function buildStyle(config, { on, threeD, order = null }) {
+  // The planner's order (order.js), bottom first, when a shared link brings one.
+  const bySlug = new Map(config.layers.map((layer) => [layer.slug, layer]));
+  const shown = order
+    ? order.filter((slug) => on.has(slug)).map((slug) => bySlug.get(slug)).filter(Boolean)
+    : drawingOrder(config).filter((layer) => on.has(layer.slug));
   return {
     ...config.style,
     layers: [...config.style.layers, ...stacked(shown, () => ({ visible: true, threeD }))],
