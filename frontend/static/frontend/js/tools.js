@@ -34,16 +34,20 @@ export function areaM2(ring) {
   return Math.abs((total * EARTH_RADIUS_M * EARTH_RADIUS_M) / 2);
 }
 
+// Lengths in m (to the decimetre) or km (to the decametre), areas in m² or, from one hectare, in ha
+// with the m² beside them, as land is counted here; always the same number of decimals, in the
+// page's language (Vietnamese: 1.234,5 m²).
+const fixed = (value, digits) => number(value, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+/** Format a length: "850,0 m", "1,07 km". */
 export function formatLength(metres) {
-  return metres >= 1000
-    ? `${number(metres / 1000, { maximumFractionDigits: 2 })} km`
-    : `${number(metres, { maximumFractionDigits: 1 })} m`;
+  return metres >= 1000 ? `${fixed(metres / 1000, 2)} km` : `${fixed(metres, 1)} m`;
 }
 
+/** Format an area: "950,5 m²", "47,47 ha (474.712 m²)". */
 export function formatArea(squareMetres) {
-  if (squareMetres >= 1e6) return `${number(squareMetres / 1e6, { maximumFractionDigits: 3 })} km²`;
-  if (squareMetres >= 1e4) return `${number(squareMetres / 1e4, { maximumFractionDigits: 2 })} ha`;
-  return `${number(squareMetres, { maximumFractionDigits: 1 })} m²`;
+  if (squareMetres < 1e4) return `${fixed(squareMetres, 1)} m²`;
+  return `${fixed(squareMetres / 1e4, 2)} ha (${fixed(squareMetres, 0)} m²)`;
 }
 
 /** Measure a distance (a path) or an area (a polygon) by clicking on the map. */
