@@ -364,7 +364,11 @@ def main() -> None:
         f"With a CQL2 filter, `filter={FILTER}` (`filter-lang=cql2-text`), which "
         f"{filtered['raw SQL (psycopg, ST_AsGeoJSON)']['features']:,} buildings match: each",
         "contender pages through the matches the same way, and every page also counts them",
-        "(`numberMatched`). The raw SQL is our filtered page statement and count, run directly.",
+        "(`numberMatched`). The raw SQL is our filtered page statement and count, run directly",
+        "on every page; the APIs count once per version of the layer's data (then from the",
+        "cache), as pygeoapi does not.",
+        "",
+        f"Load average at the end of the run: {', '.join(f'{n:.1f}' for n in os.getloadavg())}.",
         "",
     ]
     table(lines, filtered, filtered["raw SQL (psycopg, ST_AsGeoJSON)"]["features"])
