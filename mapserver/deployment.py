@@ -31,6 +31,8 @@ ENV_EXAMPLE = DEPLOY_DIR / "mapserver.env.example"
 GUNICORN_CONF = DEPLOY_DIR / "gunicorn.conf.py"
 # What systemd units and paths may hold unquoted: no spaces, quotes, `%`, `$` or line breaks.
 _SAFE_VALUE = re.compile(r"^[\w.:/@+-]+$")
+# A systemd calendar time (OnCalendar=): `daily`, `Mon *-*-* 02:30:00`, `*-*-01 03:00`.
+_CALENDAR = re.compile(r"^[\w*:,./~ -]+$")
 # A line of the settings file that systemd (EnvironmentFile=) and django-environ read alike: no
 # quotes, backslashes or `$` (one of them unquotes or expands them, the other not), no space at
 # either end of the value.
@@ -170,7 +172,14 @@ class Deployment:
                 "systemd/mapserver-subscriber.service.template",
                 {**context, "subscriber": subscriber},
             )
+        # The long-running units; the backup is a oneshot its timer starts, not part of the target.
         units = [name for name in files if name.endswith(".service")]
+        files["mapserver-backup.service"] = _render(
+            "systemd/mapserver-backup.service.template", context
+        )
+        files["mapserver-backup.timer"] = _render(
+            "systemd/mapserver-backup.timer.template", context
+        )
         files["mapserver.target"] = _render(
             "systemd/mapserver.target.template", {**context, "units": units}
         )
@@ -216,7 +225,13 @@ class Deployment:
             "app_dir": str(self.app_dir),
             "bin_dir": str(self.bin_dir),
             **{name: str(path) for name, path in self.read_write_paths().items()},
+            "BACKUP_DIR": str(settings.BACKUP_DIR),
         }
+        if not _CALENDAR.match(settings.BACKUP_CALENDAR):
+            raise DeploymentError(
+                f"BACKUP_CALENDAR {settings.BACKUP_CALENDAR!r} is no systemd calendar time: "
+                "write it like '*-*-* 02:30:00' or 'daily' (man systemd.time)."
+            )
         for name, value in values.items():
             if not _SAFE_VALUE.match(value):
                 raise DeploymentError(f"{name} {value!r} cannot be written into a systemd unit.")
@@ -235,6 +250,10 @@ class Deployment:
         }
         if settings.IMPORT_WORK_DIR:
             paths["IMPORT_WORK_DIR"] = Path(settings.IMPORT_WORK_DIR)
+        if not Path(settings.BACKUP_DIR).is_absolute():
+            raise DeploymentError(
+                f"BACKUP_DIR must be an absolute path, not {str(settings.BACKUP_DIR)!r}."
+            )
         for name, path in paths.items():
             if not path.is_absolute():
                 raise DeploymentError(f"{name} must be an absolute path, not {str(path)!r}.")
@@ -248,6 +267,9 @@ class Deployment:
             "app_dir": str(self.app_dir),
             "bin_dir": str(self.bin_dir),
             "read_write_paths": [str(path) for path in self.read_write_paths().values()],
+            "backup_dir": str(settings.BACKUP_DIR),
+            "backup_calendar": settings.BACKUP_CALENDAR,
+            "backup_keep_days": settings.BACKUP_KEEP_DAYS,
             "web": WebSize.from_config(),
             "workers": workers(),
         }

@@ -256,6 +256,10 @@ MEDIA_URL = "/media/"
 # server's major version, /usr/lib/postgresql/<major>/bin, then any newer one, then PATH).
 BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(BASE_DIR / "var" / "backups")))
 BACKUP_PG_BIN_DIR = env.str("BACKUP_PG_BIN_DIR", default="")
+# When the deployed backup timer runs (systemd calendar syntax; deploy/systemd, `deployconf`).
+BACKUP_CALENDAR = env.str("BACKUP_CALENDAR", default="*-*-* 02:30:00")
+# How many days the deployed backup timer keeps archives in BACKUP_DIR.
+BACKUP_KEEP_DAYS = env.int("BACKUP_KEEP_DAYS", default=14)
 
 # django-axes counts failed sign-ins (admin and /api/v1/auth/login/) and locks a username from an
 # address after AXES_FAILURE_LIMIT of them, for AXES_COOLOFF_MINUTES (docs/security.md). By the

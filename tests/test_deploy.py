@@ -139,6 +139,7 @@ def production_environment(deploy_dir: Path, certificate: tuple[Path, Path], **m
         "MEDIA_ROOT": str(deploy_dir / "media"),
         "TILE_CACHE_DIR": str(deploy_dir / "tiles"),
         "STATIC_ROOT": str(deploy_dir / "static"),
+        "BACKUP_DIR": str(deploy_dir / "backups"),
         **more,
     }
 
@@ -172,7 +173,11 @@ def systemd_verify(*units: Path) -> str:
 def test_the_units_pass_systemd_analyze(deploy_dir, certificate):
     environment = production_environment(deploy_dir, certificate)
     files = deployconf(environment, deploy_dir / "out", http="80", https="443")
-    services = sorted(path for name, path in files.items() if name.endswith(".service"))
+    services = sorted(
+        path
+        for name, path in files.items()
+        if name.endswith(".service") and name != "mapserver-backup.service"
+    )
     target = files["mapserver.target"]
     assert [path.name for path in services] == sorted(
         ["mapserver-web.service", "mapserver-beat.service"]
@@ -180,6 +185,12 @@ def test_the_units_pass_systemd_analyze(deploy_dir, certificate):
     )
 
     assert systemd_verify(*services, target) == ""
+    # The backup: a oneshot, started by its timer, not a member of the target.
+    backup, timer = files["mapserver-backup.service"], files["mapserver-backup.timer"]
+    assert systemd_verify(backup, timer) == ""
+    assert unit_values(timer, "OnCalendar") == ["*-*-* 02:30:00"]
+    assert environment["BACKUP_DIR"] in unit_values(backup, "ReadWritePaths")
+    assert "mapserver-backup" not in target.read_text()
     rating = subprocess.run(
         [SYSTEMD_ANALYZE, "security", "--offline=true", f"--threshold={EXPOSURE_THRESHOLD}",
          *map(str, services)],
