@@ -164,6 +164,7 @@ export class CoordinateBar {
   /** Read a typed coordinate, put a marker there and fly to it; return {lon, lat} or null. */
   async goTo(text) {
     this.message.classList.remove('error');
+    this.message.textContent = '';
     let place;
     try {
       const { CoordinateError, parseCoordinate } = await import('./coordparse.js');
@@ -204,7 +205,7 @@ export class CoordinateBar {
     }
     const converter = await this.transformer();
     const [lon, lat] = converter.inverse([y, x]);
-    let understood = fmt(_('Understood as VN-2000 (%(zone)s) X (northing) %(x)s, Y (easting) %(y)s: %(wgs84)s.'), {
+    let understood = fmt(_('Understood as %(zone)s X (northing) %(x)s, Y (easting) %(y)s: %(wgs84)s.'), {
       zone: this.crs.name, x: formatMetres(x), y: formatMetres(y), wgs84: wgs84Text(lon, lat),
     });
     if (swapped) understood += ` ${_('The larger number was taken as X (northing), as Vietnamese surveys write it.')}`;
