@@ -3,6 +3,7 @@
 
 import datetime
 import itertools
+import re
 
 import pytest
 from django.db import connection
@@ -158,3 +159,24 @@ def test_conformance_declares_them(client, db):
     declared = client.get("/ogc/conformance").json()["conformsTo"]
     for name in ("temporal-functions", "property-property", "spatial-functions"):
         assert f"http://www.opengis.net/spec/cql2/1.0/conf/{name}" in declared
+
+
+def test_an_export_takes_the_filter_in_vn2000(client, places):  # noqa: F811
+    """The docs' surveyor download: a CSV of what a TM-3 box picks, in TM-3 metres."""
+    x, y = _projected(107.5447, 16.4532, 9214)
+    response = client.get(
+        "/api/v1/layers/places/export.csv",
+        {
+            "filter": f"S_INTERSECTS(geometry, BBOX({x - 60}, {y - 60}, {x + 60}, {y + 60}))",
+            "filter-crs": EPSG.format(9214),
+            "crs": "EPSG:9214",
+        },
+    )
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    assert response.status_code == 200, content
+    text = content.decode("utf-8-sig")
+    assert "Chùa Thiên Mụ" in text
+    assert "Chợ Đông Ba" not in text
+    # In TM-3 metres, easting first: the point's WKT starts with its easting.
+    [point] = re.findall(r"POINT ?\(([-\d.]+) ([-\d.]+)\)", text)
+    assert (float(point[0]), float(point[1])) == pytest.approx((x, y), abs=0.01)
