@@ -2,7 +2,7 @@
 // layer, and source / licence / attribution; above it, the layers on the map in drawing order
 // (top first), to drag or move up and down.
 
-import { _, attributionNodes, fmt, h, ngettext, number, svg } from './dom.js';
+import { _, attributionNodes, h, ngettext, number, svg } from './dom.js';
 import { legendOf } from './style.js';
 
 export function swatch(entry) {
@@ -148,14 +148,17 @@ export class OrderList {
       const bottomFirst = this.slugs.indexOf(layer.slug) + by;
       this.actions.reorder(this.moved(layer.slug, bottomFirst), { slug: layer.slug, control });
     };
+    // The buttons are named by what they do and described by the layer's title (not named by
+    // it: the layer's checkbox in the tree is the one control labelled with its title).
+    const titleId = `order-title-${layer.slug}`;
     const button = (className, label, text, onclick, disabled = false) => h('button', {
-      type: 'button', class: className, title: label, 'aria-label': `${label}: ${layer.title}`, disabled, onclick,
+      type: 'button', class: className, title: label, 'aria-label': label, 'aria-describedby': titleId, disabled, onclick,
     }, text);
     const entry = legendOf(layer)[0];
     return h('li', { class: 'order-item', 'data-layer': layer.slug },
       h('button', {
         type: 'button', class: 'drag-handle', title: _('Drag to reorder (or use the arrow keys)'),
-        'aria-label': fmt(_('Reorder %(layer)s'), { layer: layer.title }),
+        'aria-label': _('Reorder'), 'aria-describedby': titleId,
         onkeydown: (event) => {
           const by = { ArrowUp: 1, ArrowDown: -1 }[event.key];
           if (!by) return;
@@ -164,7 +167,7 @@ export class OrderList {
         },
       }, '⠿'),
       entry ? swatch(entry) : null,
-      h('span', { class: 'title' }, layer.title),
+      h('span', { class: 'title', id: titleId }, layer.title),
       button('move-up', _('Move up'), '↑', () => move(1, 'move-up'), index === 0),
       button('move-down', _('Move down'), '↓', () => move(-1, 'move-down'), index === count - 1),
       button('zoom-to', _('Zoom to layer'), '⤢', () => this.actions.zoomTo(layer.slug), !layer.bbox));

@@ -379,13 +379,14 @@ export class Legend {
     const single = rows.length === 1 && !rows[0].label;
     const outside = map.getZoom() < layer.min_zoom;
     const zoom = h('button', {
-      type: 'button', class: 'zoom-to link', title: _('Zoom to layer'), 'aria-label': `${_('Zoom to layer')}: ${layer.title}`,
+      type: 'button', class: 'zoom-to link', title: _('Zoom to layer'), 'aria-label': _('Zoom to layer'),
+      'aria-describedby': `legend-title-${layer.slug}`,
       disabled: !layer.bbox, onclick: () => this.webmap.zoomTo(layer.slug),
     }, '⤢');
     return h('li', { class: `legend-layer${outside ? ' out-of-zoom' : ''}`, 'data-layer': layer.slug },
       h('div', { class: 'legend-layer-head' },
         single ? rows[0].svg : null,
-        h('span', { class: 'title' }, layer.title),
+        h('span', { class: 'title', id: `legend-title-${layer.slug}` }, layer.title),
         zoom),
       outside ? h('p', { class: 'zoom-hint' }, _('Zoom in to see this layer')) : null,
       single ? null : h('ul', { class: 'legend-classes' }, rows.map((row) => h('li', { class: row.other ? 'other' : null },
