@@ -3,7 +3,7 @@ in VN-2000 / TM-3 107°00′ (EPSG:9214), "go to a coordinate" in both notations
 page transforming as ST_Transform does."""
 
 # The inputs are typed as people type them, with primes and typographic quotes.
-# ruff: noqa: RUF001, RUF002
+# ruff: noqa: RUF001, RUF002, F811  (the CSP fixture imported from test_csp_browser is an argument)
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from django.db import connection
 
 from tests.web import sample
+from tests.web.test_csp_browser import violations, wait_until, watched  # noqa: F401
 
 SRID = 9214
 DAI_NOI = next((lon, lat) for name, _en, lon, lat in sample.LANDMARKS if name == "Đại Nội")
@@ -297,3 +298,22 @@ def test_measurements_read_in_metres_and_hectares_the_vietnamese_way(map_page):
     assert float(f"{match[1]}.{match[2]}") == pytest.approx(area_m2 / 1e4, abs=0.005)
     assert int(match[3].replace(".", "")) == round(area_m2)
     map_page.screenshot("measure-area-hectares")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_vn2000_works_under_the_content_security_policy(watched, live_server, hue_sample):
+    """proj4js's one-file build loads through the import map and runs without eval."""
+    watched.goto(f"{live_server.url}/")
+    wait_until(watched, "window.webmap && window.webmap.coordinates")
+    watched.locator("#coordinate-system").select_option("vn2000")
+    shown = wait_until(
+        watched,
+        "document.getElementById('coordinate-value').textContent.startsWith('X')"
+        " && document.getElementById('coordinate-value').textContent",
+    )
+    lon, lat = watched.evaluate("window.webmap.map.getCenter().toArray()")
+    [(x, y)] = _vn2000([(lon, lat)])
+    shown_x, shown_y = (float(n.replace(",", ".")) for n in re.findall(r"\d+[.,]\d+", shown))
+    assert abs(shown_x - x) < 0.05 and abs(shown_y - y) < 0.05, (shown, x, y)
+    assert violations(watched) == []
+    assert watched.errors == []
