@@ -26,7 +26,7 @@ from psycopg import sql
 
 from layers.errors import InvalidParameter
 
-from .crs import CRS84_CRS, OfferedCrs, covers, crs_from_name, lon_lat_box
+from .crs import CRS84_CRS, OfferedCrs, covers, crs_from_name, lon_lat_box, swapped_axes
 from .query import AttributeField, attribute_value_sql, mercator_box
 
 LANGUAGES = ("cql2-text", "cql2-json")
@@ -313,7 +313,7 @@ class _Compiler:
                                  [box[0], box[3]], [box[0], box[1]]]],
             }  # fmt: skip
         elif isinstance(node, dict) and "type" in node:
-            geojson = _swapped(node) if swap else node
+            geojson = swapped_axes(node) if swap else node
         else:
             raise _fail(f"{json.dumps(node)[:60]} is not a geometry.")
         xs, ys = _coordinates(geojson)
@@ -472,17 +472,6 @@ def _grown(box: tuple, distance_m: float) -> tuple[float, float, float, float]:
         min(180.0, box[2] + dlon),
         min(90.0, box[3] + dlat),
     )
-
-
-def _swapped(geometry: dict) -> dict:
-    def swap(value):
-        if isinstance(value, list) and value and isinstance(value[0], int | float):
-            return [value[1], value[0], *value[2:]]
-        return [swap(item) for item in value] if isinstance(value, list) else value
-
-    if geometry.get("type") == "GeometryCollection":
-        return {**geometry, "geometries": [_swapped(g) for g in geometry.get("geometries", [])]}
-    return {**geometry, "coordinates": swap(geometry.get("coordinates"))}
 
 
 def _coordinates(geometry: dict) -> tuple[list[float], list[float]]:

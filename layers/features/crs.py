@@ -53,6 +53,25 @@ def _northing_first(srid: int) -> bool:
     return bool(_treats_as_lat_long(reference.ptr) or _treats_as_northing_easting(reference.ptr))
 
 
+def northing_first(srid: int) -> bool:
+    """Return whether EPSG:srid gives latitude or northing first (4326, 4756: yes; 9214: no)."""
+    return _northing_first(srid)
+
+
+def swapped_axes(geometry: dict) -> dict:
+    """Return a GeoJSON geometry with each position's first two coordinates swapped (a geometry
+    written in its CRS's axis order, latitude first, brought to PostGIS's x-first order)."""
+
+    def swap(value):
+        if isinstance(value, list) and value and isinstance(value[0], int | float):
+            return [value[1], value[0], *value[2:]]
+        return [swap(item) for item in value] if isinstance(value, list) else value
+
+    if geometry.get("type") == "GeometryCollection":
+        return {**geometry, "geometries": [swapped_axes(g) for g in geometry.get("geometries", [])]}
+    return {**geometry, "coordinates": swap(geometry.get("coordinates"))}
+
+
 @dataclass(frozen=True)
 class OfferedCrs:
     """A CRS the server answers in: its PostGIS SRID, its OGC URI and its name."""

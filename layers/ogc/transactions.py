@@ -20,8 +20,10 @@ from layers.api.geojson import feature_response
 from layers.api.layers import layer_or_404
 from layers.errors import EditConflict, InvalidData, InvalidParameter, NotFound, PreconditionFailed
 from layers.features import geojson as feature_sql
+from layers.features.crs import northing_first, swapped_axes
 from layers.features.query import FeatureQuery
 from layers.features.validation import (
+    CRS84_NAMES,
     checked_attributes,
     geojson_crs,
     geometry_from_geojson,
@@ -31,7 +33,9 @@ from layers.models import ChangeChannel, Feature, Layer
 
 from . import views
 
-FEATURE_MEMBERS = {"type", "id", "geometry", "properties", "crs", "links", "bbox"}
+# What a Feature may hold: its GeoJSON members, and what our own answers add (`version`, `links`),
+# so a client can send back what it read. Those are read-only: `If-Match` is the precondition.
+FEATURE_MEMBERS = {"type", "id", "geometry", "properties", "crs", "links", "bbox", "version"}
 
 
 def write_context(request) -> services.WriteContext:
@@ -39,16 +43,23 @@ def write_context(request) -> services.WriteContext:
     return services.WriteContext(user=request.user, channel=ChangeChannel.OGC)
 
 
-def content_srid(request, body: dict) -> int:
-    """Return the EPSG code of the sent geometry: `Content-Crs`, else a `crs` member, else 4326.
+def content_geometry(request, body: dict, geometry: object) -> tuple[object, int]:
+    """Return the sent geometry with x first, and the EPSG code it is in: `Content-Crs`, else a
+    `crs` member, else CRS84.
 
-    `Content-Crs` is a URI, in angle brackets as Part 2 writes it or bare; a CRS the server does
-    not know is a 400 naming the header.
+    `Content-Crs` is a URI, in angle brackets as Part 2 writes it or bare; its coordinates are in
+    that CRS's axis order (Part 2), as our answers with `crs=` are: EPSG:4326 and 4756 latitude
+    first, so what a client read with `crs=EPSG:4326` it can send back as it is. A GeoJSON `crs`
+    member is x first, as GeoJSON is. A CRS the server does not know is a 400 naming the header.
     """
     header = request.headers.get("Content-Crs", "").strip()
-    if header:
-        return parse_crs(header.removeprefix("<").removesuffix(">"), parameter="Content-Crs")
-    return geojson_crs(body.get("crs")) or 4326
+    if not header:
+        return geometry, geojson_crs(body.get("crs")) or 4326
+    uri = header.removeprefix("<").removesuffix(">").strip()
+    srid = parse_crs(uri, parameter="Content-Crs")
+    if uri.lower() not in CRS84_NAMES and northing_first(srid) and isinstance(geometry, dict):
+        geometry = swapped_axes(geometry)
+    return geometry, srid
 
 
 def feature_body(request, *, partial: bool) -> dict:
@@ -135,9 +146,8 @@ class ItemsWriteView(OgcWriteMixin, views.ItemsView):
         layer = layer_or_404(slug=collection_id, user=request.user)
         require_editor(request, layer)
         body = feature_body(request, partial=False)
-        geom = geometry_from_geojson(
-            body["geometry"], layer=layer, srid=content_srid(request, body)
-        )
+        geometry, srid = content_geometry(request, body, body["geometry"])
+        geom = geometry_from_geojson(geometry, layer=layer, srid=srid)
         feature = services.feature_create(
             layer=layer,
             geom=geom,
@@ -189,9 +199,8 @@ class ItemWriteView(OgcWriteMixin, views.ItemView):
             )
         geom = None
         if body.get("geometry") is not None or not partial:
-            geom = geometry_from_geojson(
-                body.get("geometry"), layer=layer, srid=content_srid(request, body)
-            )
+            geometry, srid = content_geometry(request, body, body.get("geometry"))
+            geom = geometry_from_geojson(geometry, layer=layer, srid=srid)
         attributes = None
         if not partial:
             attributes = checked_attributes(body.get("properties") or {}, layer=layer)

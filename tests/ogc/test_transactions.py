@@ -246,19 +246,39 @@ def test_content_crs_reprojects(api, hue_places, staff, content_crs):
 
 
 @pytest.mark.parametrize(
-    "content_crs",
+    ("content_crs", "sent"),
     [
-        "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>",
-        "http://www.opengis.net/def/crs/EPSG/0/4326",
+        ("<http://www.opengis.net/def/crs/OGC/1.3/CRS84>", (107.58, 16.47)),
+        # EPSG:4326 as Part 2 means it: latitude first, as our answers with crs=EPSG:4326 are.
+        ("<http://www.opengis.net/def/crs/EPSG/0/4326>", (16.47, 107.58)),
+        ("http://www.opengis.net/def/crs/EPSG/0/4326", (16.47, 107.58)),
     ],
 )
-def test_content_crs84_and_4326_are_longitude_first(api, hue_places, staff, content_crs):
+def test_content_crs_axis_order_is_the_crs_own(api, hue_places, staff, content_crs, sent):
     response = api(staff).post(
-        ITEMS, feature(107.58, 16.47, ten="Ở đây"), format="json", HTTP_CONTENT_CRS=content_crs
+        ITEMS, feature(*sent, ten="Ở đây"), format="json", HTTP_CONTENT_CRS=content_crs
     )
     assert response.status_code == 201, response.content
     stored = Feature.objects.get(layer=hue_places, name="Ở đây").geom
     assert (stored.x, stored.y) == pytest.approx((107.58, 16.47))
+
+
+def test_what_is_read_in_epsg_4326_is_written_back_as_it_is(api, hue_places, staff):
+    """A client reads a feature with crs=EPSG:4326 (latitude first) and PUTs it back with that
+    Content-Crs, unchanged: the feature does not move."""
+    client = api(staff)
+    target = first(hue_places)
+    epsg_4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
+    read = client.get(item_url(target.pk), {"crs": epsg_4326})
+    assert read["Content-Crs"] == f"<{epsg_4326}>"
+    body = json.loads(read.content)
+    body.pop("links", None)
+    response = client.put(
+        item_url(target.pk), body, format="json", HTTP_CONTENT_CRS=f"<{epsg_4326}>"
+    )
+    assert response.status_code == 200, response.content
+    moved = Feature.objects.get(pk=target.pk).geom
+    assert (moved.x, moved.y) == pytest.approx((target.geom.x, target.geom.y), abs=1e-9)
 
 
 @pytest.mark.parametrize(
