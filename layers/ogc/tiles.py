@@ -139,8 +139,17 @@ def _tileset(
     max_zoom = max(layer.max_zoom for layer in layers)
     document = tilejson_document(layers=layers, base_url=request.build_absolute_uri("/"))
     bounds = document["bounds"]
+    credits = {}
+    # Each layer's credit and licence travel with its tiles, as in the collection and TileJSON
+    # (OGC 20-057's tileset members `attribution` and `license`): CC-BY and ODbL ask for it.
+    if document.get("attribution"):
+        credits["attribution"] = document["attribution"]
+    licences = list(dict.fromkeys(layer.licence for layer in layers if layer.licence))
+    if licences:
+        credits["license"] = "; ".join(licences)
     return {
         "title": title,
+        **credits,
         "dataType": "vector",
         "crs": EPSG_3857,
         "tileMatrixSetURI": TMS_URI,

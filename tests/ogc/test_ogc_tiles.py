@@ -107,8 +107,12 @@ def test_collection_tilesets_list(api, hue_places):
 
 def test_collection_tileset_metadata(api, hue_places):
     hue_places.min_zoom, hue_places.max_zoom = 5, 16
-    hue_places.save(update_fields=["min_zoom", "max_zoom"])
+    hue_places.licence = "CC-BY-4.0"
+    hue_places.save(update_fields=["min_zoom", "max_zoom", "licence"])
     tileset = api().get(f"{HUE}/WebMercatorQuad").json()
+    # The credit and licence travel with the tiles (CC-BY and ODbL ask for it).
+    assert tileset["attribution"] == "© Thành phố Huế"
+    assert tileset["license"] == "CC-BY-4.0"
     assert tileset["dataType"] == "vector"
     assert tileset["tileMatrixSetURI"] == TMS_URI
     assert tileset["crs"] == "http://www.opengis.net/def/crs/EPSG/0/3857"
