@@ -153,6 +153,20 @@ def test_each_parcel_links_to_its_place_on_the_map(client, hue):
     assert "8.200" in response.text  # the area, grouped the Vietnamese way
 
 
+def test_investors_see_each_credit_with_its_links_and_nothing_that_runs(client, hue):
+    """A credit with a link (CC-BY asks for the licence's) is a link, not raw tags; a script a
+    row saved before the sanitiser might hold never reaches the page."""
+    Layer.objects.filter(slug="parcels").update(
+        attribution='© Sở Xây dựng, <a href="https://creativecommons.org/licenses/by/4.0/">'
+        "CC BY 4.0</a><script>alert(1)</script>"
+    )
+    response = client.get(reverse("investors"), HTTP_ACCEPT_LANGUAGE="vi")
+    credits = re.search(r'<p class="credits-line">(.*?)</p>', response.text, re.S).group(1)
+    assert '<a href="https://creativecommons.org/licenses/by/4.0/"' in credits
+    assert "&lt;a" not in credits
+    assert "<script>" not in credits and "alert(1)" not in credits
+
+
 def test_investors_see_no_parcels_of_layers_they_may_not_see(client, hue):
     Layer.objects.filter(slug="parcels").update(visibility=Layer.Visibility.INTERNAL)
     response = client.get(reverse("investors"), HTTP_ACCEPT_LANGUAGE="en")
