@@ -483,6 +483,7 @@ class ExportJob(Job):
         CSV = "csv", "CSV"
         GPKG = "gpkg", "GeoPackage"
         SHP = "shp", _("Shapefile (zip)")
+        KML = "kml", "KML"
 
     format = models.CharField(_("format"), max_length=16, choices=Format)
     params = models.JSONField(
