@@ -15,6 +15,7 @@ layer must still be visible to the one asking, at download time too (`Layer.obje
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
 import shutil
@@ -58,7 +59,9 @@ WRITER_FORMATS = {
 }
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 # The query parameters an export job keeps; anything else in `filters` names an attribute.
-QUERY_KEYS = ("bbox", "q", "properties", "sortby", "as_of", "crs")
+QUERY_KEYS = (
+    "bbox", "q", "properties", "sortby", "as_of", "crs", "filter", "filter-lang", "filter-crs"
+)  # fmt: skip
 KEY_SALT = "layers.exports.key"
 
 
@@ -84,6 +87,7 @@ def export_params_clean(*, layer: Layer, params: Mapping) -> dict:
     """Return the export's parameters as a job keeps them, or raise InvalidParameter.
 
     `params`: `bbox` (text or four numbers), `q`, `filters` ({field or field__op: value}),
+    `filter` (CQL2 text, or JSON as text or an object) with `filter-lang` and `filter-crs`,
     `properties` (text or list), `limit`, `offset`, `as_of` (an ISO 8601 instant: the layer as
     it was then), `crs` (the file's CRS: EPSG:9214 or another of `layers.features.crs.OFFERED`).
     """
@@ -109,6 +113,15 @@ def export_params_clean(*, layer: Layer, params: Mapping) -> dict:
     if str(params.get("crs") or "").strip():
         # Kept as EPSG:n: the same CRS named by its URI finds the same job.
         cleaned["crs"] = crs_from_name(str(params["crs"]), parameter="crs").epsg
+    cql = params.get("filter")
+    if isinstance(cql, Mapping):  # CQL2 JSON given as an object in a JSON body
+        cql = json.dumps(cql, ensure_ascii=False)
+        cleaned["filter-lang"] = "cql2-json"
+    if str(cql or "").strip():
+        cleaned["filter"] = str(cql)
+        for name in ("filter-lang", "filter-crs"):
+            if str(params.get(name) or "").strip():
+                cleaned[name] = str(params[name]).strip()
     filters = params.get("filters") or {}
     if not isinstance(filters, Mapping):
         raise InvalidParameter("filters must be an object: {field: value}.", parameter="filters")

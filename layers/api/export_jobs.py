@@ -65,6 +65,21 @@ class ExportJobInput(serializers.Serializer):
         help_text="The file's CRS: EPSG:9214 (VN-2000 / TM-3 107-00, Huế), another offered "
         "one, or its OGC URI; WGS 84 if absent. The .prj and the GeoPackage say it.",
     )
+    filter = serializers.JSONField(
+        required=False,
+        help_text="A CQL2 filter, as on the features (text, or CQL2 JSON as text or an object).",
+    )
+
+    def get_fields(self) -> dict:
+        # The CQL2 parameters keep their OGC names, with a hyphen no Python attribute can have.
+        fields = super().get_fields()
+        fields["filter-lang"] = serializers.ChoiceField(
+            choices=["cql2-text", "cql2-json"], required=False, help_text="The filter's language."
+        )
+        fields["filter-crs"] = serializers.CharField(
+            required=False, max_length=200, help_text="The CRS of the filter's geometries."
+        )
+        return fields
 
 
 def export_job_link(request, name: str, job: ExportJob) -> str:

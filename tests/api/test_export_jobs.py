@@ -360,3 +360,41 @@ def test_staff_watch_export_jobs_in_the_admin(client, staff, hue_places, owner):
     assert page.status_code == 200
     assert b"250 / 1000" in page.content
     assert client.get("/admin/layers/exportjob/add/").status_code == 403
+
+
+def test_a_cql2_filter_narrows_a_job_asked_for_by_post_or_by_url(
+    api, hue_places, tmp_path, django_capture_on_commit_callbacks
+):
+    """`filter` (CQL2 text or JSON, with filter-lang and filter-crs) reaches the job and its file,
+    as on the features: a POSTed job, and the file URL a GIS client follows (303 to the job)."""
+    client = api()
+    as_text = "so_tang >= 2 AND ten LIKE 'benh vien%'"
+    as_json = {
+        "op": "and",
+        "args": [
+            {"op": ">=", "args": [{"property": "so_tang"}, 2]},
+            {"op": "like", "args": [{"property": "ten"}, "benh vien%"]},
+        ],
+    }
+    expected = ["Bệnh viện Trung ương Huế", "Bệnh viện Đại học Y Dược Huế"]
+    for body in ({"filter": as_text}, {"filter": as_json}):
+        response = create(
+            client, hue_places.slug, django_capture_on_commit_callbacks, format="gpkg", **body
+        )
+        assert response.status_code == 202, response.content
+        job = client.get(local(response["Location"])).json()
+        content = body_of(client.get(local(job["download_url"])))
+        assert read_back(content, tmp_path, "filtered.gpkg") == expected
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.get(
+            f"/api/v1/layers/{hue_places.slug}/export.gpkg", {"filter": as_text, "crs": "EPSG:9214"}
+        )
+    assert response.status_code == 303, response.content
+    content = body_of(client.get(local(response["Location"])))
+    assert read_back(content, tmp_path, "by-url.gpkg") == expected
+    # A bad filter is refused before any job is made, naming the parameter.
+    bad = client.post(
+        f"/api/v1/layers/{hue_places.slug}/exports/", {"format": "csv", "filter": "nope = 1"},
+        format="json",
+    )  # fmt: skip
+    assert bad.status_code == 400 and bad.json()["parameter"] == "filter"
