@@ -56,6 +56,8 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 # The web map's label font (its glyphs are built below) and the browser of the browser tests.
 apt_install fonts-noto-core
 [ -n "$PRODUCTION" ] || apt_install chromium
+# tests/maps read the QR codes of saved maps back with zbarimg (an independent decoder).
+[ -n "$PRODUCTION" ] || apt_install zbar-tools
 # tests/test_deploy.py checks the units with systemd-analyze and makes a certificate with openssl.
 command -v systemd-analyze >/dev/null || apt_install systemd
 command -v openssl >/dev/null || apt_install openssl
