@@ -12,6 +12,7 @@ from PIL import Image
 from layers.models import Category
 from layers.services import FeatureRecord, layer_replace_features
 from tests.web import sample
+from tests.web.test_csp_browser import violations, wait_until, watched  # noqa: F401 (a fixture)
 
 # Where both test layers draw, away from the sample's other layers.
 SPOT = (107.6200, 16.4400)
@@ -209,6 +210,8 @@ def test_the_legend_shows_what_is_on_with_its_symbols_and_classes(map_page, plan
     # Dimmed in the tree, dimmed in the legend; switched off, gone from it.
     item = map_page.page.locator("li.layer[data-layer='zoning']")
     item.locator("button.more").click()
+    # The tree's key names the classes by the schema's choices too.
+    assert "Đất ở" in item.locator("ul.legend").inner_text()
     item.locator("input[data-opacity='zoning']").fill("50")
     zoning = next(entry for entry in _legend(map_page) if entry["layer"] == "zoning")
     assert {row["shapes"][0]["opacity"] for row in zoning["classes"]} == {"0.5"}
@@ -245,3 +248,15 @@ def test_zoom_to_layer_fits_the_map_to_its_extent(map_page, planning_layers):
     lons = [lon for _name, _en, lon, _lat in sample.LANDMARKS]
     assert bounds[0] < min(lons) and bounds[2] > max(lons)
     assert re.search(r"#map=1[0-9]\.", map_page.page.evaluate("location.hash"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_legend_loads_and_draws_under_the_policy(watched, live_server, planning_layers):  # noqa: F811
+    watched.goto(f"{live_server.url}/#map=15/{SPOT[1]}/{SPOT[0]}&layers=roads,flood,zoning")
+    wait_until(watched, "window.webmap && window.webmap.map.loaded()")
+    watched.locator("#tool-legend").click()
+    wait_until(watched, "document.querySelectorAll('#legend-panel li.legend-layer').length === 3")
+    watched.locator("#layer-order li[data-layer='flood'] .move-up").click()
+    wait_until(watched, "location.hash.includes('layers=roads,zoning,flood')")
+    assert violations(watched) == []
+    assert watched.errors == []

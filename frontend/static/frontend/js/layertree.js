@@ -20,12 +20,20 @@ export function swatch(entry) {
   return picture;
 }
 
+/** Return a class's label: the values' labels from the schema's choices, else the values. */
+function classLabel(layer, entry) {
+  const field = Array.isArray(entry.input) && entry.input[0] === 'get' ? entry.input[1] : null;
+  const choices = (layer.schema || []).find((item) => item.name === field)?.choices;
+  if (!entry.values || !choices) return entry.label;
+  return entry.values.map((value) => choices.find((choice) => String(choice.value) === String(value))?.label ?? value).join(', ');
+}
+
 function legendList(layer) {
   const entries = legendOf(layer);
   // One unnamed symbol is already beside the title; a key is worth showing for classes.
   if (!entries.some((entry) => entry.label)) return null;
   return h('ul', { class: 'legend' }, entries.map((entry) => h('li', {},
-    swatch(entry), h('span', {}, entry.other ? _('Other') : entry.label || layer.title))));
+    swatch(entry), h('span', {}, entry.other ? _('Other') : classLabel(layer, entry) || layer.title))));
 }
 
 function credits(layer) {

@@ -365,6 +365,10 @@ export class Legend {
   update() {
     if (!this.open) return;
     const { map, config } = this.webmap;
+    // Each symbol is drawn on the map's own background (a white line shows as it does there).
+    const background = map.getStyle().layers.find((styleLayer) => styleLayer.type === 'background');
+    const colour = background?.paint?.['background-color'];
+    if (typeof colour === 'string') this.panel.style.setProperty('--map-background', colour);
     const bySlug = new Map(config.layers.map((layer) => [layer.slug, layer]));
     const top = this.webmap.order.slugs.slice().reverse().map((slug) => bySlug.get(slug)).filter(Boolean);
     if (!top.length) {

@@ -295,7 +295,7 @@ function colourEntries(value) {
     for (let i = 1; i + 1 < args.length; i += 2) {
       const labels = Array.isArray(args[i]) ? args[i] : [args[i]];
       const colour = literalColour(args[i + 1]);
-      if (colour) entries.push({ label: labels.join(', '), colour });
+      if (colour) entries.push({ label: labels.join(', '), colour, values: labels, input: args[0] });
     }
     const fallback = literalColour(args[args.length - 1]);
     if (fallback && args.length % 2 === 0) entries.push({ label: 'other', colour: fallback, other: true });
