@@ -222,6 +222,13 @@ def test_the_legend_shows_what_is_on_with_its_symbols_and_classes(map_page, plan
     assert [item["layer"] for item in _legend(map_page)] == ["landmarks", "roads", "zoning"]
     map_page.wait_idle()
     map_page.screenshot("legend-panel-changed")
+
+    # On a phone the legend spans the map's width and stays on screen.
+    map_page.page.set_viewport_size({"width": 390, "height": 760})
+    box = map_page.page.locator("#legend-panel").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["y"] >= 0
+    assert box["y"] + box["height"] <= 760 and box["width"] > 300
+    map_page.screenshot("legend-panel-phone")
     assert map_page.page.errors == []
 
 
