@@ -56,6 +56,7 @@ WRITER_FORMATS = {
     ExportJob.Format.CSV: "csv",
     ExportJob.Format.GPKG: "gpkg",
     ExportJob.Format.SHP: "shp.zip",
+    ExportJob.Format.KML: "kml",
 }
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 # The query parameters an export job keeps; anything else in `filters` names an attribute.
@@ -174,6 +175,8 @@ def export_job_create(
         raise NotFound(f"No layer '{layer.slug}'.")
     cleaned = export_params_clean(layer=layer, params=params)
     query = export_query(layer=layer, params=cleaned)
+    if format == ExportJob.Format.KML:
+        writers.check_kml_crs(query.srid)
     writers.check_size(query, limit=cleaned.get("limit"))
     requester = export_requester(user=user, address=address)
     stored = {**cleaned, "requester": requester, "layer_version": layer.version}
@@ -270,6 +273,8 @@ def _write(job: ExportJob, directory: Path) -> tuple[Path, int]:
         path = writers.write_gpkg(layer, query, directory=directory, **options)
     elif job.format == ExportJob.Format.SHP:
         path = writers.write_shapefile_zip(layer, query, directory=directory, **options)
+    elif job.format == ExportJob.Format.KML:
+        path = writers.write_kml(layer, query, directory=directory, **options)
     else:
         chunks = writers.geojson_chunks if job.format == ExportJob.Format.GEOJSON else None
         chunks = chunks or writers.csv_chunks

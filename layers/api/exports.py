@@ -1,7 +1,7 @@
 """REST view of exports: a layer's features (optionally a bbox and filters) as a file.
 
 GeoJSON and CSV of at most `EXPORT_INLINE_MAX_FEATURES` stream in the answer; larger ones and
-every GeoPackage and Shapefile become an export job for the workers, and the answer is
+every GeoPackage, Shapefile and KML become an export job for the workers, and the answer is
 303 See Other to the job (`layers/api/export_jobs.py`), which a client polls until it has a
 `download_url`.
 """
@@ -28,7 +28,7 @@ from .throttles import AnonymousScopedThrottle
 
 
 class LayerExportApi(ApiView):
-    """A layer's features as GeoJSON, CSV, GeoPackage or zipped Shapefile."""
+    """A layer's features as GeoJSON, CSV, GeoPackage, zipped Shapefile or KML."""
 
     throttle_classes = (AnonymousScopedThrottle,)
     throttle_scope = "exports"
@@ -54,7 +54,7 @@ class LayerExportApi(ApiView):
                 OpenApiTypes.BINARY, description="The file"
             ),
             303: OpenApiResponse(
-                description="GeoPackage, Shapefile, and GeoJSON/CSV over "
+                description="GeoPackage, Shapefile, KML, and GeoJSON/CSV over "
                 "EXPORT_INLINE_MAX_FEATURES: See Other, to the export job made for it "
                 "(GET /api/v1/exports/{id}/)."
             ),

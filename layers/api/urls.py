@@ -80,7 +80,7 @@ urlpatterns = [
         name="attachment-thumbnail",
     ),
     re_path(
-        r"^layers/(?P<slug>[-a-zA-Z0-9_]+)/export\.(?P<fmt>geojson|csv|gpkg|shp\.zip)$",
+        r"^layers/(?P<slug>[-a-zA-Z0-9_]+)/export\.(?P<fmt>geojson|csv|gpkg|shp\.zip|kml)$",
         LayerExportApi.as_view(),
         name="layer-export",
     ),

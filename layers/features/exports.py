@@ -1,5 +1,5 @@
-"""Exports of a layer's features: GeoJSON and CSV streamed from PostgreSQL; GeoPackage and zipped
-Shapefile written by GDAL's `ogr2ogr` from GeoJSON lines that PostgreSQL wrote.
+"""Exports of a layer's features: GeoJSON and CSV streamed from PostgreSQL; GeoPackage, zipped
+Shapefile and KML written by GDAL's `ogr2ogr` from GeoJSON lines that PostgreSQL wrote.
 
 `ogr2ogr` only converts a file we wrote: it never sees the database or a request's values. A
 Shapefile gets a `.prj` (of the export's CRS) and a `.cpg` saying UTF-8, so Vietnamese text opens
@@ -59,7 +59,10 @@ FORMATS = {
     "csv": ExportFormat("csv", "text/csv; charset=utf-8", streamed=True),
     "gpkg": ExportFormat("gpkg", "application/geopackage+sqlite3", streamed=False),
     "shp.zip": ExportFormat("shp.zip", "application/zip", streamed=False),
+    "kml": ExportFormat("kml", "application/vnd.google-earth.kml+xml", streamed=False),
 }
+# KML knows one CRS: WGS 84 longitude/latitude (OGC KML 2.2, section 6.2).
+KML_SRID = 4326
 
 
 def check_size(query: FeatureQuery, *, limit: int | None) -> int:
@@ -293,4 +296,44 @@ def write_shapefile_zip(
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(shapes.iterdir()):
             archive.write(path, arcname=path.name)
+    return target
+
+
+def check_kml_crs(srid: int) -> None:
+    """Refuse a KML export in another CRS than WGS 84, which is the only one KML has."""
+    if srid != KML_SRID:
+        raise InvalidParameter(
+            f"KML is always in WGS 84 longitude/latitude, not EPSG:{srid}: leave out crs, or "
+            "choose GeoPackage or Shapefile for a file in VN-2000.",
+            parameter="crs",
+        )
+
+
+def write_kml(
+    layer: Layer,
+    query: FeatureQuery,
+    *,
+    limit: int | None,
+    offset: int,
+    directory: Path,
+    on_batch: OnBatch | None = None,
+) -> Path:
+    """Write the matching features to a KML file in `directory` and return its path.
+
+    GDAL's LIBKML driver writes KML 2.2: each feature a Placemark named by the layer's naming
+    field, the other attributes typed in ExtendedData (a Schema), the document named by the
+    layer's title. Dates stay ISO 8601 text (`DATE_AS_STRING`), as they are stored.
+    """
+    check_kml_crs(query.srid)
+    source = directory / "features.geojsonl"
+    _write_lines(source, geojson.feature_page_stream(query, limit=limit, offset=offset), on_batch)
+    target = directory / f"{layer.slug}.kml"
+    named = bool(layer.name_field) and (
+        query.properties is None or layer.name_field in query.properties
+    )
+    naming = ["--config", "LIBKML_NAME_FIELD", layer.name_field] if named else []
+    _ogr2ogr(
+        "-f", "LIBKML", str(target), str(source), "-oo", "DATE_AS_STRING=YES",
+        "-nln", layer.slug, "-dsco", f"NAME={layer.title}", *naming, *_select(layer, query),
+    )  # fmt: skip
     return target

@@ -266,7 +266,7 @@ def test_a_requester_has_a_bounded_number_of_exports_under_way(
 def test_bad_export_requests_name_their_parameter(api, hue_places, layers_by_visibility):
     url = f"/api/v1/layers/{hue_places.slug}/exports/"
     client = api()
-    bad_format = client.post(url, {"format": "kml"}, format="json")
+    bad_format = client.post(url, {"format": "gpx"}, format="json")
     assert bad_format.status_code == 400 and bad_format.json()["parameter"] == "format"
     bad_filter = client.post(url, {"format": "csv", "filters": {"nope": 1}}, format="json")
     assert bad_filter.status_code == 400 and bad_filter.json()["parameter"] == "nope"
