@@ -58,6 +58,8 @@ apt_install fonts-noto-core
 [ -n "$PRODUCTION" ] || apt_install chromium
 # tests/maps read the QR codes of saved maps back with zbarimg (an independent decoder).
 [ -n "$PRODUCTION" ] || apt_install zbar-tools
+# tests/web read the printed PDFs back with poppler (pdfinfo, pdftotext, pdfimages, pdftoppm).
+[ -n "$PRODUCTION" ] || apt_install poppler-utils
 # tests/test_deploy.py checks the units with systemd-analyze and makes a certificate with openssl.
 command -v systemd-analyze >/dev/null || apt_install systemd
 command -v openssl >/dev/null || apt_install openssl
@@ -151,6 +153,11 @@ cp -u node_modules/terra-draw/dist/terra-draw.modern.js \
 # proj4 (VN-2000 coordinates on the map): its one-file build, fetched only when someone shows VN-2000.
 mkdir -p var/vendor/proj4
 cp -u node_modules/proj4/dist/proj4.js node_modules/proj4/LICENSE.md var/vendor/proj4/
+# jsPDF (Print to PDF): its one-file build, fetched only when someone opens the print panel, and the
+# Noto Sans fonts (the label font, Vietnamese included) that the PDF embeds for its text.
+mkdir -p var/vendor/jspdf var/vendor/fonts
+cp -u node_modules/jspdf/dist/jspdf.umd.min.js node_modules/jspdf/LICENSE var/vendor/jspdf/
+cp -u /usr/share/fonts/truetype/noto/NotoSans-Regular.ttf /usr/share/fonts/truetype/noto/NotoSans-Bold.ttf var/vendor/fonts/
 
 # --- Label glyphs for the web map (Vietnamese included), from the Noto Sans font -----------------
 .venv/bin/python scripts/build_glyphs.py var/glyphs
