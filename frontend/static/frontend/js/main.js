@@ -24,6 +24,7 @@ const ICONS = {
   export: 'M12 4v11M7 10l5 5 5-5M5 20h14',
   edit: 'M4 20h4L19 9l-4-4L4 16v4M13.5 6.5l4 4',
   legend: 'M4 5h4v4H4zM4 15h4v4H4zM11 7h9M11 17h9',
+  compare: 'M12 3v18M4 6h5v12H4zM15 6h5v12h-5z',
 };
 
 /** Return the layers the visitor asks for: the shared view's, else those the map opens with. */
@@ -146,6 +147,7 @@ class WebMap {
       markZoomRange(this.tree, config, this.map.getZoom());
       this.saveState();
       if (this.initialFeature) this.openFeature(this.initialFeature.layer, this.initialFeature.id, { fit: !state.view });
+      if (state.compare) this.toggleCompare(true, state.compare);
     });
     if (missing.length) toast(_('Some layers of this link are not available to you.'), 'info');
   }
@@ -179,6 +181,7 @@ class WebMap {
     const box = document.getElementById(`toggle-${slug}`);
     if (box && box.checked !== on) box.checked = on;
     this.editor?.layersChanged();
+    this.compare?.layerChanged(slug, on);
     this.showOrder();
     this.saveState();
   }
@@ -270,6 +273,7 @@ class WebMap {
       tool('tool-area', icon(ICONS.area), _('Measure area'), () => this.toggleMeasure('area')),
       tool('tool-share', icon(ICONS.share), _('Copy a link to this view'), () => shareView()),
       tool('tool-export', icon(ICONS.export), _('Download this view as PNG'), () => this.exportPng()),
+      tool('tool-compare', icon(ICONS.compare), _('Compare two sets of layers'), () => this.toggleCompare()),
       tool('tool-legend', icon(ICONS.legend), _('Legend'), () => this.toggleLegend()));
     // Editors only: the editing code itself is fetched when the tool is first opened.
     if (this.config.layers.some((layer) => layer.editable)) {
@@ -324,6 +328,24 @@ class WebMap {
     return this.legend;
   }
 
+  /** Open or close Compare (a swipe between two layer sets); its module loads the first time. */
+  async toggleCompare(on = !this.compare?.open, state = null) {
+    const button = document.getElementById('tool-compare');
+    button?.setAttribute('aria-pressed', String(on));
+    if (!this.compare && on) {
+      try {
+        const { Compare } = await import('./compare.js');
+        this.compare = await Compare.create({ webmap: this, state });
+      } catch (error) {
+        button?.setAttribute('aria-pressed', 'false');
+        toast(fmt(_('Compare could not be loaded (%(reason)s).'), { reason: error.message }), 'error');
+        return null;
+      }
+    }
+    this.compare?.show(on);
+    return this.compare;
+  }
+
   /** Open a feature in the editor (the popup's Edit button). */
   async editFeature(slug, id) {
     const editor = await this.toggleEdit(true);
@@ -354,7 +376,7 @@ class WebMap {
   }
 
   saveState() {
-    writeState(this.map, this.order.slugs.filter((slug) => this.on.has(slug)), this.selected);
+    writeState(this.map, this.order.slugs.filter((slug) => this.on.has(slug)), this.selected, this.compare?.state());
   }
 
   /** Show a bar while tiles load; say so when tiles fail (at most once in a while). */

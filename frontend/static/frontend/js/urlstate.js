@@ -1,11 +1,12 @@
 // The shareable view in the URL's fragment:
 //   #map=zoom/lat/lon[/bearing/pitch]&layers=slug,slug&feature=slug/id
+//   [&compare=slug,slug&divider=percent[&compare_as_of=YYYY-MM-DD]]  (compare.js: the left side)
 // It changes as the view moves (replaceState: no history entry per pan) and restores on load.
 
 /** Parse the fragment into {view: {zoom, center, bearing, pitch} | null, layers: [] | null, feature}. */
 export function readState(hash = window.location.hash) {
   const params = new URLSearchParams(hash.replace(/^#/, ''));
-  const state = { view: null, layers: null, feature: null };
+  const state = { view: null, layers: null, feature: null, compare: null };
   const map = (params.get('map') || '').split('/').map(Number);
   if (map.length >= 3 && map.slice(0, 3).every(Number.isFinite)) {
     const [zoom, lat, lon, bearing = 0, pitch = 0] = map;
@@ -22,11 +23,20 @@ export function readState(hash = window.location.hash) {
   if (feature.length === 2 && feature[0] && /^\d+$/.test(feature[1])) {
     state.feature = { layer: feature[0], id: Number(feature[1]) };
   }
+  if (params.has('compare')) {
+    const divider = Number.parseFloat(params.get('divider'));
+    const asOf = params.get('compare_as_of') || '';
+    state.compare = {
+      layers: params.get('compare').split(',').filter(Boolean),
+      divider: Number.isFinite(divider) ? Math.min(100, Math.max(0, divider)) : null,
+      asOf: /^\d{4}-\d{2}-\d{2}$/.test(asOf) ? asOf : null,
+    };
+  }
   return state;
 }
 
 /** Return the fragment describing this view and these layers. */
-export function stateFragment(map, layersOn, feature = null) {
+export function stateFragment(map, layersOn, feature = null, compare = null) {
   const center = map.getCenter();
   const parts = [
     map.getZoom().toFixed(2), center.lat.toFixed(5), center.lng.toFixed(5),
@@ -36,11 +46,15 @@ export function stateFragment(map, layersOn, feature = null) {
   if (bearing || pitch) parts.push(String(bearing), String(pitch));
   let fragment = `#map=${parts.join('/')}&layers=${[...layersOn].join(',')}`;
   if (feature) fragment += `&feature=${feature.layer}/${feature.id}`;
+  if (compare) {
+    fragment += `&compare=${compare.layers.join(',')}&divider=${compare.divider}`;
+    if (compare.asOf) fragment += `&compare_as_of=${compare.asOf}`;
+  }
   return fragment;
 }
 
 /** Put the current view in the address bar without adding a history entry. */
-export function writeState(map, layersOn, feature = null) {
-  const url = `${window.location.pathname}${window.location.search}${stateFragment(map, layersOn, feature)}`;
+export function writeState(map, layersOn, feature = null, compare = null) {
+  const url = `${window.location.pathname}${window.location.search}${stateFragment(map, layersOn, feature, compare)}`;
   window.history.replaceState(null, '', url);
 }
