@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "layers",
+    "maps",
     "frontend",
 ]
 
@@ -333,6 +334,7 @@ REST_FRAMEWORK = {
         "identify": env.str("THROTTLE_ANON_IDENTIFY", default="120/min"),
         "exports": env.str("THROTTLE_ANON_EXPORTS", default="10/min"),
         "login": env.str("THROTTLE_LOGIN", default="10/min"),
+        "maps": env.str("THROTTLE_ANON_MAPS", default="60/min"),
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -432,6 +434,8 @@ WEBMAP_INVESTMENT_CATEGORY = env.str("WEBMAP_INVESTMENT_CATEGORY", default="inve
 # The projected coordinates the map shows beside WGS 84 and accepts in "go to": an SRID of PostGIS's
 # spatial_ref_sys (its proj4text goes to the browser). 9214 is VN-2000 / TM-3 107°00′, Huế's zone.
 WEBMAP_VN2000_SRID = env.int("WEBMAP_VN2000_SRID", default=9214)
+# How many saved maps (short links of the web map) one user may keep (maps/services.py).
+SAVED_MAPS_PER_USER = env.int("SAVED_MAPS_PER_USER", default=500)
 
 # Imports (docs/import.md): the largest upload accepted, what an archive may unpack to, where the
 # worker unpacks (the system's temporary folder when empty), the category of layers an import

@@ -13,6 +13,7 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("api/v1/maps/", include("maps.api_urls")),
     path("api/v1/", include("layers.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script (CSP).
@@ -21,5 +22,6 @@ urlpatterns = [
     path("tiles/", include("layers.tiles.urls")),
     path("styles/", include("layers.api.styles")),
     path("api/v1/", include(tile_api_urlpatterns)),
+    path("", include("maps.urls")),
     path("", include("frontend.urls")),
 ]
