@@ -174,7 +174,7 @@ def test_attribution_links_show_as_links_and_nothing_else_runs(map_page):
 @pytest.mark.django_db(transaction=True)
 def test_searching_without_accents_flies_to_the_place(map_page):
     map_page.open("#map=13/16.44/107.62")
-    box = map_page.page.get_by_role("combobox")
+    box = map_page.page.get_by_role("search").get_by_role("combobox")
     box.fill("dai noi")
     result = map_page.page.locator("#search-results li[role=option]").first
     result.wait_for()
@@ -344,7 +344,7 @@ def test_failures_are_said_clearly(map_page):
     map_page.page.route("**/api/v1/search/**", lambda route: route.fulfill(status=503))
     map_page.page.route("**/api/v1/identify/**", lambda route: route.fulfill(status=500))
     map_page.open()
-    map_page.page.get_by_role("combobox").fill("dai noi")
+    map_page.page.get_by_role("search").get_by_role("combobox").fill("dai noi")
     map_page.page.locator("#search-results .message.error").wait_for()
 
     map_page.click_at(*DAI_NOI)
