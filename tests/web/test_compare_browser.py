@@ -11,6 +11,7 @@ from PIL import Image
 from layers.models import Category
 from layers.services import FeatureRecord, layer_replace_features
 from tests.web import sample
+from tests.web.test_csp_browser import violations, wait_until, watched  # noqa: F401 (a fixture)
 
 SPOT = (107.6200, 16.4400)  # away from the sample's other layers
 PLAN_COLOUR = "#dc2626"
@@ -221,3 +222,23 @@ def test_the_left_side_shows_the_layers_as_they_were_on_a_date(map_page, two_lay
     assert not _close(left, PLAN_COLOUR, tolerance=40), left
     assert _close(right, PLAN_COLOUR), right
     assert map_page.page.errors == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_compare_opens_under_the_content_security_policy(watched, live_server, two_layers):  # noqa: F811
+    """The left map (its worker, its tiles), the lazily loaded module and stylesheet and the
+    divider's inline clip work with the policy enforced, and nothing is refused."""
+    watched.goto(f"{live_server.url}/#map=16/{SPOT[1]}/{SPOT[0]}&layers=built&compare=plan")
+    wait_until(
+        watched,
+        "window.webmap && window.webmap.compare && window.webmap.compare.map.loaded()"
+        " && window.webmap.compare.map.areTilesLoaded()",
+    )
+    drawn = watched.evaluate(
+        "window.webmap.compare.map.queryRenderedFeatures({layers: ['L:plan:0']}).length"
+    )
+    assert drawn > 0
+    clip = watched.evaluate("getComputedStyle(document.getElementById('compare-map')).clipPath")
+    assert clip.startswith("inset(")
+    assert violations(watched) == []
+    assert watched.errors == []
