@@ -7,8 +7,10 @@ reads and writes the same), version 1:
      "view": {"center": [lon, lat], "zoom": 15.5, "bearing": 0, "pitch": 0},
      "layers": [{"slug": "water", "opacity": 1.0}, ...],      the layers on, bottom first
      "feature": {"layer": "landmarks", "id": 12},              optional: the selected feature
-     "filters": {"buildings": "so_tang >= 5"},                 optional: a layer's attribute filter
-     "compare": {"left": ["plan"], "right": ["buildings"], "position": 0.5}}   optional
+     "filters": {"buildings": {"so_tang": {"min": 5}}},        optional: the attribute table's
+     "only_matching": ["buildings"],                           column values, and the layers drawn
+                                                               with only their matching features
+     "compare": {"layers": ["plan"], "divider": 50, "asOf": null}}   optional: Compare's left side
 
 It is checked against `SCHEMA` (JSON Schema 2020-12, with `jsonschema`) when saved, so every stored
 composition has one known shape; a later version adds a schema and an upgrade here.
@@ -19,6 +21,7 @@ it gets only the layers `layers_visible_to` gives them, whatever the owner could
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -30,7 +33,9 @@ from layers.selectors import layers_visible_to
 
 VERSION = 1
 MAX_LAYERS = 200
-MAX_FILTER_CHARS = 4000
+MAX_FIELDS = 200
+# What one composition may weigh, as JSON: a few hundred layers with filters fit in far less.
+MAX_STATE_BYTES = 64 * 1024
 
 _SLUG = {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$", "maxLength": 100}
 _SLUGS = {"type": "array", "items": _SLUG, "maxItems": MAX_LAYERS, "uniqueItems": True}
@@ -87,17 +92,26 @@ SCHEMA = {
             "type": "object",
             "maxProperties": MAX_LAYERS,
             "propertyNames": _SLUG,
-            "additionalProperties": {"type": "string", "maxLength": MAX_FILTER_CHARS},
-            "description": "A layer's attribute filter, as the attribute table holds it.",
+            "additionalProperties": {
+                "type": "object",
+                "maxProperties": MAX_FIELDS,
+                "propertyNames": {"type": "string", "maxLength": 100},
+            },
+            "description": "The attribute table's column filter values of each layer.",
+        },
+        "only_matching": {
+            **_SLUGS,
+            "description": "Layers drawn with their matching features only.",
         },
         "compare": {
             "type": ["object", "null"],
-            "required": ["left", "right"],
+            "required": ["layers"],
             "additionalProperties": False,
+            "description": "Compare's left side: its layers, the divider (% from left), a date.",
             "properties": {
-                "left": _SLUGS,
-                "right": _SLUGS,
-                "position": {"type": "number", "minimum": 0, "maximum": 1},
+                "layers": _SLUGS,
+                "divider": {"type": ["number", "null"], "minimum": 0, "maximum": 100},
+                "asOf": {"type": ["string", "null"], "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
             },
         },
     },
@@ -119,6 +133,13 @@ def validated(state: object) -> dict:
             f"version {VERSION} (docs/api.md, Saved maps).",
             parameter=where,
         )
+    size = len(json.dumps(state, ensure_ascii=False).encode())
+    if size > MAX_STATE_BYTES:
+        raise InvalidData(
+            f"state is {size} bytes of JSON; a saved map holds at most {MAX_STATE_BYTES} "
+            "(docs/api.md, Saved maps).",
+            parameter="state",
+        )
     slugs = [layer["slug"] for layer in state["layers"]]
     if len(set(slugs)) != len(slugs):
         raise InvalidData(
@@ -134,8 +155,8 @@ def named_layers(state: dict) -> set[str]:
     if state.get("feature"):
         names.add(state["feature"]["layer"])
     names.update(state.get("filters") or {})
-    compare = state.get("compare") or {}
-    names.update(compare.get("left", []), compare.get("right", []))
+    names.update(state.get("only_matching") or [])
+    names.update((state.get("compare") or {}).get("layers", []))
     return names
 
 
@@ -164,12 +185,10 @@ def for_viewer(state: dict, *, user: AbstractBaseUser | AnonymousUser | None) ->
     if state.get("feature") and state["feature"]["layer"] not in visible:
         shown["feature"] = None
     if "filters" in state:
-        shown["filters"] = {s: text for s, text in state["filters"].items() if s in visible}
+        shown["filters"] = {s: values for s, values in state["filters"].items() if s in visible}
+    if "only_matching" in state:
+        shown["only_matching"] = [slug for slug in state["only_matching"] if slug in visible]
     if state.get("compare"):
         compare = state["compare"]
-        shown["compare"] = {
-            **compare,
-            "left": [slug for slug in compare["left"] if slug in visible],
-            "right": [slug for slug in compare["right"] if slug in visible],
-        }
+        shown["compare"] = {**compare, "layers": [s for s in compare["layers"] if s in visible]}
     return ViewerComposition(state=shown, omitted=len(named - visible))
