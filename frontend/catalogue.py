@@ -158,6 +158,8 @@ def map_config(*, user: AbstractBaseUser | AnonymousUser | None) -> dict:
             "investors": reverse("investors"),
         },
         "signed_in": bool(user and user.is_authenticated),
+        # Exports of up to this many features stream in the answer; larger ones are jobs.
+        "export_inline_max": settings.EXPORT_INLINE_MAX_FEATURES,
         # The zone the map shows VN-2000 coordinates in (None: the map shows WGS 84 only).
         "projected_crs": projected_crs(settings.WEBMAP_VN2000_SRID),
     }

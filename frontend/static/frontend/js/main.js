@@ -25,6 +25,7 @@ const ICONS = {
   edit: 'M4 20h4L19 9l-4-4L4 16v4M13.5 6.5l4 4',
   legend: 'M4 5h4v4H4zM4 15h4v4H4zM11 7h9M11 17h9',
   compare: 'M12 3v18M4 6h5v12H4zM15 6h5v12h-5z',
+  table: 'M4 5h16v14H4zM4 10h16M4 14.5h16M10 5v14',
 };
 
 /** Return the layers the visitor asks for: the shared view's, else those the map opens with. */
@@ -92,7 +93,7 @@ class WebMap {
     this.identify = new Identify({
       map: this.map, config, maplibregl,
       layersOn: () => this.order.slugs.filter((slug) => this.on.has(slug)),
-      onSelect: (feature) => { this.selected = feature; this.saveState(); },
+      onSelect: (feature) => { this.selected = feature; this.saveState(); this.table?.selected(feature); },
       onEdit: (slug, id) => this.editFeature(slug, id),
       onChanged: (slug) => this.layerChanged(slug),
     });
@@ -182,6 +183,7 @@ class WebMap {
     if (box && box.checked !== on) box.checked = on;
     this.editor?.layersChanged();
     this.compare?.layerChanged(slug, on);
+    if (this.table?.open) this.table.layersChanged();
     this.showOrder();
     this.saveState();
   }
@@ -274,7 +276,8 @@ class WebMap {
       tool('tool-share', icon(ICONS.share), _('Copy a link to this view'), () => shareView()),
       tool('tool-export', icon(ICONS.export), _('Download this view as PNG'), () => this.exportPng()),
       tool('tool-compare', icon(ICONS.compare), _('Compare two sets of layers'), () => this.toggleCompare()),
-      tool('tool-legend', icon(ICONS.legend), _('Legend'), () => this.toggleLegend()));
+      tool('tool-legend', icon(ICONS.legend), _('Legend'), () => this.toggleLegend()),
+      tool('tool-table', icon(ICONS.table), _('Attribute table'), () => this.toggleTable()));
     // Editors only: the editing code itself is fetched when the tool is first opened.
     if (this.config.layers.some((layer) => layer.editable)) {
       container.append(tool('tool-edit', icon(ICONS.edit), _('Edit the map'), () => this.toggleEdit()));
@@ -326,6 +329,24 @@ class WebMap {
     }
     this.legend?.show(on);
     return this.legend;
+  }
+
+  /** Open or close the attribute table under the map; its module loads the first time. */
+  async toggleTable(on = !this.table?.open) {
+    const button = document.getElementById('tool-table');
+    button?.setAttribute('aria-pressed', String(on));
+    if (!this.table && on) {
+      try {
+        const { createTable } = await import('./table.js');
+        this.table = await createTable({ webmap: this });
+      } catch (error) {
+        button?.setAttribute('aria-pressed', 'false');
+        toast(fmt(_('The attribute table could not be loaded (%(reason)s).'), { reason: error.message }), 'error');
+        return null;
+      }
+    }
+    this.table?.show(on);
+    return this.table;
   }
 
   /** Open or close Compare (a swipe between two layer sets); its module loads the first time. */
