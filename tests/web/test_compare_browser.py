@@ -183,6 +183,15 @@ def test_a_planner_compares_two_layers_with_the_divider_and_shares_it(map_page, 
     assert _close(left, PLAN_COLOUR), left
     assert _close(right, BUILT_COLOUR), right
 
+    # 3D raises the buildings on both sides.
+    map_page.page.locator("#tool-3d").click()
+    _wait_both(map_page)
+    shown = map_page.page.evaluate(
+        "[window.webmap.map, window.webmap.compare.map]"
+        ".map((m) => m.getLayoutProperty('L:buildings:3d', 'visibility'))"
+    )
+    assert shown == ["visible", "visible"]
+
     # Closing it leaves the map as it was, and the link without it.
     panel.get_by_role("button", name="Đóng").click()
     assert not map_page.page.locator("#compare-map").is_visible()

@@ -110,6 +110,10 @@ export class Compare {
       credits?.removeAttribute('open');
     });
     this.unsync = null;
+    // 3D switched on the map (main.js setThreeD ends with a tilt): raise or flatten this side too.
+    main.on('pitchend', () => {
+      if (this.open && this.threeD !== this.webmap.threeD) this.map.setStyle(this.style());
+    });
     this.map.on('error', (event) => {
       if (event.error?.status === 400 && this.asOf) toast(_('The map of that date could not be drawn.'), 'error');
     });
@@ -122,7 +126,8 @@ export class Compare {
 
   /** The left map's style: the served one with the left layers, read as of the date when set. */
   style() {
-    const style = buildStyle(this.config, { on: this.left, threeD: this.webmap.threeD });
+    this.threeD = this.webmap.threeD;
+    const style = buildStyle(this.config, { on: this.left, threeD: this.threeD });
     return styleAsOf(style, this.asOf ? asOfInstant(this.asOf) : null);
   }
 
@@ -141,6 +146,7 @@ export class Compare {
     if (on) {
       // The right side's ticks follow the layer tree, which may have changed while closed.
       this.render();
+      if (this.threeD !== this.webmap.threeD) this.map.setStyle(this.style());
       this.map.resize();
       const main = this.webmap.map;
       this.map.jumpTo({ center: main.getCenter(), zoom: main.getZoom(), bearing: main.getBearing(), pitch: main.getPitch() });
