@@ -81,10 +81,14 @@ def buildings(hue_sample):
 
 
 def _open(map_page):
+    loaded: list[str] = []
+    map_page.page.on("request", lambda request: loaded.append(request.url))
     layers = ",".join([*sample.BASE_LAYERS, SLUG])
     lon = ORIGIN[0] + 1.5 * STEP
     lat = ORIGIN[1] + STEP
     map_page.open(f"#map=16/{lat}/{lon}&layers={layers}")
+    # The table's code and style are not part of the first visit: they come with the first open.
+    assert not [url for url in loaded if "table.js" in url or "table.css" in url]
     map_page.page.locator("#tool-table").click()
     map_page.page.locator("#table-panel").wait_for()
     _wait_rows(map_page)
