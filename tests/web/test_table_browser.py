@@ -278,6 +278,21 @@ def test_only_matching_features_on_the_map_and_export_what_was_filtered(map_page
     )
     assert {int(row["id"]) for row in rows} == markets
 
+    # What a saved map keeps of the table, taken back after everything was cleared.
+    saved = page.evaluate("window.webmap.table.state()")
+    assert saved["filters"] == {SLUG: {"ten": {"text": "cho"}}} and saved["only"] == [SLUG]
+    page.locator(".table-clear").click()
+    page.locator("#table-only-matching").uncheck()
+    _wait_rows(map_page)
+    assert _matched(map_page) == len(BUILDINGS)
+    page.evaluate("(state) => window.webmap.table.restore(state)", saved)
+    _wait_rows(map_page)
+    map_page.wait_idle()
+    assert _matched(map_page) == len(markets)
+    assert page.get_by_label("Lọc theo Tên công trình", exact=True).input_value() == "cho"
+    assert page.locator("#table-only-matching").is_checked()
+    assert {f["id"] for f in map_page.rendered(SLUG)} == markets
+
     # And back: every building again.
     page.locator("#table-only-matching").uncheck()
     map_page.wait_idle()

@@ -139,6 +139,37 @@ export class AttributeTable {
     return filter ? JSON.stringify(filter) : '';
   }
 
+  /**
+   * Return what the table holds, for a saved map: the layer shown, its sort, each layer's column
+   * filters as they were typed, and the layers drawn with only their matching features.
+   */
+  state() {
+    const filled = (value) => value && Object.values(value).some((part) => part !== '' && part !== undefined);
+    const filters = {};
+    for (const [slug, values] of this.filters) {
+      const set = Object.fromEntries(Object.entries(values).filter(([, value]) => filled(value)));
+      if (Object.keys(set).length) filters[slug] = set;
+    }
+    return { layer: this.slug, sort: this.sort, filters, only: [...this.onlyMatching] };
+  }
+
+  /** Take back a `state()`: what names a layer this visitor does not have, or that is off, is left out. */
+  restore(state) {
+    const known = Object.entries(state.filters || {}).filter(([slug]) => this.webmap.bySlug.has(slug));
+    this.filters = new Map(known.map(([slug, values]) => [slug, { ...values }]));
+    for (const slug of [...this.onlyMatching]) this.showOnlyMatching(false, slug);
+    for (const slug of state.only || []) if (this.webmap.on.has(slug)) this.showOnlyMatching(true, slug);
+    if (state.layer && this.webmap.on.has(state.layer)) {
+      this.slug = null;
+      this.choose(state.layer);
+    }
+    this.sort = state.sort && this.schema.some((field) => field.name === state.sort.field) ? state.sort : null;
+    this.offset = 0;
+    this.onlyBox.checked = this.onlyMatching.has(this.slug);
+    this.renderHead();
+    if (this.open) this.load();
+  }
+
   // --- The panel ----------------------------------------------------------------------------------
 
   build() {
