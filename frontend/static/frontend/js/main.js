@@ -26,6 +26,7 @@ const ICONS = {
   legend: 'M4 5h4v4H4zM4 15h4v4H4zM11 7h9M11 17h9',
   compare: 'M12 3v18M4 6h5v12H4zM15 6h5v12h-5z',
   table: 'M4 5h16v14H4zM4 10h16M4 14.5h16M10 5v14',
+  print: 'M7 8V4h10v4M7 17H5a1 1 0 0 1-1-1v-6a1 1 0 0 1 1-1h14a1 1 0 0 1 1 1v6a1 1 0 0 1-1 1h-2M7 14h10v6H7z',
 };
 
 /** Return the layers the visitor asks for: the shared view's, else those the map opens with. */
@@ -277,7 +278,8 @@ class WebMap {
       tool('tool-export', icon(ICONS.export), _('Download this view as PNG'), () => this.exportPng()),
       tool('tool-compare', icon(ICONS.compare), _('Compare two sets of layers'), () => this.toggleCompare()),
       tool('tool-legend', icon(ICONS.legend), _('Legend'), () => this.toggleLegend()),
-      tool('tool-table', icon(ICONS.table), _('Attribute table'), () => this.toggleTable()));
+      tool('tool-table', icon(ICONS.table), _('Attribute table'), () => this.toggleTable()),
+      tool('tool-print', icon(ICONS.print), _('Print to PDF'), () => this.togglePrint()));
     // Editors only: the editing code itself is fetched when the tool is first opened.
     if (this.config.layers.some((layer) => layer.editable)) {
       container.append(tool('tool-edit', icon(ICONS.edit), _('Edit the map'), () => this.toggleEdit()));
@@ -347,6 +349,24 @@ class WebMap {
     }
     this.table?.show(on);
     return this.table;
+  }
+
+  /** Open or close the print panel; its module (with jsPDF and the PDF's fonts) loads the first time. */
+  async togglePrint(on = !this.printPanel?.open) {
+    const button = document.getElementById('tool-print');
+    button?.setAttribute('aria-pressed', String(on));
+    if (!this.printPanel && on) {
+      try {
+        const { createPrintPanel } = await import('./print.js');
+        this.printPanel = await createPrintPanel({ webmap: this });
+      } catch (error) {
+        button?.setAttribute('aria-pressed', 'false');
+        toast(fmt(_('Printing could not be loaded (%(reason)s).'), { reason: error.message }), 'error');
+        return null;
+      }
+    }
+    this.printPanel?.show(on);
+    return this.printPanel;
   }
 
   /** Open or close Compare (a swipe between two layer sets); its module loads the first time. */
