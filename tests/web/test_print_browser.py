@@ -19,6 +19,7 @@ from layers.models import Category
 from layers.services import FeatureRecord, layer_replace_features
 from tests.web import sample
 from tests.web.conftest import ARTIFACTS
+from tests.web.test_csp_browser import violations, wait_until, watched  # noqa: F401 (a fixture)
 
 CENTRE = (107.6200, 16.4400)
 FLOOD_HALF_DEG = (0.0015, 0.0010)  # the flood zone's half width and height, in degrees
@@ -220,3 +221,17 @@ def test_printing_a3_portrait_at_150_dpi_the_current_view_with_a_vn2000_grid(
     assert abs(big["width"] - info["frameMm"][0] / 25.4 * 150) <= 3
     _render(pdf, "print-a3-portrait-view")
     assert map_page.page.errors == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_printing_under_the_content_security_policy(watched, live_server, print_layers):  # noqa: F811
+    """jsPDF, the fonts, the off-screen map and the download all pass the site's policy."""
+    watched.goto(f"{live_server.url}/#map=16/{CENTRE[1]}/{CENTRE[0]}&layers=flood")
+    wait_until(watched, "window.webmap && window.webmap.map.loaded()")
+    watched.locator("#tool-print").click()
+    watched.locator("#print-panel").wait_for()
+    with watched.expect_download(timeout=120_000) as download:
+        watched.locator("#print-make").click()
+    assert download.value.suggested_filename.endswith(".pdf")
+    assert wait_until(watched, "window.webmap.printPanel.lastInfo")["legend"] == ["flood"]
+    assert violations(watched) == []
