@@ -4,7 +4,7 @@
 
 import * as maplibregl from 'maplibre-gl';
 
-import { _, attributionText, fmt, getJSON, h, svg, toast } from './dom.js';
+import { _, attributionText, fmt, getJSON, h, ngettext, svg, toast } from './dom.js';
 import { Identify } from './identify.js';
 import { OrderList, markZoomRange, renderLayerTree } from './layertree.js';
 import { LayerOrder } from './order.js';
@@ -14,12 +14,13 @@ import {
   refreshTiles, setOpacity, styleSpecs,
 } from './style.js';
 import { Measure, exportPng, shareView } from './tools.js';
-import { readState, writeState } from './urlstate.js';
+import { initialState, writeState } from './urlstate.js';
 
 const TILE_ERROR_QUIET_MS = 15000;
 const ICONS = {
   distance: 'M4 18 L10 9 L15 14 L20 5 M4 18h0M10 9h0M15 14h0M20 5h0',
   area: 'M5 8 L12 3 L20 8 L17 20 L7 20 Z',
+  maps: 'M6 3h12v18l-6-4-6 4z',
   share: 'M10 14a4 4 0 0 0 5.7 0l3-3a4 4 0 0 0-5.7-5.7l-1 1M14 10a4 4 0 0 0-5.7 0l-3 3a4 4 0 0 0 5.7 5.7l1-1',
   export: 'M12 4v11M7 10l5 5 5-5M5 20h14',
   edit: 'M4 20h4L19 9l-4-4L4 16v4M13.5 6.5l4 4',
@@ -40,7 +41,7 @@ function wantedLayers(config, state) {
  * layers shown (the first view's composite tiles then hold the layers that are on).
  */
 function styleUrl(config) {
-  const state = readState();
+  const state = initialState(config);
   if (!state.layers && !state.feature) return config.urls.style;
   const known = new Set(config.layers.map((layer) => layer.slug));
   const slugs = wantedLayers(config, state).filter((slug) => known.has(slug));
@@ -53,7 +54,8 @@ class WebMap {
     this.config = config;
     adoptStyle(config, served);
     this.bySlug = new Map(config.layers.map((layer) => [layer.slug, layer]));
-    const state = readState();
+    // The link's fragment, else the saved map this page was opened for (/m/{code}).
+    const state = initialState(config);
     this.initialFeature = state.feature;
     const wanted = wantedLayers(config, state);
     const missing = wanted.filter((slug) => !this.bySlug.has(slug));
@@ -62,7 +64,8 @@ class WebMap {
     this.order = new LayerOrder(config, [...this.on], { asGiven: Boolean(state.layers) });
     this.threeD = Boolean(state.view && state.view.pitch > 0);
     this.opacityOriginals = new Map();
-    this.opacity = new Map(); // slug → factor chosen in the tree, kept for layers not drawn yet
+    // slug → factor chosen in the tree (or kept in a saved map), kept for layers not drawn yet
+    this.opacity = new Map(Object.entries(state.opacity || {}));
     this.selected = null;
     this.lastTileError = 0;
 
@@ -147,11 +150,17 @@ class WebMap {
     this.map.on('zoomend', () => markZoomRange(this.tree, config, this.map.getZoom()));
     this.map.once('load', () => {
       markZoomRange(this.tree, config, this.map.getZoom());
+      this.restoreOpacities();
       this.saveState();
       if (this.initialFeature) this.openFeature(this.initialFeature.layer, this.initialFeature.id, { fit: !state.view });
       if (state.compare) this.toggleCompare(true, state.compare);
     });
     if (missing.length) toast(_('Some layers of this link are not available to you.'), 'info');
+    // A saved map's layers were filtered on the server for this visitor: how many, never which.
+    if (config.saved?.omitted) {
+      toast(ngettext('%(count)s layer of this saved map is not shown: you may not see it.',
+        '%(count)s layers of this saved map are not shown: you may not see them.', config.saved.omitted), 'info');
+    }
   }
 
   // --- Layers -----------------------------------------------------------------------------------
@@ -284,6 +293,8 @@ class WebMap {
     if (this.config.layers.some((layer) => layer.editable)) {
       container.append(tool('tool-edit', icon(ICONS.edit), _('Edit the map'), () => this.toggleEdit()));
     }
+    // Signed-in users keep saved maps; the panel's code loads when it is first opened.
+    if (this.config.signed_in) container.append(tool('tool-maps', icon(ICONS.maps), _('Saved maps'), () => this.toggleMaps()));
     if (this.threeD) container.querySelector('#tool-3d').setAttribute('aria-pressed', 'true');
     return { onAdd: () => container, onRemove: () => container.remove() };
   }
@@ -391,6 +402,35 @@ class WebMap {
   async editFeature(slug, id) {
     const editor = await this.toggleEdit(true);
     await editor?.open(slug, id);
+  }
+
+  /** Open or close Saved maps ("Save this map", "My maps"); its module loads the first time. */
+  async toggleMaps(on = !this.savedMaps?.open) {
+    const button = document.getElementById('tool-maps');
+    button?.setAttribute('aria-pressed', String(on));
+    if (!this.savedMaps && on) {
+      try {
+        const { SavedMaps } = await import('./savedmaps.js');
+        this.savedMaps = await SavedMaps.create({ webmap: this });
+      } catch (error) {
+        button?.setAttribute('aria-pressed', 'false');
+        toast(fmt(_('Saved maps could not be loaded (%(reason)s).'), { reason: error.message }), 'error');
+        return null;
+      }
+    }
+    this.savedMaps?.show(on);
+    return this.savedMaps;
+  }
+
+  /** Draw the layers at the opacity a saved map gave them, and set their sliders to match. */
+  restoreOpacities() {
+    for (const [slug, value] of this.opacity) {
+      const layer = this.bySlug.get(slug);
+      if (!layer) continue;
+      if (inStyle(this.map, layer)) setOpacity(this.map, layer, value, this.opacityOriginals);
+      const slider = this.tree.querySelector(`input[data-opacity="${CSS.escape(slug)}"]`);
+      if (slider) slider.value = String(Math.round(value * 100));
+    }
   }
 
   toggleMeasure(mode) {

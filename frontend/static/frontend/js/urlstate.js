@@ -58,3 +58,25 @@ export function writeState(map, layersOn, feature = null, compare = null) {
   const url = `${window.location.pathname}${window.location.search}${stateFragment(map, layersOn, feature, compare)}`;
   window.history.replaceState(null, '', url);
 }
+
+/**
+ * Return the state the map opens with: the address's fragment when it names a view or layers,
+ * else the saved map the page was opened for (/m/{code}: `config.saved`, whose composition the
+ * server has already filtered for this visitor, maps/composition.py), else an empty state.
+ */
+export function initialState(config, hash = window.location.hash) {
+  const state = readState(hash);
+  const saved = config.saved?.state;
+  if (!saved || state.view || state.layers) return state;
+  const { center, zoom, bearing = 0, pitch = 0 } = saved.view;
+  return {
+    view: { center, zoom, bearing, pitch },
+    layers: saved.layers.map((layer) => layer.slug),
+    feature: saved.feature || null,
+    compare: saved.compare || null,
+    opacity: Object.fromEntries(saved.layers.filter((layer) => (layer.opacity ?? 1) < 1)
+      .map((layer) => [layer.slug, layer.opacity])),
+    filters: saved.filters || null,
+    onlyMatching: saved.only_matching || [],
+  };
+}
