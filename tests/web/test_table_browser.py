@@ -222,6 +222,19 @@ def test_rows_and_the_map_follow_each_other(map_page, buildings):
         arg=other,
     )
     assert page.locator("#table-panel .table-scroll tr.selected").count() == 1
+    # Scrolled into sight: below the sticky headings, above the pager.
+    shown = page.evaluate(
+        """() => {
+            const row = document.querySelector('#table-panel .table-scroll tr.selected');
+            const head = document.querySelector('#table-panel .table-filters td')
+              .getBoundingClientRect();
+            const box = document.querySelector('#table-panel .table-scroll')
+              .getBoundingClientRect();
+            const r = row.getBoundingClientRect();
+            return r.top >= head.bottom - 1 && r.bottom <= box.bottom + 1;
+        }"""
+    )
+    assert shown
     map_page.screenshot("table-map-to-row")
 
     # A feature chosen on the map that the filtered page does not hold is shown pinned above.
