@@ -7,9 +7,10 @@ reads and writes the same), version 1:
      "view": {"center": [lon, lat], "zoom": 15.5, "bearing": 0, "pitch": 0},
      "layers": [{"slug": "water", "opacity": 1.0}, ...],      the layers on, bottom first
      "feature": {"layer": "landmarks", "id": 12},              optional: the selected feature
-     "filters": {"buildings": {"so_tang": {"min": 5}}},        optional: the attribute table's
-     "only_matching": ["buildings"],                           column values, and the layers drawn
-                                                               with only their matching features
+     "table": {"open": true, "layer": "buildings", "sort": {"field": "so_tang", "descending": true},
+               "filters": {"buildings": {"so_tang": {"min": "5"}}}, "only": ["buildings"]},
+                         optional: the attribute table (table.js `state()`): the layer shown, its
+                         sort, each layer's column filters as typed, layers drawn matching only
      "compare": {"layers": ["plan"], "divider": 50, "asOf": null}}   optional: Compare's left side
 
 It is checked against `SCHEMA` (JSON Schema 2020-12, with `jsonschema`) when saved, so every stored
@@ -88,20 +89,35 @@ SCHEMA = {
             "additionalProperties": False,
             "properties": {"layer": _SLUG, "id": {"type": "integer", "minimum": 1}},
         },
-        "filters": {
-            "type": "object",
-            "maxProperties": MAX_LAYERS,
-            "propertyNames": _SLUG,
-            "additionalProperties": {
-                "type": "object",
-                "maxProperties": MAX_FIELDS,
-                "propertyNames": {"type": "string", "maxLength": 100},
+        "table": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "description": "The attribute table: shown or not, its layer and sort, each layer's "
+            "column filters as typed, the layers drawn with their matching features only.",
+            "properties": {
+                "open": {"type": "boolean"},
+                "layer": {"anyOf": [_SLUG, {"type": "null"}]},
+                "sort": {
+                    "type": ["object", "null"],
+                    "required": ["field"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "field": {"type": "string", "maxLength": 100},
+                        "descending": {"type": "boolean"},
+                    },
+                },
+                "filters": {
+                    "type": "object",
+                    "maxProperties": MAX_LAYERS,
+                    "propertyNames": _SLUG,
+                    "additionalProperties": {
+                        "type": "object",
+                        "maxProperties": MAX_FIELDS,
+                        "propertyNames": {"type": "string", "maxLength": 100},
+                    },
+                },
+                "only": _SLUGS,
             },
-            "description": "The attribute table's column filter values of each layer.",
-        },
-        "only_matching": {
-            **_SLUGS,
-            "description": "Layers drawn with their matching features only.",
         },
         "compare": {
             "type": ["object", "null"],
@@ -154,8 +170,11 @@ def named_layers(state: dict) -> set[str]:
     names = {layer["slug"] for layer in state.get("layers", [])}
     if state.get("feature"):
         names.add(state["feature"]["layer"])
-    names.update(state.get("filters") or {})
-    names.update(state.get("only_matching") or [])
+    table = state.get("table") or {}
+    if table.get("layer"):
+        names.add(table["layer"])
+    names.update(table.get("filters") or {})
+    names.update(table.get("only") or [])
     names.update((state.get("compare") or {}).get("layers", []))
     return names
 
@@ -184,10 +203,17 @@ def for_viewer(state: dict, *, user: AbstractBaseUser | AnonymousUser | None) ->
     shown = {**state, "layers": [layer for layer in state["layers"] if layer["slug"] in visible]}
     if state.get("feature") and state["feature"]["layer"] not in visible:
         shown["feature"] = None
-    if "filters" in state:
-        shown["filters"] = {s: values for s, values in state["filters"].items() if s in visible}
-    if "only_matching" in state:
-        shown["only_matching"] = [slug for slug in state["only_matching"] if slug in visible]
+    if state.get("table"):
+        table = state["table"]
+        shown["table"] = {**table}
+        if table.get("layer") not in visible:
+            shown["table"]["layer"] = None
+        if "filters" in table:
+            shown["table"]["filters"] = {
+                slug: values for slug, values in table["filters"].items() if slug in visible
+            }
+        if "only" in table:
+            shown["table"]["only"] = [slug for slug in table["only"] if slug in visible]
     if state.get("compare"):
         compare = state["compare"]
         shown["compare"] = {**compare, "layers": [s for s in compare["layers"] if s in visible]}

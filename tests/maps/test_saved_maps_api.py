@@ -135,8 +135,10 @@ def test_a_restricted_layer_is_left_out_for_whoever_may_not_see_it(
     state = composition(
         "public-layer", "restricted-layer", "internal-layer",
         feature={"layer": "restricted-layer", "id": 3},
-        filters={"restricted-layer": {"ten": "x"}, "public-layer": {"ten": "y"}},
-        only_matching=["restricted-layer"],
+        table={"open": True, "layer": "restricted-layer", "sort": {"field": "ten"},
+               "filters": {"restricted-layer": {"ten": {"text": "x"}},
+                           "public-layer": {"ten": {"text": "y"}}},
+               "only": ["restricted-layer", "public-layer"]},
         compare={"layers": ["restricted-layer", "public-layer"], "divider": 40, "asOf": None},
     )  # fmt: skip
     code = _save(api, member, name="Quy hoạch", sharing="public", state=state)["code"]
@@ -153,8 +155,10 @@ def test_a_restricted_layer_is_left_out_for_whoever_may_not_see_it(
     ]  # fmt: skip
     assert by_outsider["omitted"] == 1
     assert by_outsider["state"]["feature"] is None
-    assert by_outsider["state"]["filters"] == {"public-layer": {"ten": "y"}}
-    assert by_outsider["state"]["only_matching"] == []
+    assert by_outsider["state"]["table"] == {
+        "open": True, "layer": None, "sort": {"field": "ten"},
+        "filters": {"public-layer": {"ten": {"text": "y"}}}, "only": ["public-layer"],
+    }  # fmt: skip
     assert by_outsider["state"]["compare"] == {"layers": ["public-layer"], "divider": 40,
                                                "asOf": None}  # fmt: skip
     assert "restricted-layer" not in str(by_outsider)
@@ -201,7 +205,7 @@ def test_a_layer_that_becomes_restricted_later_is_left_out_then(api, owner, outs
         ({"version": 1, "view": {"center": [107, 16], "zoom": 3}, "layers": [],
           "compare": {"layers": [], "asOf": "last week"}}, "state.compare.asOf", "does not match"),
         ({"version": 1, "view": {"center": [107, 16], "zoom": 3}, "layers": [],
-          "filters": {"a": {"ten": "x" * 70000}}}, "state", "at most 65536"),
+          "table": {"filters": {"a": {"ten": {"text": "x" * 70000}}}}}, "state", "at most 65536"),
         ({"version": 1, "view": {"center": [107, 16], "zoom": 3},
           "layers": [{"slug": "a"}, {"slug": "a"}]}, "state.layers", "names a layer twice"),
     ],

@@ -72,6 +72,15 @@ def test_a_saved_map_reopens_by_its_short_link(map_page, planner, fresh_page, tm
     assert "L:internal-plan:0" in before["drawn"]
     water_opacity = page.evaluate(WATER_OPACITY)
     assert water_opacity == pytest.approx(0.4 * (undimmed if undimmed is not None else 1))
+    # The attribute table of the buildings: those from 30 m, only they drawn on the map.
+    page.get_by_role("button", name="Bảng thuộc tính").click()
+    page.locator("#table-layer").select_option("buildings")
+    page.get_by_label("Chiều cao (m) từ").fill("30")
+    page.locator(".table-count[data-matched='8']").wait_for()
+    page.locator("#table-only-matching").check()
+    map_page.wait_idle()
+    tall = sorted(f["properties"]["ten"] for f in map_page.rendered("buildings"))
+    assert tall and all(f["properties"]["height_m"] >= 30 for f in map_page.rendered("buildings"))
     # The panel's code is not part of the first visit.
     assert not [url for url in requests if "savedmaps" in url]
 
@@ -106,6 +115,12 @@ def test_a_saved_map_reopens_by_its_short_link(map_page, planner, fresh_page, tm
     assert page.evaluate(DRAWN_LAYERS) == before["drawn"]
     assert page.evaluate(WATER_OPACITY) == pytest.approx(water_opacity)
     assert page.locator("input[data-opacity='water']").input_value() == "40"
+    assert page.locator("#table-panel").is_visible()
+    assert page.get_by_label("Chiều cao (m) từ").input_value() == "30"
+    page.locator(".table-count[data-matched='8']").wait_for()
+    assert page.locator("#table-only-matching").is_checked()
+    map_page.wait_idle()
+    assert sorted(f["properties"]["ten"] for f in map_page.rendered("buildings")) == tall
 
     # A fresh browser, nobody signed in: the same view, every layer but the restricted one, and
     # word that one layer was left out.

@@ -154,6 +154,7 @@ class WebMap {
       this.saveState();
       if (this.initialFeature) this.openFeature(this.initialFeature.layer, this.initialFeature.id, { fit: !state.view });
       if (state.compare) this.toggleCompare(true, state.compare);
+      if (state.table) this.restoreTable(state.table);
     });
     if (missing.length) toast(_('Some layers of this link are not available to you.'), 'info');
     // A saved map's layers were filtered on the server for this visitor: how many, never which.
@@ -420,6 +421,13 @@ class WebMap {
     }
     this.savedMaps?.show(on);
     return this.savedMaps;
+  }
+
+  /** Give the attribute table a saved map's filters and sort (it opens if it was open then). */
+  async restoreTable(saved) {
+    const table = await this.toggleTable(true);
+    table?.restore(saved);
+    if (table && !saved.open) this.toggleTable(false);
   }
 
   /** Draw the layers at the opacity a saved map gave them, and set their sliders to match. */

@@ -1,7 +1,7 @@
 // Saved maps: "Save this map" (a name, who it is shared with) and "My maps" (open, copy the short
 // link, its QR code, delete). What is saved is the map's composition (`composition`): the view,
 // the layers on in drawing order with their opacity, the selected feature, Compare's left side
-// and the attribute table's filters, version 1 of maps/composition.py's schema. The server keeps
+// and the attribute table's state, version 1 of maps/composition.py's schema. The server keeps
 // it under a short code; /m/{code} opens it again for whoever it is shared with, with only the
 // layers they may see. Loaded the first time the panel is opened (main.js).
 
@@ -30,13 +30,9 @@ export function composition(webmap) {
   if (webmap.selected) state.feature = { layer: webmap.selected.layer, id: webmap.selected.id };
   const compare = webmap.compare?.state?.();
   if (compare) state.compare = compare;
-  // The attribute table, when it has been opened: its column values per layer and "only matching".
-  const table = webmap.table;
-  if (table?.filters instanceof Map) {
-    const filters = Object.fromEntries([...table.filters].filter(([, values]) => values && Object.keys(values).length));
-    if (Object.keys(filters).length) state.filters = filters;
-  }
-  if (table?.onlyMatching?.size) state.only_matching = [...table.onlyMatching];
+  // The attribute table, once it has been opened: its layer, sort, filters and "only matching".
+  const table = webmap.table?.state?.();
+  if (table) state.table = { ...table, open: Boolean(webmap.table.open) };
   return state;
 }
 

@@ -76,7 +76,6 @@ export function initialState(config, hash = window.location.hash) {
     compare: saved.compare || null,
     opacity: Object.fromEntries(saved.layers.filter((layer) => (layer.opacity ?? 1) < 1)
       .map((layer) => [layer.slug, layer.opacity])),
-    filters: saved.filters || null,
-    onlyMatching: saved.only_matching || [],
+    table: saved.table || null,
   };
 }
