@@ -432,7 +432,7 @@ WEBMAP_BASEMAP_ATTRIBUTION = env.str("WEBMAP_BASEMAP_ATTRIBUTION", default="")
 # The investor page lists the parcels of the visible polygon layers of this category.
 WEBMAP_INVESTMENT_CATEGORY = env.str("WEBMAP_INVESTMENT_CATEGORY", default="investment")
 # The projected coordinates the map shows beside WGS 84 and accepts in "go to": an SRID of PostGIS's
-# spatial_ref_sys (its proj4text goes to the browser). 9214 is VN-2000 / TM-3 107°00′, Huế's zone.
+# spatial_ref_sys (its proj4text goes to the browser). 9214 is VN-2000 / TM-3 107-00, Huế's zone.
 WEBMAP_VN2000_SRID = env.int("WEBMAP_VN2000_SRID", default=9214)
 # How many saved maps (short links of the web map) one user may keep (maps/services.py).
 SAVED_MAPS_PER_USER = env.int("SAVED_MAPS_PER_USER", default=500)
