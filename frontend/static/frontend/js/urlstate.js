@@ -1,6 +1,7 @@
 // The shareable view in the URL's fragment:
 //   #map=zoom/lat/lon[/bearing/pitch]&layers=slug,slug&feature=slug/id
 //   [&compare=slug,slug&divider=percent[&compare_as_of=YYYY-MM-DD]]  (compare.js: the left side)
+// `layers=` lists the layers on in drawing order, bottom first (order.js), so a link keeps the stack.
 // It changes as the view moves (replaceState: no history entry per pan) and restores on load.
 
 /** Parse the fragment into {view: {zoom, center, bearing, pitch} | null, layers: [] | null, feature}. */
