@@ -263,15 +263,21 @@ def test_a_shared_views_layers_are_shown_and_private_ones_ignored(
 
 def test_a_style_that_would_not_validate_is_refused_when_saved(category):
     from django.core.exceptions import ValidationError
+    from django.utils import translation
 
     from layers.services import layer_update
 
     layer = LayerFactory(slug="checked", category=category, geometry_type="polygon")
-    with pytest.raises(ValidationError) as refused:
-        layer_update(layer=layer, data={"style": {"paint": {"fill-colr": "#ff0000"}}})
-    messages = refused.value.message_dict["style"]
+    with translation.override("en"):
+        with pytest.raises(ValidationError) as refused:
+            layer_update(layer=layer, data={"style": {"paint": {"fill-colr": "#ff0000"}}})
+        messages = [str(message) for message in refused.value.message_dict["style"]]
     assert "not make a valid MapLibre style" in messages[0]
     assert 'L:checked:0.paint.fill-colr: unknown property "fill-colr"' in messages
+    # In the product's language the heading is Vietnamese; the validator's lines stay as said.
+    with translation.override("vi"):
+        heading = str(refused.value.message_dict["style"][0])
+    assert "không phải là một kiểu MapLibre hợp lệ" in heading
     with pytest.raises(ValidationError) as refused:
         layer_update(layer=layer, data={"style": {"layers": {"type": "fill"}}})
     assert '"layers" must be a list' in refused.value.message_dict["style"][1]
