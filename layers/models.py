@@ -107,6 +107,27 @@ class Layer(models.Model):
         blank=True,
         help_text=_("MapLibre paint and layout for the layer."),
     )
+    # A time-enabled layer names the attributes that hold each feature's time: a start alone is an
+    # instant (a time field); a start and an end are a validity interval, either end open when the
+    # value is missing. Both blank: the layer is not time-enabled.
+    time_start_field = models.CharField(
+        _("time field / valid from"),
+        max_length=100,
+        blank=True,
+        help_text=_(
+            "The date or date-time attribute that holds a feature's time, or the start of its "
+            "validity. Blank: the layer is not time-enabled."
+        ),
+    )
+    time_end_field = models.CharField(
+        _("valid to"),
+        max_length=100,
+        blank=True,
+        help_text=_(
+            "The date or date-time attribute that ends a feature's validity (empty value: still "
+            "valid). Blank: features are instants at the time field."
+        ),
+    )
     min_zoom = models.PositiveSmallIntegerField(_("min zoom"), default=0)
     max_zoom = models.PositiveSmallIntegerField(_("max zoom"), default=22)
     prebuild_zoom = models.PositiveSmallIntegerField(
