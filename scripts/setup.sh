@@ -158,6 +158,10 @@ cp -u node_modules/proj4/dist/proj4.js node_modules/proj4/LICENSE.md var/vendor/
 mkdir -p var/vendor/jspdf var/vendor/fonts
 cp -u node_modules/jspdf/dist/jspdf.umd.min.js node_modules/jspdf/LICENSE var/vendor/jspdf/
 cp -u /usr/share/fonts/truetype/noto/NotoSans-Regular.ttf /usr/share/fonts/truetype/noto/NotoSans-Bold.ttf var/vendor/fonts/
+# uPlot (a sensor station's chart in its popup): its ES module and stylesheet, fetched only when a
+# station's popup opens.
+mkdir -p var/vendor/uplot
+cp -u node_modules/uplot/dist/uPlot.esm.js node_modules/uplot/dist/uPlot.min.css node_modules/uplot/LICENSE var/vendor/uplot/
 
 # --- Label glyphs for the web map (Vietnamese included), from the Noto Sans font -----------------
 .venv/bin/python scripts/build_glyphs.py var/glyphs
