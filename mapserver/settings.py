@@ -54,8 +54,11 @@ INSTALLED_APPS = [
     "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_celery_beat",
     "layers",
     "maps",
+    "sources",
+    "sensors",
     "frontend",
 ]
 
@@ -205,7 +208,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 JOB_HEARTBEAT_S = env.float("JOB_HEARTBEAT_S", default=10)
 JOB_STALE_S = env.float("JOB_STALE_S", default=120)
 IMPORT_MAX_ATTEMPTS = env.int("IMPORT_MAX_ATTEMPTS", default=2)
-# celery beat's static schedule (no django-celery-beat: the schedule never changes at run time).
+# celery beat reads its schedule from the database (django-celery-beat's DatabaseScheduler: the
+# layer sources' schedules are set in the admin); the static entries below are loaded into it.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 JOB_SWEEP_EVERY_S = env.float("JOB_SWEEP_EVERY_S", default=60)
 CELERY_BEAT_SCHEDULE = {
     "jobs-sweep": {"task": "layers.tasks.jobs_sweep", "schedule": JOB_SWEEP_EVERY_S},
@@ -550,3 +555,35 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+
+# Layer sources (sources/, docs/sources.md): layers fed from other systems on a schedule.
+# A source that fails this many runs in a row pauses itself (staff resume it in the admin).
+SOURCES_MAX_FAILURES = env.int("SOURCES_MAX_FAILURES", default=3)
+# Each HTTP request of a sync (GDAL's and ours): connect and whole-request timeouts, in seconds.
+SOURCES_HTTP_CONNECT_TIMEOUT_S = env.int("SOURCES_HTTP_CONNECT_TIMEOUT_S", default=10)
+SOURCES_HTTP_TIMEOUT_S = env.int("SOURCES_HTTP_TIMEOUT_S", default=120)
+# The most bytes one sync may read from the network (all pages together); past it the run fails.
+SOURCES_MAX_BYTES = env.int("SOURCES_MAX_BYTES", default=512 * 2**20)
+# Where a source may point. Refused always: schemes other than http/https. Refused unless listed
+# in SOURCES_ALLOWED_NETWORKS: loopback, link-local (169.254.0.0/16, fe80::/10, the cloud
+# metadata addresses among them), unspecified, multicast and reserved addresses. Private networks
+# (10/8, 172.16/12, 192.168/16, fc00::/7) are allowed: a city's own systems live there.
+# SOURCES_ALLOWED_HOSTS, when set, restricts sources to these host names (".example.vn" matches
+# its subdomains) and networks (CIDR).
+SOURCES_ALLOWED_NETWORKS = env.list("SOURCES_ALLOWED_NETWORKS", default=[])
+SOURCES_ALLOWED_HOSTS = env.list("SOURCES_ALLOWED_HOSTS", default=[])
+# E-mail (Django's mail settings): failed source runs are mailed to ADMINS ("Name <a@b.vn>" or
+# addresses) and SOURCES_NOTIFY_EMAILS.
+ADMINS = [(address, address) for address in env.list("ADMINS", default=[])]
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="mapserver@localhost")
+SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+# Staff are told of a failed run by e-mail (Django's mail settings) at these addresses, besides
+# ADMINS; empty: ADMINS only.
+SOURCES_NOTIFY_EMAILS = env.list("SOURCES_NOTIFY_EMAILS", default=[])
