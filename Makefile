@@ -19,7 +19,9 @@ lint:
 	.venv/bin/ruff format --check .
 
 test: setup lint
-	.venv/bin/pytest --create-db
+	# Two processes (pytest-xdist), each with a database of its own: a file's tests stay together
+	# (they share module fixtures such as live servers); much of a run waits on browsers and servers.
+	.venv/bin/pytest --create-db -n 2 --dist loadfile
 
 format:
 	.venv/bin/ruff format .

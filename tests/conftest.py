@@ -21,6 +21,23 @@ def _tasks_run_in_process():
     yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_folders(tmp_path_factory):
+    """Give this test process media and tile-cache folders of its own, never the developer's var/.
+
+    Tests run in several processes (pytest-xdist), each on a database of its own whose layer ids
+    start at 1 too: a shared tile cache would hand one process's tile to another. Tests that need a
+    folder of their own still set one (tmp_path); this is the floor under them.
+    """
+    from django.conf import settings
+
+    folders = tmp_path_factory.mktemp("process-folders")
+    saved = settings.MEDIA_ROOT, settings.TILE_CACHE_DIR
+    settings.MEDIA_ROOT, settings.TILE_CACHE_DIR = folders / "media", folders / "tiles"
+    yield
+    settings.MEDIA_ROOT, settings.TILE_CACHE_DIR = saved
+
+
 @pytest.fixture(autouse=True)
 def _private_cache_and_generous_throttles(settings):
     """Give each test cache keys of its own and throttle rates it cannot reach.
