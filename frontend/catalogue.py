@@ -19,6 +19,7 @@ from layers.models import Layer
 from layers.rich_text import clean_attribution
 from layers.selectors import layers_visible_to
 from layers.styles import MAX_SOURCE_ZOOM
+from sensors.links import sensor_links
 
 from .coordinates import projected_crs
 
@@ -101,6 +102,8 @@ def layer_entry(
         "on": layer.slug in base or layer.slug in default_on,
         # Whether this visitor may edit the layer's features (the map shows its Edit tool).
         "editable": layer.slug in editable,
+        # A sensor layer's reading URLs: the map colours its stations by state (js/sensors.js).
+        "sensor": sensor_links(layer),
     }
 
 
@@ -109,7 +112,11 @@ def map_config(*, user: AbstractBaseUser | AnonymousUser | None) -> dict:
     language = (get_language() or settings.LANGUAGE_CODE)[:2]
     base = set(settings.WEBMAP_BASE_LAYERS)
     default_on = set(settings.WEBMAP_DEFAULT_LAYERS)
-    layers = list(layers_visible_to(user=user).exclude(status=Layer.Status.DRAFT))
+    layers = list(
+        layers_visible_to(user=user)
+        .exclude(status=Layer.Status.DRAFT)
+        .select_related("sensor_config")
+    )
     categories = {}
     for layer in layers:
         category = layer.category
