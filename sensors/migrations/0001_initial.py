@@ -310,46 +310,51 @@ class Migration(migrations.Migration):
                 fields=("station", "property"), name="sensors_datastream_station_property"
             ),
         ),
-        migrations.CreateModel(
-            name="Observation",
-            fields=[
-                (
-                    "pk",
-                    models.CompositePrimaryKey(
-                        "datastream_id",
-                        "time",
-                        blank=True,
-                        editable=False,
-                        primary_key=True,
-                        serialize=False,
-                    ),
-                ),
-                (
-                    "datastream",
-                    models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="observations",
-                        to="sensors.datastream",
-                    ),
-                ),
-                ("time", models.DateTimeField(verbose_name="time")),
-                ("value", models.FloatField(verbose_name="value")),
-                (
-                    "flag",
-                    models.SmallIntegerField(
-                        choices=[(0, "good"), (1, "suspect"), (2, "bad")],
-                        default=0,
-                        verbose_name="flag",
-                    ),
+        # The table itself is made by the SQL below (partitioned); Django only learns its shape.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.CreateModel(
+                    name="Observation",
+                    fields=[
+                        (
+                            "pk",
+                            models.CompositePrimaryKey(
+                                "datastream_id",
+                                "time",
+                                blank=True,
+                                editable=False,
+                                primary_key=True,
+                                serialize=False,
+                            ),
+                        ),
+                        (
+                            "datastream",
+                            models.ForeignKey(
+                                db_index=False,
+                                on_delete=django.db.models.deletion.DO_NOTHING,
+                                related_name="observations",
+                                to="sensors.datastream",
+                            ),
+                        ),
+                        ("time", models.DateTimeField(verbose_name="time")),
+                        ("value", models.FloatField(verbose_name="value")),
+                        (
+                            "flag",
+                            models.SmallIntegerField(
+                                choices=[(0, "good"), (1, "suspect"), (2, "bad")],
+                                default=0,
+                                verbose_name="flag",
+                            ),
+                        ),
+                    ],
+                    options={
+                        "verbose_name": "observation",
+                        "verbose_name_plural": "observations",
+                        "db_table": "sensors_observation",
+                    },
                 ),
             ],
-            options={
-                "verbose_name": "observation",
-                "verbose_name_plural": "observations",
-                "db_table": "sensors_observation",
-                "managed": False,
-            },
+            database_operations=[],
         ),
         migrations.RunSQL(OBSERVATION_SQL, REVERSE_SQL),
     ]
