@@ -13,7 +13,7 @@ from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mapserver.settings")
 
-QUEUES = ("imports", "tiles", "exports", "default")
+QUEUES = ("imports", "tiles", "exports", "sensors", "default")
 # Which queue each task goes to; a task not named here goes to `default`.
 TASK_QUEUES = {
     "layers.tasks.import_run": "imports",
@@ -23,6 +23,11 @@ TASK_QUEUES = {
     "layers.tasks.tiles_after_data_change": "tiles",
     "layers.tasks.layer_refresh_stats": "tiles",
     "layers.tasks.export_run": "exports",
+    # Evaluation of new observations (thresholds, alerts, anomalies) and partition upkeep.
+    "sensors.tasks.evaluate_datastreams": "sensors",
+    "sensors.tasks.partitions_maintain": "sensors",
+    # A layer source's sync reads and writes like an import: on the imports worker.
+    "sources.tasks.source_sync": "imports",
 }
 
 logger = logging.getLogger(__name__)

@@ -220,6 +220,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "layers.tasks.exports_cleanup",
         "schedule": env.float("EXPORTS_CLEANUP_EVERY_S", default=900),
     },
+    # Observation partitions made months ahead, and the sensor layers' retention applied.
+    "sensors-partitions": {
+        "task": "sensors.tasks.partitions_maintain",
+        "schedule": env.float("SENSORS_MAINTAIN_EVERY_S", default=3600),
+    },
 }
 
 # Vector tiles are written here; a front server (nginx) may serve public ones straight from disk.
@@ -587,3 +592,22 @@ SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 # Staff are told of a failed run by e-mail (Django's mail settings) at these addresses, besides
 # ADMINS; empty: ADMINS only.
 SOURCES_NOTIFY_EMAILS = env.list("SOURCES_NOTIFY_EMAILS", default=[])
+
+# Sensor layers (sensors/, docs/sensors.md). The MQTT broker the subscriber reads
+# (`manage.py sensors_subscribe`, started by scripts/serve.sh when set), e.g.
+# mqtt://user:password@127.0.0.1:1883; empty: no subscriber. Topics: <prefix>/<source>/<station>.
+SENSORS_MQTT_URL = env.str("SENSORS_MQTT_URL", default="")
+SENSORS_MQTT_TOPIC = env.str("SENSORS_MQTT_TOPIC", default="hue/sensors/+/+")
+# The subscriber writes what arrived every this many seconds or this many messages, whichever first.
+SENSORS_MQTT_FLUSH_S = env.float("SENSORS_MQTT_FLUSH_S", default=0.5)
+SENSORS_MQTT_FLUSH_MESSAGES = env.int("SENSORS_MQTT_FLUSH_MESSAGES", default=2000)
+# The most records one HTTP batch may hold, and the most points one series answer holds.
+SENSORS_MAX_BATCH = env.int("SENSORS_MAX_BATCH", default=10_000)
+SENSORS_SERIES_MAX_POINTS = env.int("SENSORS_SERIES_MAX_POINTS", default=20_000)
+# A reading this far ahead of the server's clock is refused (a wrong station clock would else
+# hold the latest value in the future).
+SENSORS_MAX_FUTURE_S = env.int("SENSORS_MAX_FUTURE_S", default=600)
+# How many months of observation partitions are made ahead of now.
+SENSORS_PARTITIONS_AHEAD_MONTHS = env.int("SENSORS_PARTITIONS_AHEAD_MONTHS", default=3)
+# How long proxies and browsers may keep a latest-values or series answer (seconds).
+SENSORS_LATEST_MAX_AGE_S = env.int("SENSORS_LATEST_MAX_AGE_S", default=5)

@@ -14,11 +14,14 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/maps/", include("maps.api_urls")),
+    path("api/v1/sensors/", include("sensors.api.urls")),
     path("api/v1/", include("layers.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("ogc/", include("layers.ogc.urls")),
+    # OGC SensorThings API 1.1, read resources over the sensor layers (docs/sensorthings.md).
+    path("sta/v1.1/", include("sensors.sensorthings.urls")),
     path("tiles/", include("layers.tiles.urls")),
     path("styles/", include("layers.api.styles")),
     path("api/v1/", include(tile_api_urlpatterns)),
