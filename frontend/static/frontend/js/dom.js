@@ -110,10 +110,14 @@ export function toast(message, kind = 'info', durationMs = 5000) {
   toastTimer = setTimeout(() => { box.hidden = true; }, durationMs);
 }
 
-/** Fetch JSON from our API; throw an Error with the API's `detail` when the answer is not OK. */
-export async function getJSON(url, { signal } = {}) {
+/**
+ * Fetch JSON from our API; throw an Error with the API's `detail` when the answer is not OK.
+ * `cache: 'no-cache'` asks the server again even for an answer the browser still holds.
+ */
+export async function getJSON(url, { signal, cache = 'default' } = {}) {
   const response = await fetch(url, {
     signal,
+    cache,
     credentials: 'same-origin',
     headers: { Accept: 'application/json' },
   });

@@ -39,7 +39,7 @@ export function featureContent(layer, feature) {
 }
 
 export class Identify {
-  constructor({ map, config, maplibregl, layersOn, onSelect, onEdit, onChanged }) {
+  constructor({ map, config, maplibregl, layersOn, onSelect, onEdit, onChanged, onStation }) {
     this.map = map;
     this.config = config;
     this.maplibregl = maplibregl;
@@ -47,6 +47,7 @@ export class Identify {
     this.onSelect = onSelect; // (feature | null) => void
     this.onEdit = onEdit; // (slug, id) => void: open the feature in the editor
     this.onChanged = onChanged; // async (slug) => void: a restore changed the layer
+    this.onStation = onStation; // (section, layer, id) => void: fill a sensor station's readings
     this.popup = new maplibregl.Popup({ maxWidth: '340px', focusAfterOpen: false });
     this.popup.on('close', () => { if (!this.replacing) this.clear(); });
     this.controller = null;
@@ -128,6 +129,12 @@ export class Identify {
    * module, history.js, once the popup shows) and, for editors, the History tab and an Edit button.
    */
   decorate(content, layer, id) {
+    if (layer.sensor && this.onStation) {
+      // A sensor layer's station: its readings, chart and alerts under its name (sensors.js).
+      const station = h('section', { class: 'sensor-station', hidden: true });
+      content.querySelector('.popup-title').after(station);
+      this.onStation(station, layer, id);
+    }
     const attachments = h('section', { class: 'attachments', hidden: true });
     const module = () => import('./history.js');
     module().then(({ renderAttachments }) => renderAttachments(attachments, { config: this.config, layer, id, editable: layer.editable }))

@@ -100,6 +100,7 @@ class WebMap {
       onSelect: (feature) => { this.selected = feature; this.saveState(); this.table?.selected(feature); },
       onEdit: (slug, id) => this.editFeature(slug, id),
       onChanged: (slug) => this.layerChanged(slug),
+      onStation: (section, layer, id) => this.showStation(section, layer, id),
     });
     this.measure = new Measure({
       map: this.map,
@@ -155,6 +156,7 @@ class WebMap {
       if (this.initialFeature) this.openFeature(this.initialFeature.layer, this.initialFeature.id, { fit: !state.view });
       if (state.compare) this.toggleCompare(true, state.compare);
       if (state.table) this.restoreTable(state.table);
+      this.sensorsChanged();
     });
     if (missing.length) toast(_('Some layers of this link are not available to you.'), 'info');
     // A saved map's layers were filtered on the server for this visitor: how many, never which.
@@ -195,6 +197,7 @@ class WebMap {
     this.editor?.layersChanged();
     this.compare?.layerChanged(slug, on);
     if (this.table?.open) this.table.layersChanged();
+    if (layer.sensor) this.sensorsChanged();
     this.showOrder();
     this.saveState();
   }
@@ -397,6 +400,28 @@ class WebMap {
     }
     this.compare?.show(on);
     return this.compare;
+  }
+
+  /** Sensor layers: colour their stations by state while one is on; the module loads the first time. */
+  async sensorsChanged() {
+    if (!this.sensors && !this.config.layers.some((layer) => layer.sensor && this.on.has(layer.slug))) return null;
+    this.sensorsLoading ??= import('./sensors.js').then(({ SensorLive }) => {
+      this.sensors = new SensorLive({ webmap: this });
+      return this.sensors;
+    }).catch((error) => {
+      this.sensorsLoading = null;
+      toast(fmt(_('The readings of the stations could not be loaded (%(reason)s).'), { reason: error.message }), 'error');
+      return null;
+    });
+    const sensors = await this.sensorsLoading;
+    sensors?.layersChanged();
+    return sensors;
+  }
+
+  /** Fill a station's popup with its readings, chart and alerts (sensors.js). */
+  async showStation(section, layer, id) {
+    await this.sensorsChanged();
+    await this.sensors?.renderStation(section, layer, id);
   }
 
   /** Open a feature in the editor (the popup's Edit button). */
