@@ -428,11 +428,13 @@ HISTORY_ARCHIVE_IMPORTS = env.bool("HISTORY_ARCHIVE_IMPORTS", default=True)
 # The web map (frontend/, docs/webmap.md). The base map is drawn from our own layers, named here by
 # slug (one composite tile request); the layers switched on when the map opens are the base layers
 # plus the default ones. An external raster base map (an XYZ URL template) is off unless set.
+# The boundaries are today's (the wards and the city from 1 July 2025); the pre-2025 ones are
+# ordinary layers, for the time slider.
 WEBMAP_BASE_LAYERS = env.list(
     "WEBMAP_BASE_LAYERS",
     default=[
-        "ranh-gioi-phuong-xa", "cong-vien", "song-ho", "quoc-lo-tinh-lo", "duong-pho", "toa-nha",
-        "ranh-gioi-tinh",
+        "hue_wards_2025", "cong-vien", "song-ho", "quoc-lo-tinh-lo", "duong-pho", "toa-nha",
+        "hue_city_boundary_2025",
     ],
 )  # fmt: skip
 WEBMAP_DEFAULT_LAYERS = env.list("WEBMAP_DEFAULT_LAYERS", default=["di-tich", "khu-dat-dau-tu"])
