@@ -203,3 +203,14 @@ class Latest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.datastream_id} @ {self.time}: {self.value}"
+
+
+# Thresholds, alerts and anomalies (issue 15 items 5 and 6) live in their own module.
+from .models_alerts import (  # noqa: E402, F401
+    Alert,
+    AlertNotification,
+    Anomaly,
+    EvaluationCursor,
+    Severity,
+    Threshold,
+)
