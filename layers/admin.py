@@ -177,6 +177,17 @@ class LayerAdmin(MapAdmin):
             },
         ),
         (
+            _("Time"),
+            {
+                "fields": ["time_start_field", "time_end_field"],
+                "description": _(
+                    "A time-enabled layer names the date attribute that holds each feature's "
+                    "time (an instant), or the start and the end of its validity (an empty "
+                    "value: open). Its features then answer datetime= and the map's time slider."
+                ),
+            },
+        ),
+        (
             _("Display"),
             {"fields": ["style", "min_zoom", "max_zoom", "prebuild_zoom", "tile_fields"]},
         ),

@@ -43,6 +43,7 @@ from .features.query import (
     feature_query_from_params,
     parse_instant,
 )
+from .features.temporal import parse_datetime
 from .jobs import Heartbeat, worker_id
 from .models import ExportJob, JobStatus, Layer
 from .querysets import can_edit_layers
@@ -61,7 +62,8 @@ WRITER_FORMATS = {
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 # The query parameters an export job keeps; anything else in `filters` names an attribute.
 QUERY_KEYS = (
-    "bbox", "q", "properties", "sortby", "as_of", "crs", "filter", "filter-lang", "filter-crs"
+    "bbox", "q", "properties", "sortby", "as_of", "datetime", "crs", "filter", "filter-lang",
+    "filter-crs",
 )  # fmt: skip
 KEY_SALT = "layers.exports.key"
 
@@ -90,7 +92,8 @@ def export_params_clean(*, layer: Layer, params: Mapping) -> dict:
     `params`: `bbox` (text or four numbers), `q`, `filters` ({field or field__op: value}),
     `filter` (CQL2 text, or JSON as text or an object) with `filter-lang` and `filter-crs`,
     `properties` (text or list), `limit`, `offset`, `as_of` (an ISO 8601 instant: the layer as
-    it was then), `crs` (the file's CRS: EPSG:9214 or another of `layers.features.crs.OFFERED`).
+    it was then), `datetime` (OGC: the features of a time-enabled layer whose time meets it),
+    `crs` (the file's CRS: EPSG:9214 or another of `layers.features.crs.OFFERED`).
     """
     cleaned: dict = {}
     bbox = params.get("bbox")
@@ -111,6 +114,10 @@ def export_params_clean(*, layer: Layer, params: Mapping) -> dict:
         # Kept in UTC: the same instant written with another offset finds the same job.
         instant = parse_instant(str(params["as_of"]), parameter="as_of")
         cleaned["as_of"] = instant.astimezone(UTC).isoformat()
+    if str(params.get("datetime") or "").strip():
+        # OGC `datetime` (time-enabled layers): checked, and kept as it was written.
+        cleaned["datetime"] = str(params["datetime"]).strip()
+        parse_datetime(cleaned["datetime"])
     if str(params.get("crs") or "").strip():
         # Kept as EPSG:n: the same CRS named by its URI finds the same job.
         cleaned["crs"] = crs_from_name(str(params["crs"]), parameter="crs").epsg

@@ -236,12 +236,53 @@ class Layer(models.Model):
             raise ValidationError(
                 {"name_field": _("The naming field must be one of the layer's attributes.")}
             )
+        self._clean_time_fields()
         from layers.styles import layer_style_errors  # it builds styles from layers
 
         if self.slug and (errors := layer_style_errors(self)):
             raise ValidationError(
                 {"style": [_("This style does not make a valid MapLibre style:"), *errors]}
             )
+
+    def _clean_time_fields(self) -> None:
+        """Check that the time fields name date or date-time attributes of the schema."""
+        from layers.features.temporal import TIME_TYPES  # it reads layers, not the reverse
+
+        if self.time_end_field and not self.time_start_field:
+            raise ValidationError(
+                {
+                    "time_start_field": _(
+                        "A validity interval needs its start field too: name the attribute "
+                        "that holds when each feature became valid."
+                    )
+                }
+            )
+        declared = {
+            field.get("name"): str(field.get("type") or "text").lower()
+            for field in self.attribute_schema or []
+            if isinstance(field, dict) and field.get("name")
+        }
+        errors = {}
+        for name in ("time_start_field", "time_end_field"):
+            value = getattr(self, name)
+            if not value:
+                continue
+            if value not in declared:
+                errors[name] = _(
+                    "'%(field)s' is not an attribute of this layer; its attributes are: %(names)s."
+                ) % {"field": value, "names": ", ".join(declared) or _("none yet")}
+            elif declared[value] not in TIME_TYPES:
+                errors[name] = _(
+                    "'%(field)s' is of type '%(type)s': a time field must be of type date or "
+                    "datetime (change its type in the attribute schema)."
+                ) % {"field": value, "type": declared[value]}
+        if not errors and self.time_end_field and self.time_end_field == self.time_start_field:
+            errors["time_end_field"] = _(
+                "The end of validity must be another attribute than its start (leave it blank "
+                "for a time field that holds an instant)."
+            )
+        if errors:
+            raise ValidationError(errors)
 
 
 class Unaccent(Func):

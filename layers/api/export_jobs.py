@@ -1,6 +1,7 @@
 """Export jobs API: a worker writes a layer's features to a file, then its requester downloads it.
 
-POST /api/v1/layers/{slug}/exports/     {format, bbox, filters, q, properties, as_of, crs} → 202
+POST /api/v1/layers/{slug}/exports/     {format, bbox, filters, q, properties, as_of, datetime,
+                                         crs} → 202
 GET  /api/v1/exports/{id}/              status, progress, and `download_url` once it succeeded
 GET  /api/v1/exports/{id}/download/     the file (its creator or GIS staff; 410 once expired)
 POST /api/v1/exports/{id}/cancel/       stop a queued or running export
@@ -57,6 +58,13 @@ class ExportJobInput(serializers.Serializer):
         allow_blank=True,
         max_length=64,
         help_text="An ISO 8601 instant (2026-03-01T00:00:00Z): the layer as it was then.",
+    )
+    datetime = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=100,
+        help_text="On a time-enabled layer, the features whose time meets this instant or "
+        "interval (OGC API: 2025-07-01, 2025-01-01/2025-06-30, ../2025-06-30).",
     )
     crs = serializers.CharField(
         required=False,

@@ -12,10 +12,12 @@ from rest_framework.response import Response
 
 from layers import selectors, services
 from layers.errors import NotFound, refusal
+from layers.features.temporal import temporal_extent
 from layers.features.validation import holds_nul
 from layers.models import Category, Layer
 from layers.querysets import can_edit_layers
 from layers.rich_text import clean_attribution
+from sensors.links import sensor_links
 
 from .base import ApiView, query_params
 from .errors import ErrorSerializer
@@ -97,12 +99,14 @@ class LayerSummarySerializer(serializers.ModelSerializer):
     bbox = serializers.SerializerMethodField()
     links = serializers.SerializerMethodField()
     attribution = serializers.SerializerMethodField()
+    sensor = serializers.SerializerMethodField()
 
     class Meta:
         model = Layer
         fields = [
             "slug", "title", "title_vi", "title_en", "category", "geometry_type",
             "feature_count", "version", "visibility", "status", "bbox", "attribution", "links",
+            "sensor",
         ]  # fmt: skip
 
     def get_bbox(self, layer) -> list[float] | None:
@@ -116,16 +120,45 @@ class LayerSummarySerializer(serializers.ModelSerializer):
     def get_links(self, layer) -> dict:
         return layer_links(self.context["request"], layer)
 
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_sensor(self, layer) -> dict | None:
+        """Return a sensor layer's reading URLs (its features are stations), else None."""
+        links = sensor_links(layer)
+        if links is None:
+            return None
+        absolute = self.context["request"].build_absolute_uri
+        urls = ("latest", "series", "alerts")
+        return {key: absolute(v) if key in urls and v else v for key, v in links.items()}
+
 
 class LayerDetailSerializer(LayerSummarySerializer):
     description = serializers.CharField(read_only=True)
+    temporal = serializers.SerializerMethodField()
 
     class Meta(LayerSummarySerializer.Meta):
         fields = [
             *LayerSummarySerializer.Meta.fields,
             "description", "description_vi", "description_en", "attribute_schema", "name_field",
             "style", "min_zoom", "max_zoom", "source", "licence", "metadata", "updated_at",
+            "temporal",
         ]  # fmt: skip
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "description": "A time-enabled layer's time fields and its temporal extent from "
+            "its data (an open end is null); `datetime=` selects its features. Null: not "
+            "time-enabled.",
+            "properties": {
+                "interval": {"type": "array", "items": {"type": "array"}},
+                "start_field": {"type": "string"},
+                "end_field": {"type": "string", "nullable": True},
+            },
+        }
+    )
+    def get_temporal(self, layer) -> dict | None:
+        return temporal_extent(layer)
 
 
 class LayerListApi(ApiView):
@@ -144,7 +177,7 @@ class LayerListApi(ApiView):
         params = query_params(request)
         layers = selectors.layer_list(
             user=request.user, category=params.get("category"), text=params.get("q", "")
-        )
+        ).select_related("sensor_config")
         data = LayerSummarySerializer(layers, many=True, context={"request": request}).data
         return Response(data)
 
@@ -163,6 +196,8 @@ class LayerDetailApi(ApiView):
         style = serializers.JSONField(required=False)
         attribute_schema = serializers.JSONField(required=False)
         name_field = serializers.CharField(max_length=100, required=False, allow_blank=True)
+        time_start_field = serializers.CharField(max_length=100, required=False, allow_blank=True)
+        time_end_field = serializers.CharField(max_length=100, required=False, allow_blank=True)
         min_zoom = serializers.IntegerField(min_value=0, max_value=24, required=False)
         max_zoom = serializers.IntegerField(min_value=0, max_value=24, required=False)
         source = serializers.CharField(required=False, allow_blank=True)

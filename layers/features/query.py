@@ -1,6 +1,6 @@
 """`FeatureQuery`: which of a layer's features a request wants (bbox, attribute filters, text, sort,
-properties, and `as_of`: the layer as it was at an instant), parsed from query parameters and
-turned into SQL with bound values.
+properties, `datetime` on a time-enabled layer (`temporal.py`), and `as_of`: the layer as it was
+at an instant), parsed from query parameters and turned into SQL with bound values.
 
 Attribute names are JSONB keys, so they are bound values too (`attributes ->> %s`); only column
 names are identifiers, and those are fixed here. The SQL reads the features as `f`: the table
@@ -22,6 +22,8 @@ from psycopg import sql
 from layers.errors import InvalidParameter
 from layers.models import Layer
 
+from .temporal import TimeFilter, time_condition_sql, time_filter
+
 if TYPE_CHECKING:
     from .cql2 import CqlFilter
 
@@ -30,7 +32,7 @@ BOOLEAN_TYPES = frozenset({"boolean", "bool"})
 OPERATORS = ("eq", "gt", "gte", "lt", "lte", "in", "contains")
 # Parameters the features endpoints read themselves; any other one is an attribute filter.
 QUERY_PARAMETERS = frozenset(
-    {"bbox", "q", "properties", "sortby", "limit", "offset", "f", "as_of"}
+    {"bbox", "q", "properties", "sortby", "limit", "offset", "f", "as_of", "datetime"}
     | {"filter", "filter-lang", "filter-crs"}  # CQL2 (`cql2.py`)
 )
 # A number stored as text (as some sources do) still compares as a number.
@@ -106,17 +108,19 @@ class FeatureQuery:
     srid: int = 4326
     swap_axes: bool = False
     cql: CqlFilter | None = None  # a CQL2 `filter`, compiled
+    time: TimeFilter | None = None  # `datetime` on a time-enabled layer
 
     @property
     def is_whole_layer(self) -> bool:
-        """Return whether every current feature of the layer matches (no bbox, filter, text or
-        past instant)."""
+        """Return whether every current feature of the layer matches (no bbox, filter, text,
+        time or past instant)."""
         return (
             self.bbox is None
             and not self.filters
             and not self.text
             and self.as_of is None
             and self.cql is None
+            and self.time is None
         )
 
 
@@ -352,6 +356,7 @@ def feature_query_from_params(
     )
     sort = parse_sortby(params["sortby"], fields=fields) if params.get("sortby") else ()
     as_of = parse_instant(params["as_of"], parameter="as_of") if params.get("as_of") else None
+    time = time_filter(layer, params.get("datetime") or None)
     cql = None
     if params.get("filter"):
         from .cql2 import compile_filter  # cql2.py imports this module's fields and helpers
@@ -376,6 +381,7 @@ def feature_query_from_params(
         sort=sort,
         as_of=as_of,
         cql=cql,
+        time=time,
     )
 
 
@@ -578,6 +584,10 @@ def where_sql(query: FeatureQuery) -> tuple[sql.Composable, list]:
     if query.cql is not None:
         conditions.append(sql.SQL("({})").format(query.cql.condition))
         params.extend(query.cql.params)
+    if query.time is not None:
+        condition, values = time_condition_sql(query.time)
+        conditions.append(condition)
+        params.extend(values)
     return sql.SQL(" AND ").join(conditions), params
 
 

@@ -251,7 +251,13 @@ def openapi_document(*, base_url: str, title: str, description: str) -> dict:
             "How many features per page (more than the maximum gives the maximum).",
         ),
         _parameter("offset", {"type": "integer", "minimum": 0, "default": 0}, "How many to skip."),
-        _parameter("datetime", {"type": "string"}, "Accepted; the layers carry no time."),
+        _parameter(
+            "datetime",
+            {"type": "string"},
+            "Features whose time meets this instant or interval (2025-07-01T00:00:00Z, a date: "
+            "the whole day, 2025-01-01/2025-06-30, ../2025-06-30, 2025-07-01/..), on the "
+            "time-enabled collections (those with a temporal extent); the others ignore it.",
+        ),
         _parameter("q", {"type": "string"}, "Words of the feature's name, accents optional."),
         _parameter("properties", {"type": "string"}, "Comma-separated properties to return."),
         _parameter(

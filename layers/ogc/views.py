@@ -31,6 +31,7 @@ from layers.errors import InvalidParameter, NotFound
 from layers.features import geojson as feature_sql
 from layers.features.crs import CRS84_CRS, OFFERED_URIS, OfferedCrs, answer_in, box_in, crs_from_uri
 from layers.features.query import FeatureQuery, feature_query_from_params, parse_int
+from layers.features.temporal import temporal_extent
 from layers.models import Layer
 from layers.rich_text import clean_attribution
 
@@ -41,7 +42,9 @@ JSON = "application/json"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 FORMATS = {"json", "geojson", "application/json", "application/geo+json"}
 # Parameters an items request may carry besides property filters (which name a property).
-ITEMS_IGNORED = ("bbox-crs", "crs", "datetime", "f")
+ITEMS_IGNORED = ("bbox-crs", "crs", "f")
+# The temporal reference system of OGC API's temporal extents (ISO 8601 in the Gregorian calendar).
+GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 # One error vocabulary (layers/api/errors.py): the OGC API's body shape of any error.
 exception_handler = ogc_exception_handler
 
@@ -117,6 +120,12 @@ def collection_json(request, layer: Layer, *, nested: bool = False) -> dict:
     }
     if bbox := extent_bbox(layer):
         collection["extent"] = {"spatial": {"bbox": [bbox], "crs": CRS84}}
+    if temporal := temporal_extent(layer):
+        # A time-enabled layer (`datetime=` selects its features): from its data, open ends null.
+        collection.setdefault("extent", {})["temporal"] = {
+            "interval": temporal["interval"],
+            "trs": GREGORIAN,
+        }
     if keywords := (layer.metadata or {}).get("keywords"):
         collection["keywords"] = keywords
     if attribution := clean_attribution(layer.attribution):

@@ -1,5 +1,6 @@
-"""Tiles drawn with a CQL2 `filter` (and `properties=` to pick their fields): only the features
-that match, rendered for each request and never cached.
+"""Tiles drawn with a CQL2 `filter` (and `properties=` to pick their fields) or, on time-enabled
+layers, a `datetime` (layers/features/temporal.py): only the features that match, rendered for
+each request and never cached.
 
 Why never cached on the server: the tile cache's correctness (version links, the boxes a change
 touched, moving tiles when a layer's visibility changes) is kept per layer and tile; each filter
@@ -15,9 +16,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.http import HttpRequest
+from psycopg import sql
 
 from layers.features.cql2 import compile_filter
 from layers.features.query import layer_fields, parse_properties
+from layers.features.temporal import (
+    is_time_enabled,
+    parse_datetime,
+    time_condition_sql,
+    time_filter,
+)
 from layers.models import Layer
 
 from .grid import TileCoord
@@ -34,18 +42,33 @@ class TileFilter:
     language: str | None = None
     crs: str | None = None
     properties: str | None = None
+    datetime: str = ""  # OGC `datetime`: an instant or interval (time-enabled layers only)
+
+    def applies_to(self, layers: list[Layer]) -> bool:
+        """Return whether these layers' tiles differ from the plain ones under this filter: a
+        `datetime` alone changes only time-enabled layers."""
+        if self.text.strip() or self.properties is not None:
+            return True
+        return any(is_time_enabled(layer) for layer in layers)
 
 
 def tile_filter(request: HttpRequest) -> TileFilter | None:
-    """Return the filter a tile request asks for, None for the plain tile."""
+    """Return the filter a tile request asks for, None for the plain tile.
+
+    Raises InvalidParameter for a `datetime` that is not an instant or an interval (checked
+    even when no layer of the request is time-enabled).
+    """
     params = request.GET
     wanted = TileFilter(
         text=params.get("filter", ""),
         language=params.get("filter-lang"),
         crs=params.get("filter-crs"),
         properties=params.get("properties"),
+        datetime=params.get("datetime", "").strip(),
     )
-    if not wanted.text.strip() and wanted.properties is None:
+    if wanted.datetime:
+        parse_datetime(wanted.datetime)
+    if not wanted.text.strip() and wanted.properties is None and not wanted.datetime:
         return None
     return wanted
 
@@ -65,14 +88,24 @@ def _filtered_spec(layer: Layer, wanted: TileFilter, as_of: datetime | None) -> 
     spec = replace(tile_spec(layer), as_of=as_of)
     if wanted.properties is not None:
         spec = replace(spec, fields=parse_properties(wanted.properties, fields=fields))
+    conditions: list[sql.Composable] = []
+    params: list = []
     if wanted.text.strip():
         compiled = compile_filter(
             wanted.text, fields=fields, language=wanted.language, crs=wanted.crs
         )
+        conditions.append(sql.SQL("({})").format(compiled.condition))
+        params.extend(compiled.params)
+    if wanted.datetime and (time := time_filter(layer, wanted.datetime)):
+        condition, values = time_condition_sql(time)
+        conditions.append(condition)
+        params.extend(values)
+    if conditions:
+        text = sql.SQL(" AND ").join(conditions).as_string(None)
         # The condition's positional placeholders become the tile statement's named ones.
-        pieces = compiled.condition.as_string(None).split("%s")
+        pieces = text.split("%s")
         condition = pieces[0] + "".join(f"%(cql_{i})s{piece}" for i, piece in enumerate(pieces[1:]))
-        spec = replace(spec, condition=condition, condition_params=compiled.params)
+        spec = replace(spec, condition=condition, condition_params=tuple(params))
     return spec
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from layers.features.temporal import temporal_extent
 from layers.models import Layer
 from layers.rich_text import clean_attribution
 
@@ -40,6 +41,34 @@ def _center_zoom(bounds: tuple[float, float, float, float], min_zoom: int, max_z
     return max(min_zoom, min(max_zoom, math.floor(math.log2(360 / span))))
 
 
+def _union(extents: list[dict]) -> list[str | None]:
+    """Return the interval that covers these temporal extents (None: an open end)."""
+    starts = [extent["interval"][0][0] for extent in extents]
+    ends = [extent["interval"][0][1] for extent in extents]
+    # RFC 3339 texts in one time zone (the city's) order as their instants do.
+    return [
+        None if None in starts else min(starts),
+        None if None in ends else max(ends),
+    ]
+
+
+def temporal_member(layers: list[Layer], extents: dict[str, dict | None]) -> dict | None:
+    """Return the TileJSON's `temporal` member: the time-enabled layers' extent from their
+    data (`interval`, open ends null) and, for one layer, its time fields; None without any.
+
+    `extents`: each layer's `temporal_extent` by slug."""
+    extents = {slug: extent for slug, extent in extents.items() if extent}
+    if not extents:
+        return None
+    member: dict = {"interval": [_union(list(extents.values()))]}
+    if len(layers) == 1:
+        extent = extents[layers[0].slug]
+        member.update(start_field=extent["start_field"], end_field=extent["end_field"])
+    # The tiles take `datetime=` (OGC API - Features' syntax) to draw only the features then.
+    member["parameter"] = "datetime"
+    return member
+
+
 def tilejson(*, layers: list[Layer], base_url: str) -> dict:
     """Return the TileJSON of these layers served as one tile source from base_url."""
     slugs = ",".join(layer.slug for layer in layers)
@@ -51,7 +80,8 @@ def tilejson(*, layers: list[Layer], base_url: str) -> dict:
     # Clients put the attribution into their page as HTML: cleaned again as it goes out.
     attributions = [clean_attribution(layer.attribution) for layer in layers]
     attributions = list(dict.fromkeys(text for text in attributions if text))
-    return {
+    temporal = {layer.slug: temporal_extent(layer) for layer in layers}
+    document = {
         "tilejson": TILEJSON_VERSION,
         # The version in the URL changes with the data, so clients fetch new tiles after a change.
         "tiles": [f"{base_url.rstrip('/')}/tiles/{slugs}/{{z}}/{{x}}/{{y}}.pbf?v={versions}"],
@@ -76,7 +106,11 @@ def tilejson(*, layers: list[Layer], base_url: str) -> dict:
                 "minzoom": layer.min_zoom,
                 "maxzoom": layer.max_zoom,
                 "fields": _field_types(layer),
+                **({"temporal": temporal[layer.slug]} if temporal[layer.slug] else {}),
             }
             for layer in layers
         ],
     }
+    if member := temporal_member(layers, temporal):
+        document["temporal"] = member
+    return document

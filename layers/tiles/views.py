@@ -6,7 +6,9 @@ kept by any proxy and fetched from any origin; the others are private to the req
 
 `?as_of=<ISO 8601 instant>` answers the tile as the layers were then: rendered from their history
 each time, never read from the tile cache nor written to it (the cache holds the layers as they
-are).
+are). `?datetime=` (OGC: an instant or an interval) draws only the features of time-enabled
+layers whose time meets it, rendered each time as filtered tiles are (`filtered.py`); a request
+whose layers are none of them time-enabled is the plain, cached tile.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ TILE_LAYER_FIELDS = (
     "name_field",
     "style",
     "version",  # the cache is read as of it (a version not yet published is rendered)
+    "time_start_field",  # `datetime=` filters only time-enabled layers
+    "time_end_field",
 )
 
 
@@ -211,7 +215,8 @@ def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpRespon
     cache = tile_cache()
     try:
         as_of = _as_of(request)
-        wanted = tile_filter(request)  # `filter=`, `properties=`: rendered, never cached
+        # `filter=`, `properties=`, `datetime=`: rendered, never cached
+        wanted = tile_filter(request)
         layers, ahead = _checking_connection(
             lambda: visible_with_tile(
                 lambda: _visible_layers(request, slugs, TILE_LAYER_FIELDS),
@@ -249,6 +254,8 @@ def tile(request: HttpRequest, slugs: str, z: int, x: int, y: int) -> HttpRespon
         )
     public = all(layer_scope(layer) == PUBLIC for layer in in_range)
     max_age_s = settings.TILE_PUBLIC_MAX_AGE_S
+    if wanted is not None and not wanted.applies_to(in_range):
+        wanted = None  # a `datetime` alone leaves the layers that are not time-enabled as they are
 
     if wanted is not None:
         body = _tile_body([filtered_tile(specs[layer.pk], coord).data for layer in in_range])
