@@ -26,6 +26,8 @@ TASK_QUEUES = {
     # Evaluation of new observations (thresholds, alerts, anomalies) and partition upkeep.
     "sensors.tasks.evaluate_datastreams": "sensors",
     "sensors.tasks.partitions_maintain": "sensors",
+    "sensors.tasks.stale_check": "sensors",
+    # Alert messages (e-mail, webhook) go on `default`: a slow mail server never delays evaluation.
     # A layer source's sync reads and writes like an import: on the imports worker.
     "sources.tasks.source_sync": "imports",
 }

@@ -225,6 +225,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sensors.tasks.partitions_maintain",
         "schedule": env.float("SENSORS_MAINTAIN_EVERY_S", default=3600),
     },
+    # Stations silent past their layer's stale_after alerted; failed alert messages sent again.
+    "sensors-stale-check": {
+        "task": "sensors.tasks.stale_check",
+        "schedule": env.float("SENSORS_STALE_CHECK_EVERY_S", default=60),
+    },
+    "sensors-notifications-retry": {
+        "task": "sensors.tasks.notifications_retry",
+        "schedule": env.float("SENSORS_STALE_CHECK_EVERY_S", default=60),
+    },
 }
 
 # Vector tiles are written here; a front server (nginx) may serve public ones straight from disk.
@@ -613,3 +622,18 @@ SENSORS_MAX_FUTURE_S = env.int("SENSORS_MAX_FUTURE_S", default=600)
 SENSORS_PARTITIONS_AHEAD_MONTHS = env.int("SENSORS_PARTITIONS_AHEAD_MONTHS", default=3)
 # How long proxies and browsers may keep a latest-values or series answer (seconds).
 SENSORS_LATEST_MAX_AGE_S = env.int("SENSORS_LATEST_MAX_AGE_S", default=5)
+# Alerts (sensors/notifications.py, docs/sensor-alerts.md): e-mailed to these addresses (empty:
+# the active staff with an address) and POSTed as JSON to the webhook URL when set, signed with
+# HMAC-SHA256 when a secret is set. A failed message is retried after SENSORS_ALERT_RETRY_S,
+# doubling, up to SENSORS_ALERT_MAX_ATTEMPTS. Events older than SENSORS_ALERT_NOTIFY_MAX_AGE_S
+# (a history evaluated late) open and close alerts without a message.
+SENSORS_ALERT_EMAILS = env.list("SENSORS_ALERT_EMAILS", default=[])
+SENSORS_ALERT_WEBHOOK_URL = env.str("SENSORS_ALERT_WEBHOOK_URL", default="")
+SENSORS_ALERT_WEBHOOK_SECRET = env.str("SENSORS_ALERT_WEBHOOK_SECRET", default="")
+SENSORS_ALERT_WEBHOOK_TIMEOUT_S = env.float("SENSORS_ALERT_WEBHOOK_TIMEOUT_S", default=5)
+SENSORS_ALERT_RETRY_S = env.float("SENSORS_ALERT_RETRY_S", default=60)
+SENSORS_ALERT_MAX_ATTEMPTS = env.int("SENSORS_ALERT_MAX_ATTEMPTS", default=6)
+SENSORS_ALERT_NOTIFY_MAX_AGE_S = env.int("SENSORS_ALERT_NOTIFY_MAX_AGE_S", default=3600)
+# Anomaly detector parameters per property code, over sensors/detectors.py's PROPERTY_PARAMS,
+# e.g. {"water_level": {"spike_threshold": 8}} (JSON in the environment).
+SENSORS_DETECTORS = env.json("SENSORS_DETECTORS", default={})
