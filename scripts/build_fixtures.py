@@ -2,8 +2,11 @@
 
     .venv/bin/python scripts/build_fixtures.py [--data ../shared/data] [--out fixtures/real]
 
-A user's clone has no ../shared, so the small derived files are committed. Boundaries and the
-landmarks are copied unchanged; the national data sets are kept only where they fall in or near
+A user's clone has no ../shared, so the small derived files are committed. The pre-2025
+boundaries, the 2025 city boundary and the landmarks are copied unchanged; the 2025 wards and
+provinces are read from their GeoPackages and simplified as one coverage (shared edges stay
+shared: no gaps, no overlaps) to fit the budget; the OpenStreetMap points are copied without their
+empty fields; the national data sets are kept only where they fall in or near
 Thua Thien Hue (the province buffered a little, and always inside the city's region box), and the
 OSM places only inside the province.
 """
@@ -26,13 +29,22 @@ REGION_BBOX = (106.9, 15.9, 108.3, 16.9)
 NEAR_DEG = 0.05
 # Clipped coordinates are rounded to about a centimetre; boundaries are copied untouched.
 PRECISION_DIGITS = 7
-MAX_FIXTURE_BYTES = 500_000
+MAX_FIXTURE_BYTES = 600_000
+# The 2025 boundaries as one coverage, simplified (GEOS coverage simplification; the tolerance is in
+# degrees, about the size of the details removed): ~20 m for the wards, ~500 m for the provinces.
+WARDS_2025_TOLERANCE_DEG = 0.0002
+PROVINCES_2025_TOLERANCE_DEG = 0.005
+# The 2025 layers' coordinates are rounded to 1e-6° (about 0.1 m), as the source publishes them.
+PRECISION_2025_DIGITS = 6
 
 SOURCE_DIRS = (
     "vn_admin_tth_gov",
     "osm_places_hue_region",
     "hue_landmarks",
     "vn_national_open_data",
+    "hue_wards_2025",
+    "vn_provinces_2025",
+    "hue_osm_pois",
 )
 
 
@@ -52,6 +64,36 @@ def write_collection(path: Path, name: str, features: list[dict]) -> None:
     if size > MAX_FIXTURE_BYTES:
         sys.exit(f"{path} is {size} bytes, over the {MAX_FIXTURE_BYTES} byte budget")
     print(f"{path.relative_to(REPO_DIR)}: {len(features)} features, {size // 1024} KB")
+
+
+def read_gpkg(path: Path) -> list[dict]:
+    """Return the features of a GeoPackage's only layer as GeoJSON-like dicts (no empty fields)."""
+    import pyogrio  # only this script's 2025 part needs it
+
+    meta, _fids, geometries, columns = pyogrio.raw.read(path)
+    features = []
+    for index, wkb in enumerate(geometries):
+        properties = {}
+        for name, column in zip(meta["fields"], columns, strict=True):
+            value = column[index]
+            if value is None or value == "":
+                continue
+            properties[name] = value.item() if hasattr(value, "item") else value
+        features.append({"type": "Feature", "properties": properties, "geometry": wkb})
+    return features
+
+
+def simplified_coverage(features: list[dict], tolerance_deg: float) -> list[dict]:
+    """Return the polygons simplified together (their shared edges alike), rounded and valid."""
+    geoms = shapely.from_wkb([feature["geometry"] for feature in features])
+    simple = shapely.coverage_simplify(geoms, tolerance_deg, simplify_boundary=True)
+    kept = []
+    for feature, geom in zip(features, simple, strict=True):
+        rounded = shapely.set_precision(geom, 10**-PRECISION_2025_DIGITS)
+        if not rounded.is_valid or rounded.is_empty:
+            raise ValueError(f"simplifying broke {feature['properties'].get('name')}")
+        kept.append({**feature, "geometry": mapping(shapely.force_2d(rounded))})
+    return kept
 
 
 def rounded_geometry(geom: shapely.Geometry) -> dict:
@@ -115,7 +157,33 @@ def build(data_dir: Path, out_dir: Path) -> None:
     protected = clipped(read_collection(national / "khu_bao_ton.geojson"), region_box)
     write_collection(out_dir / "khu_bao_ton.geojson", "khu_bao_ton", protected)
 
+    build_2025(data_dir, out_dir)
     write_sources(data_dir, out_dir / "SOURCES.md")
+
+
+def build_2025(data_dir: Path, out_dir: Path) -> None:
+    """Write the fixtures of Huế after the July 2025 reform: wards, city, provinces, OSM points."""
+    wards_dir = data_dir / "hue_wards_2025"
+    wards = read_gpkg(wards_dir / "hue_wards_2025.gpkg")
+    write_collection(
+        out_dir / "hue_wards_2025.geojson",
+        "hue_wards_2025",
+        simplified_coverage(wards, WARDS_2025_TOLERANCE_DEG),
+    )
+    shutil.copyfile(
+        wards_dir / "hue_city_boundary_2025.geojson", out_dir / "hue_city_boundary_2025.geojson"
+    )
+    print("fixtures/real/hue_city_boundary_2025.geojson: copied")
+    provinces = read_gpkg(data_dir / "vn_provinces_2025" / "vn_provinces_2025.gpkg")
+    write_collection(
+        out_dir / "vn_provinces_2025.geojson",
+        "vn_provinces_2025",
+        simplified_coverage(provinces, PROVINCES_2025_TOLERANCE_DEG),
+    )
+    points = read_gpkg(data_dir / "hue_osm_pois" / "hue_osm_pois.gpkg")
+    for point in points:
+        point["geometry"] = mapping(shapely.force_2d(shapely.from_wkb(point["geometry"])))
+    write_collection(out_dir / "hue_osm_pois.geojson", "hue_osm_pois", points)
 
 
 def write_sources(data_dir: Path, path: Path) -> None:
@@ -137,12 +205,26 @@ def write_sources(data_dir: Path, path: Path) -> None:
         "| `khu_bao_ton.geojson` | vn_national_open_data | clipped to the region box: no protected "
         "area of the data set lies in or near the province; only the north-west tip of "
         "Cù Lao Chàm - Hội An reaches into the box |",
+        "| `hue_city_boundary_2025.geojson` | hue_wards_2025 | copied unchanged |",
+        f"| `hue_wards_2025.geojson` | hue_wards_2025 | read from the GeoPackage; simplified as "
+        f"one coverage (shared edges alike, no gaps) with a tolerance of "
+        f"{WARDS_2025_TOLERANCE_DEG}° (about 20 m); coordinates rounded to "
+        f"1e-{PRECISION_2025_DIGITS}°; fields unchanged |",
+        f"| `vn_provinces_2025.geojson` | vn_provinces_2025 | read from the GeoPackage; simplified "
+        f"as one coverage with a tolerance of {PROVINCES_2025_TOLERANCE_DEG}° (about 500 m), for "
+        f"the national view; coordinates rounded to 1e-{PRECISION_2025_DIGITS}°; "
+        "fields unchanged |",
+        "| `hue_osm_pois.geojson` | hue_osm_pois | read from the GeoPackage; all 2,088 points, "
+        "empty fields left out |",
         "",
     ]
     for name in SOURCE_DIRS:
         text = (data_dir / name / "SOURCE.md").read_text(encoding="utf-8").strip()
-        # Each SOURCE.md opens with a level-1 title; nest it under the data set's heading.
-        parts += [f"## {name}\n", "###" + text[1:] if text.startswith("# ") else text, ""]
+        # Nest each SOURCE.md's headings (its level-1 title, any level-2 parts) two levels under
+        # the data set's heading, so a "## " line always starts a data set here.
+        lines = text.split("\n")
+        nested = "\n".join("##" + line if line.startswith("#") else line for line in lines)
+        parts += [f"## {name}\n", nested, ""]
     path.write_text("\n".join(parts), encoding="utf-8")
     print(f"{path.relative_to(REPO_DIR)}: written")
 

@@ -7,6 +7,7 @@ demo catalogue to the first, the docs to the catalogue, and the product to showi
 
 import json
 import re
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,13 @@ PROVENANCE_DATA_SET = {
     "lego_city_cc_by": ("vn_national_open_data", "CC-BY-4.0"),
     "lego_city_cc_by_sa": ("vn_national_open_data", "CC-BY-SA-4.0"),
     "hue_landmarks": ("hue_landmarks", None),
+    # No open licence upstream (sapnhap.bando.com.vn): the licence field says so, see below.
+    "hue_wards_2025": ("hue_wards_2025", None),
+    "vn_provinces_2025": ("vn_provinces_2025", None),
+    "hue_osm_pois": ("hue_osm_pois", "ODbL-1.0"),
 }
+# The data sets whose boundaries may only be shown for demonstration (their SOURCE.md's note).
+DEMONSTRATION_ONLY = ("hue_wards_2025", "vn_provinces_2025")
 # The provenance each builder's data calls for: real layers their data set's, the rest "sample"
 # (made up around real places, and cut to the GPL-3.0 boundaries, which they credit).
 BUILDER_PROVENANCE = {
@@ -43,19 +50,32 @@ BUILDER_PROVENANCE = {
     "real.hydropower": "lego_city_cc_by",
     "real.protected_areas": "lego_city_cc_by_sa",
     "real.heritage_sites": "hue_landmarks",
-    "real.tourist_sites": "hue_landmarks",
+    "real.wards_2025": "hue_wards_2025",
+    "real.city_boundary_2025": "hue_wards_2025",
+    "real.provinces_2025": "vn_provinces_2025",
+    **{
+        f"real.osm_{kind}": "hue_osm_pois"
+        for kind in ("hotels", "sights", "worship", "markets", "food", "fuel", "atms", "other")
+    },
 }
 
 
 def _plain(html: str) -> str:
-    return " ".join(strip_tags(html).split())
+    return " ".join(unescape(strip_tags(html)).split())
+
+
+def _section(data_set: str) -> str:
+    text = SOURCES.read_text(encoding="utf-8")
+    return text.split(f"\n## {data_set}\n", 1)[1].split("\n## ", 1)[0]
 
 
 def _asked_attribution(data_set: str) -> str | None:
-    """Return the words of attribution SOURCES.md gives for a data set (None if it asks none)."""
-    text = SOURCES.read_text(encoding="utf-8")
-    section = text.split(f"\n## {data_set}\n", 1)[1].split("\n## ", 1)[0]
-    found = re.search(r"Attribution[^\"]*\"([^\"]+)\"", section)
+    """Return the words of attribution SOURCES.md gives for a data set (None if it asks none):
+    after "Attribution", or what it says to "show … on the map"."""
+    section = _section(data_set)
+    found = re.search(r"Attribution[^\"]*\"([^\"]+)\"", section) or re.search(
+        r"show \"([^\"]+)\" on the map", section
+    )
     return " ".join(found.group(1).split()) if found else None
 
 
@@ -76,6 +96,28 @@ def test_each_real_provenance_credits_and_licenses_as_its_source_asks(provenance
         assert asked in _plain(fields["attribution"])
     if licence:
         assert fields["licence"].startswith(licence)
+
+
+def test_every_data_set_of_the_2025_reform_asks_for_its_credit():
+    for data_set in ("hue_wards_2025", "vn_provinces_2025", "hue_osm_pois"):
+        assert _asked_attribution(data_set), data_set
+    assert _asked_attribution("hue_osm_pois") == "© OpenStreetMap contributors"
+
+
+@pytest.mark.parametrize("provenance", DEMONSTRATION_ONLY)
+def test_the_2025_boundaries_say_they_are_for_demonstration(provenance):
+    fields = _provenances()[provenance]
+    # SOURCE.md: no open licence upstream; OK for a demo with attribution, check before production.
+    assert "Không có giấy phép mở" in fields["licence"] and "MIT" in fields["licence"]
+    assert "trình diễn" in fields["licence"] and "demonstration" in fields["licence"]
+    assert "sapnhap.bando.com.vn" in fields["source"]
+    data = json.loads(CATALOGUE.read_text(encoding="utf-8"))
+    for layer in data["layers"]:
+        if layer["provenance"] == provenance:
+            assert "demonstration" in layer["description_en"], layer["slug"]
+            assert "trình diễn" in layer["description_vi"], layer["slug"]
+    demo_docs = (REPO_DIR / "docs" / "demo.md").read_text(encoding="utf-8")
+    assert "for demonstration" in demo_docs and "sapnhap.bando.com.vn" in demo_docs
 
 
 def test_sample_layers_credit_the_boundaries_they_are_cut_to():
@@ -119,7 +161,7 @@ def test_the_gpl_text_ships_with_the_gpl_boundaries():
 @pytest.mark.django_db
 def test_the_product_shows_each_real_layer_credit_and_licence(client, settings, tmp_path):
     settings.TILE_CACHE_DIR = tmp_path
-    slugs = ["diem-dan-cu", "ranh-gioi-tinh"]
+    slugs = ["diem-dan-cu", "ranh-gioi-tinh", "hue_wards_2025", "cho"]
     demo_load(slugs=slugs)
     osm = Layer.objects.get(slug="diem-dan-cu")
     assert 'href="https://www.openstreetmap.org/copyright"' in osm.attribution

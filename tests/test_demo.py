@@ -13,6 +13,8 @@ from django.db import connection
 from django.test import override_settings
 
 from layers.demo.catalogue import catalogue_load
+from layers.demo.osm import OTHER, kind_of
+from layers.demo.real import read_collection
 from layers.models import Category, Feature, Layer
 from tests.factories import LayerFactory, UserFactory
 
@@ -72,19 +74,27 @@ def test_every_layer_is_ready_with_features_category_and_credits(demo):
 
 
 def test_every_geometry_is_valid_and_inside_the_region(demo):
+    regions = {spec.slug: spec.region_bbox for spec in catalogue_load().layers if spec.region_bbox}
+    # Only the provinces of Vietnam reach past the city's region.
+    assert set(regions) == {"vn_provinces_2025"}
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT l.slug, count(*) FROM layers_feature f JOIN layers_layer l ON l.id = f.layer_id
-            WHERE (l.metadata ->> 'demo')::boolean
-              AND (NOT ST_IsValid(f.geom)
-                   OR ST_IsEmpty(f.geom)
-                   OR NOT ST_CoveredBy(f.geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326)))
-            GROUP BY l.slug
-            """,
-            list(settings.CITY_REGION_BBOX),
-        )
-        assert cursor.fetchall() == []
+        for slugs, bbox, outside in [
+            (list(regions), regions["vn_provinces_2025"], True),
+            (list(regions), settings.CITY_REGION_BBOX, False),
+        ]:
+            cursor.execute(
+                """
+                SELECT l.slug, count(*) FROM layers_feature f
+                JOIN layers_layer l ON l.id = f.layer_id
+                WHERE (l.metadata ->> 'demo')::boolean AND (l.slug = ANY(%s)) = %s
+                  AND (NOT ST_IsValid(f.geom)
+                       OR ST_IsEmpty(f.geom)
+                       OR NOT ST_CoveredBy(f.geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326)))
+                GROUP BY l.slug
+                """,
+                [slugs, outside, *bbox],
+            )
+            assert cursor.fetchall() == []
 
 
 def test_thousands_of_buildings_with_heights_none_in_the_water(demo):
@@ -187,3 +197,172 @@ def test_loaddemo_leaves_other_layers_alone(demo):
     call_command("loaddemo", "cho", "--prune", verbosity=0)
     assert Layer.objects.filter(pk=own.pk).exists()
     assert _snapshot()["layers"] == demo["layers"]
+
+
+# --- Huế after the July 2025 reform ---------------------------------------------------------------
+BOUNDARIES_2025 = ("hue_wards_2025", "hue_city_boundary_2025", "vn_provinces_2025")
+BOUNDARIES_BEFORE = ("ranh-gioi-tinh", "ranh-gioi-huyen", "ranh-gioi-phuong-xa")
+OSM_LAYERS = (
+    "khach-san",
+    "diem-tham-quan",
+    "co-so-ton-giao",
+    "cho",
+    "nha-hang-ca-phe",
+    "cay-xang",
+    "atm-ngan-hang",
+    "tien-ich-khac",
+)
+WARDS_2025_ATTRIBUTION = (
+    "Ranh giới hành chính 2025: Bản đồ tham khảo đơn vị hành chính Việt Nam "
+    "(sapnhap.bando.com.vn), NXB Tài nguyên \N{EN DASH} Môi trường và Bản đồ Việt Nam; "
+    "via thanglequoc/vietnamese-provinces-database (MIT)."
+)
+
+
+def _plain(html: str) -> str:
+    from django.utils.html import strip_tags
+
+    return " ".join(strip_tags(html).split())
+
+
+def test_hue_has_40_wards_and_communes_from_july_2025(demo):
+    layer = Layer.objects.get(slug="hue_wards_2025")
+    wards = list(layer.features.all())
+    assert len(wards) == 40
+    kinds = sorted(ward.attributes["loai"] for ward in wards)
+    assert kinds.count("Phường") == 21 and kinds.count("Xã") == 19
+    for ward in wards:
+        attributes = ward.attributes
+        assert ward.name == attributes["ten"] and attributes["ten"].split()[0] in ("Phường", "Xã")
+        assert attributes["dan_so"] > 0 and attributes["dien_tich_km2"] > 0, ward.name
+        assert attributes["mat_do_dan_so"] > 0 and attributes["tru_so"], ward.name
+        assert attributes["valid_from"] == "2025-07-01" and "valid_to" not in attributes
+        assert attributes["huyen_cu"], ward.name
+        if attributes["sap_nhap"]:
+            assert isinstance(attributes["before_merger"], list) and attributes["before_merger"]
+        else:
+            assert "before_merger" not in attributes
+    phu_xuan = layer.features.get(name="Phường Phú Xuân").attributes
+    assert "Phường Đông Ba" in phu_xuan["before_merger"] and phu_xuan["huyen_cu"] == [
+        "Thành phố Huế"
+    ]
+    # The wards cover the city: their areas add up to the city's 4,947 km².
+    total = sum(ward.attributes["dien_tich_km2"] for ward in wards)
+    assert total == pytest.approx(4947.1, abs=1)
+    assert _plain(layer.attribution) == WARDS_2025_ATTRIBUTION
+    assert "trình diễn" in layer.licence and "MIT" in layer.licence
+
+
+def test_the_2025_boundaries_and_the_old_ones_are_time_enabled_either_side_of_the_reform(demo):
+    city = Layer.objects.get(slug="hue_city_boundary_2025")
+    assert [f.name for f in city.features.all()] == ["Thành phố Huế"]
+    provinces = Layer.objects.get(slug="vn_provinces_2025")
+    assert provinces.features.count() == 34
+    hue = provinces.features.get(attributes__ma="46")
+    assert hue.name == "Thành phố Huế" and hue.attributes["sap_nhap"] is False
+    da_nang = provinces.features.get(name="Thành phố Đà Nẵng").attributes
+    assert da_nang["before_merger"] == ["thành phố Đà Nẵng", "tỉnh Quảng Nam"]
+    for slug in BOUNDARIES_2025 + BOUNDARIES_BEFORE:
+        layer = Layer.objects.get(slug=slug)
+        assert (layer.time_start_field, layer.time_end_field) == ("valid_from", "valid_to")
+        types = {field["name"]: field["type"] for field in layer.attribute_schema}
+        assert types["valid_from"] == types["valid_to"] == "date", slug
+        validity = set(layer.features.values_list("attributes__valid_from", "attributes__valid_to"))
+        expected = (None, "2025-06-30") if slug in BOUNDARIES_BEFORE else ("2025-07-01", None)
+        assert validity == {expected}, slug
+    # Titles say Thành phố Huế, and which side of 1 July 2025 they are on.
+    titles = {slug: Layer.objects.get(slug=slug).title_vi for slug in BOUNDARIES_2025[:2]}
+    titles.update({slug: Layer.objects.get(slug=slug).title_vi for slug in BOUNDARIES_BEFORE})
+    for slug, title in titles.items():
+        assert "Thừa Thiên" not in title, slug
+        assert ("trước 1/7/2025" in title) == (slug in BOUNDARIES_BEFORE), slug
+    assert Layer.objects.get(slug="ranh-gioi-tinh").title_vi.startswith("Ranh giới Thành phố Huế")
+
+
+@pytest.mark.parametrize(
+    ("q", "found"),
+    [
+        # A former district: the communes that lay in it, the one of the same name first.
+        ("Phú Vang", "Xã Phú Vang"),
+        ("huyen phu vang", "Phường Mỹ Thượng"),
+        # Former wards, with or without accents, by the new unit's `before_merger`.
+        ("Đông Ba", "Phường Phú Xuân"),
+        ("tay loc", "Phường Phú Xuân"),
+        ("Thủy Biều", "Phường Thuỷ Xuân"),
+        ("thi tran sia", "Xã Quảng Điền"),
+    ],
+)
+def test_searching_a_former_unit_finds_the_2025_unit_it_became(demo, client, q, found):
+    response = client.get("/api/v1/search/", {"q": q, "layers": "hue_wards_2025", "limit": 50})
+    assert response.status_code == 200, response.content
+    names = [hit["name"] for hit in response.json()["results"]]
+    assert found in names
+    if q == "Phú Vang":
+        assert names[0] == "Xã Phú Vang"
+        # Every ward that lay in the old district is found, and none that did not.
+        in_phu_vang = {
+            f.name
+            for f in Feature.objects.filter(layer__slug="hue_wards_2025")
+            if "Huyện Phú Vang" in f.attributes["huyen_cu"]
+        }
+        assert in_phu_vang <= set(names) and len(in_phu_vang) >= 5
+
+
+def test_search_across_layers_finds_the_new_ward_beside_the_old_one(demo, client):
+    results = client.get("/api/v1/search/", {"q": "Vỹ Dạ", "limit": 100}).json()["results"]
+    by_layer = {(hit["layer"], hit["name"]) for hit in results}
+    assert ("hue_wards_2025", "Phường Vỹ Dạ") in by_layer
+    assert ("ranh-gioi-phuong-xa", "Phường Vỹ Dạ") in by_layer
+    # Xuân Phú became part of Vỹ Dạ: the old name finds the new ward, ranked after name matches.
+    results = client.get("/api/v1/search/", {"q": "Xuân Phú", "limit": 100}).json()["results"]
+    assert ("hue_wards_2025", "Phường Vỹ Dạ") in {(hit["layer"], hit["name"]) for hit in results}
+
+
+def test_openstreetmap_points_make_one_layer_per_kind_all_2088_of_them(demo):
+    layers = {layer.slug: layer for layer in Layer.objects.filter(slug__in=OSM_LAYERS)}
+    assert set(layers) == set(OSM_LAYERS)
+    assert sum(layer.feature_count for layer in layers.values()) == 2088
+    assert len(read_collection("hue_osm_pois")) == 2088
+    for layer in layers.values():
+        assert layer.licence == "ODbL-1.0", layer.slug
+        assert _plain(layer.attribution) == "© OpenStreetMap contributors", layer.slug
+        assert "OpenStreetMap" in layer.description_vi and "sample data" not in (
+            layer.description_en.lower()
+        )
+    counts = {slug: layer.feature_count for slug, layer in layers.items()}
+    assert counts["nha-hang-ca-phe"] > 700 and counts["co-so-ton-giao"] > 200
+    assert counts["cay-xang"] == 81 and counts["cho"] == 7
+    # Every point sits in exactly one layer, by its tags.
+    kinds = {kind_of(p) for _geom, p in read_collection("hue_osm_pois")}
+    assert len(kinds) == 8 and OTHER in kinds
+    hotel = layers["khach-san"].features.filter(attributes__the_osm="tourism=hotel").first()
+    assert hotel.attributes["osm_id"].startswith("node/") and hotel.attributes["loai"] == (
+        "Khách sạn"
+    )
+
+
+def test_no_synthetic_layer_stands_where_openstreetmap_has_data(demo):
+    builders = {spec.slug: spec.builder for spec in catalogue_load().layers}
+    for slug in OSM_LAYERS:
+        assert builders[slug].startswith("real.osm_"), slug
+    synthetic = {slug for slug, builder in builders.items() if builder.startswith("synth.")}
+    assert not synthetic & set(OSM_LAYERS)
+    for layer in Layer.objects.filter(slug__in=synthetic):
+        assert "dữ liệu mẫu" in (layer.title_vi + layer.description_vi).lower(), layer.slug
+
+
+def test_loading_again_leaves_the_2025_layers_as_they_are(demo):
+    before = {
+        layer.slug: (layer.version, layer.updated_at, layer.metadata)
+        for layer in Layer.objects.filter(slug__in=BOUNDARIES_2025 + OSM_LAYERS)
+    }
+    out = StringIO()
+    call_command("loaddemo", *BOUNDARIES_2025, *OSM_LAYERS, verbosity=1, stdout=out)
+    after = {
+        layer.slug: (layer.version, layer.updated_at, layer.metadata)
+        for layer in Layer.objects.filter(slug__in=BOUNDARIES_2025 + OSM_LAYERS)
+    }
+    assert after == before
+    lines = [line for line in out.getvalue().splitlines() if line.endswith("features  unchanged")]
+    assert len(lines) == len(BOUNDARIES_2025 + OSM_LAYERS)
+    assert before["hue_wards_2025"][2]["search_fields"] == ["before_merger", "huyen_cu"]

@@ -18,6 +18,7 @@ from layers.features.search import (
     MAX_TOLERANCE_PX,
     identify_features,
     identify_radius_3857,
+    layer_searched_fields,
     metres_per_pixel,
     search_features,
 )
@@ -96,7 +97,12 @@ class SearchApi(ApiView):
             maximum=MAX_SEARCH_RESULTS,
         )
         layers = {layer.pk: layer for layer in layers_asked(request.user, params.get("layers"))}
-        hits = search_features(layer_ids=list(layers), text=text, limit=limit)
+        hits = search_features(
+            layer_ids=list(layers),
+            text=text,
+            limit=limit,
+            searched_fields=layer_searched_fields(layers.values()),
+        )
         results = [
             {
                 "layer": layers[hit.layer_id].slug,

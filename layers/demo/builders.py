@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import real
+from . import osm, real, reform
 from .city import City
 from .records import DemoFeature
 from .synth import (
@@ -30,19 +30,27 @@ BUILDERS: dict[str, Builder] = {
     "real.hydropower": real.hydropower,
     "real.protected_areas": real.protected_areas,
     "real.heritage_sites": real.heritage_sites,
-    "real.tourist_sites": real.tourist_sites,
+    "real.wards_2025": reform.wards_2025,
+    "real.city_boundary_2025": reform.city_boundary_2025,
+    "real.provinces_2025": reform.provinces_2025,
+    "real.osm_hotels": osm.hotels,
+    "real.osm_sights": osm.sights,
+    "real.osm_worship": osm.worship,
+    "real.osm_markets": osm.markets,
+    "real.osm_food": osm.food,
+    "real.osm_fuel": osm.fuel,
+    "real.osm_atms": osm.atms,
+    "real.osm_other": osm.other,
     "synth.wards": wards.wards_layer,
     "synth.streets": streets.streets_layer,
     "synth.bus_routes": transit.routes_layer,
     "synth.bus_stops": transit.stops_layer,
-    "synth.hotels": pois.hotels_layer,
     "synth.heritage_areas": heritage.heritage_areas_layer,
     "synth.hospitals": pois.hospitals_layer,
     "synth.health_stations": pois.health_stations_layer,
     "synth.schools": pois.schools_layer,
     "synth.universities": pois.universities_layer,
     "synth.offices": pois.offices_layer,
-    "synth.markets": pois.markets_layer,
     "synth.land_use": planning.land_use_layer,
     "synth.buildings": buildings.buildings_layer,
     "synth.investment": planning.investment_layer,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
 
+from ..models import Layer
 from ..rich_text import clean_attribution
 
 CATALOGUE_PATH = Path(settings.BASE_DIR) / "fixtures" / "demo" / "catalogue.json"
@@ -27,6 +28,9 @@ LAYER_FIELDS = (
     "prebuild_zoom",
     "visibility",
 )
+# Layer fields a definition may leave out, and their value then.
+OPTIONAL_LAYER_FIELDS = {"time_start_field": "", "time_end_field": ""}
+DATE_TYPES = frozenset({"date", "datetime"})
 PROVENANCE_FIELDS = ("source", "licence", "attribution")
 
 
@@ -54,6 +58,12 @@ class LayerSpec:
     category: str
     groups: tuple[str, ...]
     fields: dict
+    # Attributes every feature of the layer gets (e.g. its validity: {"valid_to": "2025-06-30"}).
+    feature_attributes: dict = field(default_factory=dict)
+    # What the layer's metadata holds besides the loader's own keys (e.g. "search_fields").
+    metadata: dict = field(default_factory=dict)
+    # Where its data may lie (west, south, east, north); None: the city's region.
+    region_bbox: tuple[float, float, float, float] | None = None
 
     @property
     def name_field(self) -> str:
@@ -88,8 +98,12 @@ def catalogue_load(path: Path = CATALOGUE_PATH) -> Catalogue:
             groups=tuple(item.get("groups", ())),
             fields={
                 **{name: item[name] for name in LAYER_FIELDS},
+                **{name: item.get(name, v) for name, v in OPTIONAL_LAYER_FIELDS.items()},
                 **{name: provenance[item["provenance"]][name] for name in PROVENANCE_FIELDS},
             },
+            feature_attributes=item.get("feature_attributes", {}),
+            metadata={"search_fields": item["search_fields"]} if "search_fields" in item else {},
+            region_bbox=tuple(item["region_bbox"]) if "region_bbox" in item else None,
         )
         for item in data["layers"]
     ]
@@ -105,6 +119,10 @@ def _check(catalogue: Catalogue) -> None:
         raise CatalogueError("Two demo layers share a slug.")
     for spec in catalogue.layers:
         names = [field["name"] for field in spec.fields["attribute_schema"]]
+        types = {field["name"]: field["type"] for field in spec.fields["attribute_schema"]}
+        time_fields = [spec.fields[name] for name in OPTIONAL_LAYER_FIELDS if spec.fields[name]]
+        searched = spec.metadata.get("search_fields", [])
+        region = spec.region_bbox
         problems = [
             spec.category not in category_slugs and f"unknown category {spec.category!r}",
             spec.name_field not in names and f"naming field {spec.name_field!r} not in the schema",
@@ -112,6 +130,19 @@ def _check(catalogue: Catalogue) -> None:
             not set(spec.groups) <= set(catalogue.groups) and f"unknown group in {spec.groups}",
             spec.fields["prebuild_zoom"] > spec.fields["max_zoom"] and "prebuild over max zoom",
             not spec.fields["attribution"] and "no attribution",
+            *(
+                len(spec.fields[name]) > Layer._meta.get_field(name).max_length
+                and f"{name} longer than {Layer._meta.get_field(name).max_length} characters"
+                for name in ("title_vi", "title_en", "licence")
+            ),
+            any(types.get(name) not in DATE_TYPES for name in time_fields)
+            and f"a time field of {time_fields} is not a date attribute of the schema",
+            not set(spec.feature_attributes) <= set(names)
+            and f"a feature attribute of {sorted(spec.feature_attributes)} not in the schema",
+            not set(searched) <= set(names) and f"a searched field of {searched} not in the schema",
+            region is not None
+            and (len(region) != 4 or region[0] >= region[2] or region[1] >= region[3])
+            and f"region_bbox {region} is not (west, south, east, north)",
         ]
         for problem in filter(None, problems):
             raise CatalogueError(f"Demo layer {spec.slug}: {problem}.")

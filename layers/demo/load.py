@@ -78,7 +78,7 @@ def demo_load(
         if wanted and spec.slug not in wanted:
             continue
         started = time.perf_counter()
-        features = build(spec.builder, city)
+        features = with_attributes(build(spec.builder, city), spec.feature_attributes)
         check_features(spec=spec, features=features)
         action = layer_load(
             spec=spec,
@@ -126,12 +126,20 @@ def category_upsert(*, spec: CategorySpec) -> Category:
     return category
 
 
+def with_attributes(features: list[DemoFeature], attributes: dict) -> list[DemoFeature]:
+    """Return the features with these attributes added to each (the catalogue's for the layer)."""
+    if not attributes:
+        return features
+    return [DemoFeature(f.geom, {**f.attributes, **attributes}) for f in features]
+
+
 def check_features(*, spec: LayerSpec, features: list[DemoFeature]) -> None:
-    """Raise DemoDataError unless every feature is valid, of the layer's kind and in the region."""
+    """Raise DemoDataError unless every feature is valid, of the layer's kind and in the region
+    (the city's, unless the catalogue gives the layer its own: the provinces span Vietnam)."""
     if not features:
         raise DemoDataError(f"{spec.slug}: no features")
     geoms = [f.geom for f in features]
-    region = shapely.box(*settings.CITY_REGION_BBOX)
+    region = shapely.box(*(spec.region_bbox or settings.CITY_REGION_BBOX))
     kinds = {KIND(type_id) for type_id in shapely.get_type_id(geoms)}
     allowed = GEOMETRY_KINDS[spec.fields["geometry_type"]]
     problems = [
@@ -163,8 +171,10 @@ def layer_load(
     if layer is not None and not layer.metadata.get("demo"):
         # Someone made a layer of this slug by hand: it is theirs, not the demo's to overwrite.
         return LayerAction.SKIPPED
-    layer = layer or Layer(slug=spec.slug, metadata={"demo": True})
+    layer = layer or Layer(slug=spec.slug, metadata={"demo": True, **spec.metadata})
     values = {**spec.fields, "category_id": category.pk}
+    if any(layer.metadata.get(key) != value for key, value in spec.metadata.items()):
+        values["metadata"] = {**layer.metadata, **spec.metadata}
     changed = [name for name, value in values.items() if getattr(layer, name) != value]
     for name in changed:
         setattr(layer, name, values[name])

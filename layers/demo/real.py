@@ -27,7 +27,6 @@ LANDMARK_KINDS = {
     "education": "Giáo dục",
 }
 HERITAGE_KINDS = {"heritage", "religion"}
-TOURISM_KINDS = {"tourism", "park", "market", "transport"}
 RAILWAY = "Đường sắt"
 
 
@@ -199,8 +198,3 @@ def _landmarks(kinds: set[str]) -> list[DemoFeature]:
 def heritage_sites(city) -> list[DemoFeature]:
     """Return the landmarks that are monuments, tombs, temples and pagodas."""
     return _landmarks(HERITAGE_KINDS)
-
-
-def tourist_sites(city) -> list[DemoFeature]:
-    """Return the landmarks that are sights, parks, markets and transport hubs."""
-    return _landmarks(TOURISM_KINDS)

@@ -45,7 +45,12 @@ class SearchHit:
 
 
 def search_sql(
-    *, layer_ids: list[int], text: str, limit: int, max_candidates: int
+    *,
+    layer_ids: list[int],
+    text: str,
+    limit: int,
+    max_candidates: int,
+    searched_fields: dict[int, list[str]] | None = None,
 ) -> tuple[sql.Composable, list] | None:
     """Return the search statement and its values, or None when there is nothing to look for.
 
@@ -54,6 +59,11 @@ def search_sql(
     of its words, each set found through the trigram index and cut by its own LIMIT. So a text
     that half a million similar names match ranks at most three times `max_candidates` rows,
     and an exact or starting match is never crowded out by the others (it has its own share).
+
+    `searched_fields` (layer id: attribute names, `layer_searched_fields`) adds, per such layer,
+    the features whose other attributes hold every word (a ward found by the names of the units
+    it was formed from), as many again at most. No index serves them: they are for small layers.
+    Their name does not match, so they rank after the features named by the text.
     """
     words = text_words(text)
     if not words or not layer_ids:
@@ -62,6 +72,11 @@ def search_sql(
     prefix = escape_like(phrase) + "%"
     conditions = sql.SQL(" AND ").join(
         sql.SQL("f.search_text LIKE f_unaccent(lower(%s))") for _ in words
+    )
+    attribute_branches, attribute_params = _attribute_branches(
+        {layer: names for layer, names in (searched_fields or {}).items() if layer in layer_ids},
+        words=words,
+        max_candidates=max_candidates,
     )
     # f_unaccent(lower(constant)) is folded at planning, so each branch is a trigram index scan
     # (pg_trgm's GIN index serves =, LIKE 'a%' and LIKE '%a%' alike).
@@ -76,6 +91,7 @@ def search_sql(
             UNION
             (SELECT f.id FROM layers_feature f
              WHERE f.layer_id = ANY(%s) AND {conditions} LIMIT %s)
+            {attribute_branches}
         )
         SELECT hit.layer_id, hit.id, hit.name, hit.score,
                ST_X(ST_Centroid(f.geom)), ST_Y(ST_Centroid(f.geom)),
@@ -92,7 +108,7 @@ def search_sql(
         ) AS hit JOIN layers_feature f ON f.id = hit.id
         ORDER BY hit.score DESC, length(hit.name), hit.id
         """
-    ).format(conditions=conditions)
+    ).format(conditions=conditions, attribute_branches=attribute_branches)
     params = [
         layer_ids,
         phrase,
@@ -103,6 +119,7 @@ def search_sql(
         layer_ids,
         *(f"%{escape_like(word)}%" for word in words),
         max_candidates,
+        *attribute_params,
         phrase,
         phrase,
         prefix,
@@ -111,7 +128,63 @@ def search_sql(
     return statement, params
 
 
-def search_features(*, layer_ids: list[int], text: str, limit: int) -> list[SearchHit]:
+def _attribute_branches(
+    searched_fields: dict[int, list[str]], *, words: list[str], max_candidates: int
+) -> tuple[sql.Composable, list]:
+    """Return the UNION branches that find features by other attributes than their name.
+
+    A feature's searched text is the values of the layer's searched attributes, a list's items
+    each (not its JSON: '"]' must not match), joined, lower-case and without accents, as
+    `search_text` is; every word must be in it.
+    """
+    # One attribute's values: a list's items, or the value itself (nothing when it is missing).
+    value = sql.SQL(
+        "array_to_string(ARRAY(SELECT jsonb_array_elements_text("
+        "CASE jsonb_typeof(f.attributes -> %s) WHEN 'array' THEN f.attributes -> %s "
+        "ELSE jsonb_build_array(f.attributes -> %s) END)), ' ')"
+    )
+    conditions = sql.SQL(" AND ").join(
+        sql.SQL("searched.text LIKE f_unaccent(lower(%s))") for _ in words
+    )
+    branches, params = [], []
+    for layer_id, names in sorted(searched_fields.items()):
+        if not names:
+            continue
+        branches.append(
+            sql.SQL(
+                "UNION (SELECT f.id FROM layers_feature f, LATERAL (SELECT "
+                "f_unaccent(lower(concat_ws(' ', {values}))) AS text) AS searched "
+                "WHERE f.layer_id = %s AND {conditions} LIMIT %s)"
+            ).format(values=sql.SQL(", ").join(value for _ in names), conditions=conditions)
+        )
+        params += [name for name in names for _ in range(3)]
+        params += [layer_id, *(f"%{escape_like(word)}%" for word in words), max_candidates]
+    return sql.SQL("\n").join(branches), params
+
+
+def layer_searched_fields(layers) -> dict[int, list[str]]:
+    """Return, for the layers that name some, the attributes search looks at beside the name.
+
+    A layer names them in `metadata["search_fields"]` (a list of attribute names; the demo's
+    2025 wards name `before_merger` and `huyen_cu`). Anything else there is ignored.
+    """
+    searched = {}
+    for layer in layers:
+        names = (layer.metadata or {}).get("search_fields")
+        if isinstance(names, list):
+            kept = [name for name in names if isinstance(name, str) and name]
+            if kept:
+                searched[layer.pk] = kept
+    return searched
+
+
+def search_features(
+    *,
+    layer_ids: list[int],
+    text: str,
+    limit: int,
+    searched_fields: dict[int, list[str]] | None = None,
+) -> list[SearchHit]:
     """Return the features of these layers whose name holds every word of `text`, best first.
 
     Names and the text are compared lower-case without accents ("dai noi" finds "Đại Nội"). An
@@ -123,6 +196,7 @@ def search_features(*, layer_ids: list[int], text: str, limit: int) -> list[Sear
         text=text,
         limit=limit,
         max_candidates=settings.SEARCH_MAX_CANDIDATES,
+        searched_fields=searched_fields,
     )
     if search is None:
         return []

@@ -1,5 +1,6 @@
-"""Points of interest: real hospitals, schools, markets, hotels and offices at approximate
-positions, and one health station, school and people's committee per ward (sample data)."""
+"""Points of interest: real hospitals, schools and offices at approximate positions, and one
+health station, school and people's committee per ward (sample data). Hotels and markets come from
+OpenStreetMap now (layers/demo/osm.py)."""
 
 from __future__ import annotations
 
@@ -123,37 +124,6 @@ def universities_layer(city: City) -> list[DemoFeature]:
         lambda item: {
             "ten": item["ten"],
             "loai": "Học viện" if item["ten"].startswith("Học viện") else "Đại học",
-            "dia_chi": item["dia_chi"],
-        },
-    )
-
-
-def markets_layer(city: City) -> list[DemoFeature]:
-    """Return the markets."""
-    rng = seeded_rng("markets")
-    return _placed(
-        city,
-        city.places["markets"],
-        lambda item: {
-            "ten": item["ten"],
-            "hang_cho": item["loai"],
-            "so_ho_kinh_doanh": int(
-                rng.integers(120, 1800 if item["loai"] == "Chợ hạng 1" else 600)
-            ),
-            "gio_mo_cua": "05:00-18:00",
-        },
-    )
-
-
-def hotels_layer(city: City) -> list[DemoFeature]:
-    """Return the hotels and resorts."""
-    return _placed(
-        city,
-        city.places["hotels"],
-        lambda item: {
-            "ten": item["ten"],
-            "loai": "Khu nghỉ dưỡng" if "Resort" in item["ten"] else "Khách sạn",
-            "hang_sao": item["hang_sao"],
             "dia_chi": item["dia_chi"],
         },
     )
