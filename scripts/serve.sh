@@ -31,8 +31,10 @@ worker() {  # worker <kind> <concurrency> <queues…>
 worker imports "${CELERY_IMPORTS_CONCURRENCY:-1}" imports
 worker tiles "${CELERY_TILES_CONCURRENCY:-2}" tiles
 worker other "${CELERY_OTHER_CONCURRENCY:-1}" exports default
-# A static schedule (settings.CELERY_BEAT_SCHEDULE); beat's own state file lives in var/run.
-.venv/bin/celery -A mapserver beat --loglevel=INFO --schedule="$run_dir/celerybeat-schedule" &
+# The schedule lives in the database (django-celery-beat: settings.CELERY_BEAT_SCHEDULE and the
+# layer sources' schedules set in the admin).
+.venv/bin/celery -A mapserver beat --loglevel=INFO \
+    --scheduler django_celery_beat.schedulers:DatabaseScheduler &
 pids+=($!)
 # The web processes add up their metrics in files of a folder of their own, emptied at each start
 # so no series of a past run lingers (docs/operations.md, "Metrics").

@@ -3,7 +3,8 @@
     COPY batches ─► import_staging_<job> (raw WKB, typed attribute columns, feature number)
                 ─► import_prepared_<job> (in 4326, 2D, linear, repaired, attributes as JSONB)
                 ─► the layer, in the caller's transaction: a fresh table swapped in for its
-                   partition (create, replace; layers/partitions.py), or rows added (append)
+                   partition (create, replace; layers/partitions.py), rows added (append), or
+                   only the rows that changed by a key (upsert, a layer source's sync)
 
 Whatever a file holds comes out as something every endpoint can serve (GeoJSON, MVT, GeoPackage):
 curves are linearised, Z and M dropped, empty parts of multi-geometries removed, invalid geometries
@@ -334,13 +335,13 @@ class Staging:
             [srid, limit],
         )
 
-    def _geometry(self) -> sql.Composable:
+    def _geometry(self, column: str = "geom") -> sql.Composable:
         """Return the stored geometry: single parts of `multi` dimensions become multi-parts."""
         return sql.SQL(
-            "CASE WHEN ST_Dimension(geom) = ANY(%(multi)s::int[])"
-            " AND GeometryType(geom) IN ('POINT', 'LINESTRING', 'POLYGON')"
-            " THEN ST_Multi(geom) ELSE geom END"
-        )
+            "CASE WHEN ST_Dimension({g}) = ANY(%(multi)s::int[])"
+            " AND GeometryType({g}) IN ('POINT', 'LINESTRING', 'POLYGON')"
+            " THEN ST_Multi({g}) ELSE {g} END"
+        ).format(g=sql.SQL(column))
 
     def fill_fresh(
         self, *, layer_id: int, multi_dimensions: list[int], rows: int, event_id: int, at
@@ -403,6 +404,90 @@ class Staging:
                 {"layer_id": layer_id, "multi": multi_dimensions, "event_id": event_id},
             )
             return cursor.rowcount
+
+    def key_problems(self, *, key: str, limit: int = 5) -> tuple[int, list[tuple[str, int]]]:
+        """Return how many usable features lack a value of `key`, and the first duplicated
+        values with their counts: an upsert needs one feature per key."""
+        missing = _run(
+            sql.SQL(
+                "SELECT count(*) FROM {} WHERE geom IS NOT NULL AND coalesce(attrs->>%s, '') = ''"
+            ).format(self.prepared),
+            [key],
+        )[0][0]
+        duplicated = _run(
+            sql.SQL(
+                "SELECT attrs->>%s, count(*) FROM {} WHERE geom IS NOT NULL"
+                " AND coalesce(attrs->>%s, '') <> '' GROUP BY 1 HAVING count(*) > 1"
+                " ORDER BY 2 DESC, 1 LIMIT %s"
+            ).format(self.prepared),
+            [key, key, limit],
+        )
+        return missing, duplicated
+
+    def publish_upsert(
+        self, *, layer_id: int, key: str, multi_dimensions: list[int], event_id: int
+    ) -> dict[str, int]:
+        """Make the layer hold exactly the prepared features, matched by the attribute `key`:
+        write only the features that are new or whose content changed, delete the layer's
+        features whose key is gone (in the caller's transaction); return the counts.
+
+        A feature's content is compared by a hash of its stored geometry (EWKB, after the
+        multi-part promotion it is stored with) and its attributes (JSONB's text, which has one
+        canonical key order). Only the rows written or deleted reach the history and the tile
+        change triggers, so only the tiles over them are rebuilt. The key values must be unique
+        and present (`key_problems`); a layer feature without one, or a second one with the same
+        key, is deleted.
+        """
+        geometry = self._geometry("p.geom")
+        same_key = sql.SQL("f.attributes->>%(key)s = p.attrs->>%(key)s")
+        content = sql.SQL(
+            "md5(ST_AsEWKB({geometry}) || convert_to(p.attrs::text, 'UTF8'))"
+            " <> md5(ST_AsEWKB(f.geom) || convert_to(f.attributes::text, 'UTF8'))"
+        ).format(geometry=geometry)
+        params = {"layer_id": layer_id, "key": key, "multi": multi_dimensions, "event_id": event_id}
+        statements = {
+            "removed": sql.SQL(
+                """
+                DELETE FROM layers_feature AS f WHERE f.layer_id = %(layer_id)s AND (
+                    coalesce(f.attributes->>%(key)s, '') = ''
+                    OR NOT EXISTS (SELECT 1 FROM {prepared} AS p
+                                   WHERE p.geom IS NOT NULL AND {same_key})
+                    OR EXISTS (SELECT 1 FROM layers_feature AS g
+                               WHERE g.layer_id = %(layer_id)s AND g.id < f.id
+                                 AND g.attributes->>%(key)s = f.attributes->>%(key)s))
+                """
+            ),
+            "changed": sql.SQL(
+                """
+                UPDATE layers_feature AS f
+                SET geom = {geometry}, attributes = p.attrs, name = p.name
+                FROM {prepared} AS p
+                WHERE f.layer_id = %(layer_id)s AND p.geom IS NOT NULL AND {same_key}
+                  AND ({content} OR f.name IS DISTINCT FROM p.name)
+                """
+            ),
+            "added": sql.SQL(
+                """
+                INSERT INTO layers_feature
+                    (layer_id, geom, attributes, name, created_at, updated_at, event_id)
+                SELECT %(layer_id)s, {geometry}, p.attrs, p.name, now(), now(), %(event_id)s
+                FROM {prepared} AS p
+                WHERE p.geom IS NOT NULL AND NOT EXISTS (
+                    SELECT 1 FROM layers_feature AS f
+                    WHERE f.layer_id = %(layer_id)s AND {same_key})
+                ORDER BY p.n
+                """
+            ),
+        }
+        counts = {}
+        with connection.cursor() as cursor:
+            for name, statement in statements.items():
+                query = statement.format(
+                    prepared=self.prepared, same_key=same_key, geometry=geometry, content=content
+                )
+                cursor.execute(query.as_string(connection.connection), params)
+                counts[name] = cursor.rowcount
+        return counts
 
     def drop(self) -> None:
         """Drop both tables if they exist."""
