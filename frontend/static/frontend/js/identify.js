@@ -1,6 +1,6 @@
 // Identify: a click asks the API which features of the layers switched on lie under it (a few
 // pixels' tolerance), shows their attributes in a popup (labels from the layer's schema, values as
-// text) and highlights the feature on the map.
+// text, a list of values as a list) and highlights the feature on the map.
 
 import { _, fmt, getJSON, h, number } from './dom.js';
 import { ids, showOverlay } from './style.js';
@@ -12,6 +12,7 @@ export function formatValue(value, type) {
   if (value === null || value === undefined || value === '') return '—';
   if (typeof value === 'boolean') return value ? _('Yes') : _('No');
   if (typeof value === 'number') return number(value, { maximumFractionDigits: 2 });
+  if (Array.isArray(value)) return value.length ? value.map((item) => formatValue(item)).join(', ') : '—';
   if (typeof value === 'object') return JSON.stringify(value);
   if (type === 'date' || type === 'datetime') {
     const date = new Date(value);
@@ -20,16 +21,22 @@ export function formatValue(value, type) {
   return String(value);
 }
 
+/** Return an attribute's cell content: a list of values as a list (a ward's former units), else text. */
+function valueContent(value, type) {
+  if (!Array.isArray(value) || !value.length) return formatValue(value, type);
+  return h('ul', { class: 'value-list' }, value.map((item) => h('li', {}, formatValue(item))));
+}
+
 /** Return the popup's content for one feature: layer, name, and the schema's attributes. */
 export function featureContent(layer, feature) {
   const properties = feature.properties || {};
   const name = layer && layer.name_field ? properties[layer.name_field] : null;
   const schema = layer ? layer.schema : [];
   const known = new Set(schema.map((field) => field.name));
-  const rows = schema.map((field) => [field.label || field.name, formatValue(properties[field.name], field.type)]);
+  const rows = schema.map((field) => [field.label || field.name, valueContent(properties[field.name], field.type)]);
   // Attributes the schema does not list still show, under their own names.
   for (const [key, value] of Object.entries(properties)) {
-    if (!known.has(key) && !key.startsWith('_')) rows.push([key, formatValue(value)]);
+    if (!known.has(key) && !key.startsWith('_')) rows.push([key, valueContent(value)]);
   }
   return h('div', { class: 'feature-popup', 'data-layer': layer ? layer.slug : '', 'data-feature': feature.id ?? '' },
     h('p', { class: 'popup-layer' }, layer ? layer.title : feature.layer_title || ''),
