@@ -9,8 +9,11 @@
 // - The popup of a station: its latest value per property (unit, state, time), a chart of its
 //   recent history (uPlot, fetched with its stylesheet the first time a chart is drawn) and its open
 //   alerts. An open popup follows new readings.
-// - Replay: `setTime(instant)` (the time slider) asks `latest?at=` and draws the stations as they
-//   were then; `setTime(null)` goes back to the live values.
+// - Replay: `setTime(instant)` asks `latest?at=` and draws the stations as they were then;
+//   `setTime(null)` goes back to the live values. The legend holds a replay slider over the last
+//   REPLAY_DAYS (5-minute steps, "Live" at its right end); another time control (the map's time
+//   slider) drives the same thing by dispatching `webmap:time` on `document` with
+//   `detail: {instant}` (a Date or ISO string; null for now).
 //
 // The module loads when a sensor layer is first switched on (main.js).
 
@@ -27,6 +30,9 @@ const RANGES = [
   { key: '7d', hours: 24 * 7, agg: 'hour' },
 ];
 const CHART_HEIGHT_PX = 130;
+export const REPLAY_DAYS = 30;
+const REPLAY_STEP_MIN = 5;
+const REPLAY_PAUSE_MS = 250; // ask once the slider rests, not for every step it passes
 
 /** Return the name of a state for people. */
 export function stateLabel(state) {
@@ -55,6 +61,15 @@ function when(iso) {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return String(iso);
   return date.toLocaleString(document.documentElement.lang || 'vi', { dateStyle: 'short', timeStyle: 'short' });
+}
+
+/** Label a time axis tick (seconds) in the page's language: hours within two days, else dates. */
+function tickLabel(seconds, spanHours) {
+  const lang = document.documentElement.lang || 'vi';
+  const date = new Date(seconds * 1000);
+  return spanHours <= 48
+    ? date.toLocaleTimeString(lang, { hour: '2-digit', minute: '2-digit' })
+    : date.toLocaleDateString(lang, { day: 'numeric', month: 'numeric' });
 }
 
 function badge(state) {
@@ -121,6 +136,7 @@ export class SensorLive {
     document.addEventListener('visibilitychange', () => {
       if (!document.hidden) this.schedule(0);
     });
+    document.addEventListener('webmap:time', (event) => this.setTime(event.detail?.instant ?? null));
   }
 
   /** Return the sensor layers that are on. */
@@ -154,6 +170,9 @@ export class SensorLive {
     if (iso === this.at) return this.pending;
     this.at = iso;
     this.legend.querySelector('.sensor-replay').textContent = iso ? fmt(_('As at %(time)s'), { time: when(iso) }) : '';
+    const slider = this.legend.querySelector('.sensor-replay-slider');
+    if (!iso) slider.value = '0';
+    this.legend.querySelector('.sensor-live').disabled = !iso;
     return this.refresh();
   }
 
@@ -221,11 +240,31 @@ export class SensorLive {
     return this.snapshots.get(layer.slug)?.stations.get(Number(id)) || null;
   }
 
+  /** Place the open popup again after its content grew (MapLibre places it only when it moves). */
+  relayout() {
+    const popup = this.webmap.identify?.popup;
+    if (popup?.isOpen()) popup.setLngLat(popup.getLngLat());
+  }
+
   buildLegend() {
+    let pause = null;
+    // Minutes before now; 0 (the right end) is live.
+    const slider = h('input', {
+      type: 'range', class: 'sensor-replay-slider', min: String(-REPLAY_DAYS * 24 * 60), max: '0',
+      step: String(REPLAY_STEP_MIN), value: '0', 'aria-label': _('Replay the readings of the past days'),
+      oninput: () => {
+        clearTimeout(pause);
+        const minutes = Number(slider.value);
+        pause = setTimeout(() => this.setTime(minutes < 0 ? new Date(Date.now() + minutes * 60000) : null), REPLAY_PAUSE_MS);
+      },
+    });
     const legend = h('div', { class: 'maplibregl-ctrl sensor-legend', role: 'group', 'aria-label': _('Station state'), hidden: true },
       h('strong', {}, _('Station state')),
       h('ul', {}, STATES.map((state) => h('li', { 'data-state': state },
         h('span', { class: 'swatch', 'aria-hidden': 'true' }), stateLabel(state)))),
+      h('div', { class: 'sensor-replay-control' },
+        h('span', {}, _('Replay')), slider,
+        h('button', { type: 'button', class: 'sensor-live', disabled: true, onclick: () => this.setTime(null) }, _('Live'))),
       h('p', { class: 'sensor-replay', 'aria-live': 'polite' }));
     this.map.addControl({ onAdd: () => legend, onRemove: () => legend.remove() }, 'bottom-right');
     return legend;
@@ -372,16 +411,17 @@ class StationView {
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true, range: [start.getTime() / 1000, end.getTime() / 1000] } },
       axes: [
-        { size: 28, font: '10px sans-serif' },
+        { size: 28, font: '10px sans-serif', values: (_u, ticks) => ticks.map((tick) => tickLabel(tick, range.hours)) },
         {
           size: 42, font: '10px sans-serif', label: unit, labelSize: 14, labelFont: '10px sans-serif',
           values: (_u, ticks) => ticks.map((tick) => number(tick, { maximumFractionDigits: 2 })),
         },
       ],
     }, data, this.chartBox);
+    this.live.relayout();
   }
 
-  /** Show the station's open alerts (when the layer offers them). */
+  /** Show the station's open alerts (when the layer offers them): thresholds reached, silence. */
   async loadAlerts() {
     if (!this.layer.sensor.alerts) return;
     let answer;
@@ -391,13 +431,24 @@ class StationView {
       return; // the readings and the chart say enough
     }
     if (!this.section.isConnected) return;
-    const list = (Array.isArray(answer) ? answer : answer.alerts || answer.results || [])
-      .filter((alert) => !alert.station || alert.station === this.station.station);
+    const list = (answer.alerts || []).filter((alert) => alert.station === this.station.station);
     this.alerts.hidden = !list.length;
-    this.alerts.replaceChildren(h('strong', {}, _('Open alerts')), h('ul', {}, list.map((alert) => h('li', { 'data-level': alert.level ?? '' },
-      badge(alert.state || alert.severity || 'alarm'), ' ',
-      alert.message || [alert.property_name || alert.property, alert.level_name || alert.level].filter(Boolean).join(' · '),
-      alert.value !== undefined && alert.value !== null ? ` (${valueText(alert.value, alert.unit)})` : '',
-      h('span', { class: 'sensor-time' }, ` ${when(alert.opened_at || alert.started_at || alert.time)}`)))));
+    this.alerts.replaceChildren(h('strong', {}, _('Open alerts')), h('ul', {}, list.map((alert) => this.alertItem(alert))));
+    this.live.relayout();
+  }
+
+  alertItem(alert) {
+    const since = h('span', { class: 'sensor-time' }, fmt(_('since %(time)s'), { time: when(alert.opened_at) }));
+    if (alert.kind === 'stale') {
+      return h('li', { 'data-kind': 'stale' }, badge('stale'), ' ', _('No reading received'), ' ', since);
+    }
+    const name = this.station.properties?.[alert.property]?.name || alert.property;
+    const what = fmt(_('%(property)s reached level %(level)s (%(threshold)s)'), {
+      property: name, level: alert.level, threshold: valueText(alert.threshold, alert.unit),
+    });
+    const peak = alert.peak_value !== null && alert.peak_value !== undefined
+      ? ` · ${fmt(_('peak %(value)s'), { value: valueText(alert.peak_value, alert.unit) })}` : '';
+    return h('li', { 'data-kind': alert.kind, 'data-level': alert.level },
+      badge(alert.severity), ' ', what, peak, alert.sample ? h('em', {}, ` (${_('sample level')})`) : null, ' ', since);
   }
 }
