@@ -8,6 +8,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core import mail
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -345,3 +346,72 @@ def test_alerts_api_lists_open_alerts_of_a_visible_layer_only(
     layer.save()
     layer.groups.add(planners)
     assert client.get(f"/api/v1/sensors/layers/{slug}/alerts").status_code == 404
+
+
+class _SlowWebhook(BaseHTTPRequestHandler):
+    """Answer only after the client has given up."""
+
+    def do_POST(self):
+        self.server.received += 1
+        self.server.release.wait(5)
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.django_db
+def test_a_webhook_that_does_not_answer_in_time_is_a_failure_for_later(
+    stations, sources, levels, settings, django_capture_on_commit_callbacks
+):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowWebhook)
+    server.received, server.release = 0, threading.Event()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        host, port = server.server_address
+        settings.SENSORS_ALERT_WEBHOOK_URL = f"http://{host}:{port}/alerts"
+        settings.SENSORS_ALERT_WEBHOOK_TIMEOUT_S = 0.3
+        post_readings(
+            sources.river_key,
+            "KIM_LONG",
+            "water_level",
+            [(minutes_ago(5)[0], 3.3)],
+            django_capture_on_commit_callbacks,
+        )
+    finally:
+        server.release.set()
+        server.shutdown()
+        server.server_close()
+    assert server.received == 1
+    assert Alert.objects.get().closed_at is None
+    row = AlertNotification.objects.get()
+    assert row.status == "failed" and "Timeout" in row.last_error
+
+
+@pytest.mark.django_db
+def test_staff_acknowledge_an_alert_once(
+    stations, sources, levels, staff, django_capture_on_commit_callbacks
+):
+    post_readings(
+        sources.river_key,
+        "KIM_LONG",
+        "water_level",
+        [(minutes_ago(5)[0], 3.3)],
+        django_capture_on_commit_callbacks,
+    )
+    alert = Alert.objects.get()
+    url = f"/api/v1/sensors/layers/{stations.kim_long.layer.slug}/alerts/{alert.pk}/acknowledge"
+    client = APIClient()
+    assert client.post(url).status_code == 401
+    client.force_authenticate(staff)
+    assert client.post(url).status_code == 403  # no permission on alerts
+    staff.user_permissions.add(
+        Permission.objects.get(codename="change_alert", content_type__app_label="sensors")
+    )
+    client.force_authenticate(type(staff).objects.get(pk=staff.pk))
+    first = client.post(url).json()["acknowledged_at"]
+    assert first is not None
+    assert client.post(url).json()["acknowledged_at"] == first
+    assert Alert.objects.get().acknowledged_by == staff
