@@ -5,7 +5,7 @@ setup:
 	bash scripts/setup.sh
 
 demo: setup
-	.venv/bin/python manage.py loaddemo
+	.venv/bin/python manage.py loaddemo --sensors
 	# Queue the tile seeds for the worker that serve.sh starts: the server does not wait for them.
 	.venv/bin/python manage.py seedtiles --background
 	.venv/bin/python manage.py ensureadmin
