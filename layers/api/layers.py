@@ -126,9 +126,10 @@ class LayerSummarySerializer(serializers.ModelSerializer):
         links = sensor_links(layer)
         if links is None:
             return None
-        absolute = self.context["request"].build_absolute_uri
+        # The origin joined by hand: build_absolute_uri would escape the {station} placeholder.
+        origin = self.context["request"].build_absolute_uri("/").removesuffix("/")
         urls = ("latest", "series", "alerts")
-        return {key: absolute(v) if key in urls and v else v for key, v in links.items()}
+        return {key: origin + v if key in urls and v else v for key, v in links.items()}
 
 
 class LayerDetailSerializer(LayerSummarySerializer):
