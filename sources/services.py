@@ -203,7 +203,7 @@ def source_sync(*, source: LayerSource, trigger: str = SourceRun.Trigger.SCHEDUL
             try:
                 with gdal_config(source, proxy.address):
                     staging, columns, srid = _read(source, run, notes, workdir, proxy)
-            except ImportFailed as error:
+            except Exception as error:  # a connection the guard cut or refused says why
                 if proxy.budget.exceeded:
                     raise ImportFailed(_too_big()) from error
                 if proxy.budget.refusals:

@@ -1,0 +1,278 @@
+"""Where a source may point (the guard), what a bad source says, and the admin: credentials that
+are never shown again, "sync now", the banner of failing sources, and beat's schedule."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core import mail
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+from layers.models import Feature
+from mapserver.celery import route_task
+from sources import services
+from sources.guard import SourceRefused, check_url
+from sources.models import LayerSource, RunStatus, SourceRun
+from sources.readers import arcgis_query_url, gdal_path, scrub, wfs_url
+from tests.factories import LayerFactory, UserFactory
+from tests.sources.conftest import geojson, places
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def target(category):
+    return LayerFactory(slug="di-tich", category=category, geometry_type="point")
+
+
+def file_source(layer, url, **kw) -> LayerSource:
+    values = {"mode": "upsert", "key_field": "ma", **kw}
+    return services.source_save(source=LayerSource(layer=layer, kind="file", url=url, **values))
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("file:///etc/passwd", "Only http:// and https://"),
+        ("ftp://example.org/x.zip", "Only http:// and https://"),
+        ("http://169.254.169.254/latest/meta-data/", "metadata"),
+        ("http://[fe80::1]/x", "link-local"),
+        ("http://0.0.0.0:8000/x", "unspecified"),
+        ("http://127.0.0.1:8000/x", "loopback"),
+    ],
+)
+def test_the_guard_refuses_what_a_source_may_not_reach(settings, url, why):
+    settings.SOURCES_ALLOWED_NETWORKS = []
+    with pytest.raises(SourceRefused, match=why):
+        check_url(url)
+
+
+def test_loopback_is_allowed_only_when_listed_and_the_host_list_restricts(settings):
+    settings.SOURCES_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    assert check_url("http://127.0.0.1:9/x") == ["127.0.0.1"]
+    settings.SOURCES_ALLOWED_HOSTS = [".hue.gov.vn"]
+    with pytest.raises(SourceRefused, match="SOURCES_ALLOWED_HOSTS"):
+        check_url("http://127.0.0.1:9/x")
+    settings.SOURCES_ALLOWED_HOSTS = ["127.0.0.0/8"]
+    assert check_url("http://127.0.0.1:9/x") == ["127.0.0.1"]
+
+
+def test_a_redirect_to_the_metadata_address_fails_the_run(target, http_source):
+    """The first URL is allowed (loopback, listed); it redirects to the cloud metadata address,
+    which the guard refuses: through our download and through GDAL's own HTTP alike."""
+    http_source.server.redirects["/places.geojson"] = "http://169.254.169.254/latest/meta-data/"
+    http_source.server.redirects["/ogc/collections/x"] = "http://169.254.169.254/ogc/collections/x"
+    for source in (
+        file_source(target, f"{http_source.base}/places.geojson"),
+        LayerSource(
+            layer=LayerFactory(category=target.category),
+            kind="oapif",
+            url=f"{http_source.base}/ogc/collections/x",
+            mode="replace",
+        ),
+    ):
+        if source.pk is None:
+            services.source_save(source=source)
+        run = services.source_sync(source=source, trigger=SourceRun.Trigger.MANUAL)
+        assert run.status == RunStatus.FAILED
+        assert "169.254.169.254" in run.error and "metadata" in run.error, run.error
+    assert not Feature.objects.filter(layer=target).exists()
+
+
+def test_a_source_larger_than_the_byte_cap_fails(target, http_source, settings):
+    settings.SOURCES_MAX_BYTES = 2000
+    items = places("A", "B", "C", "D", "E", "F") * 10
+    for n, item in enumerate(items):
+        item.key = f"K{n}"
+    http_source.write("big.geojson", json.dumps(geojson(items)))
+    run = services.source_sync(
+        source=file_source(target, f"{http_source.base}/big.geojson"),
+        trigger=SourceRun.Trigger.MANUAL,
+    )
+    assert run.status == RunStatus.FAILED
+    assert "SOURCES_MAX_BYTES" in run.error
+
+
+def test_a_repeated_key_fails_with_what_to_do(target, http_source):
+    items = places("A", "B", "C")
+    items[2].key = "A"
+    http_source.write("dup.geojson", json.dumps(geojson(items)))
+    run = services.source_sync(
+        source=file_source(target, f"{http_source.base}/dup.geojson"),
+        trigger=SourceRun.Trigger.MANUAL,
+    )
+    assert run.status == RunStatus.FAILED
+    assert "“A” (2 times)" in run.error and "unique key field" in run.error
+    missing = file_source(
+        LayerFactory(category=target.category), f"{http_source.base}/dup.geojson", key_field="x"
+    )
+    run = services.source_sync(source=missing, trigger=SourceRun.Trigger.MANUAL)
+    assert "has no field “x”" in run.error and "ma, ten, loai" in run.error
+
+
+def test_replace_mode_mirrors_a_csv_file(target, http_source):
+    http_source.write(
+        "p.csv", "ma,ten,lon,lat\nA,Đại Nội,107.5775,16.4698\nB,Thiên Mụ,107.5454,16.4535\n"
+    )
+    source = file_source(
+        target,
+        f"{http_source.base}/p.csv",
+        mode="replace",
+        key_field="",
+        options={"lon_field": "lon", "lat_field": "lat"},
+    )
+    run = services.source_sync(source=source, trigger=SourceRun.Trigger.MANUAL)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert sorted(Feature.objects.filter(layer=target).values_list("name", flat=True)) == [
+        "Thiên Mụ",
+        "Đại Nội",
+    ]
+    http_source.write("p.csv", "ma,ten,lon,lat\nC,Lăng Cô,108.0705,16.2265\n")
+    run = services.source_sync(source=source, trigger=SourceRun.Trigger.MANUAL)
+    assert (run.added, run.removed) == (1, 2)
+    assert list(Feature.objects.filter(layer=target).values_list("name", flat=True)) == ["Lăng Cô"]
+
+
+def test_credentials_are_sent_never_shown_nor_logged(
+    target, http_source, client, admin_user, caplog
+):
+    token = "Bearer s3cret-token-Hue-2025"
+    http_source.server.required_auth = token
+    http_source.write("places.geojson", json.dumps(geojson(places("A", "B"))))
+    source = LayerSource(
+        layer=target,
+        kind="file",
+        url=f"{http_source.base}/places.geojson",
+        auth="header",
+        mode="upsert",
+        key_field="ma",
+    )
+    services.source_save(source=source, secret=token)
+    caplog.set_level(logging.DEBUG)
+    run = services.source_sync(source=source, trigger=SourceRun.Trigger.MANUAL)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    # A wrong token: the run fails and says what to do, without the token.
+    services.source_save(source=source, secret="Bearer wrong-" + "x" * 8)
+    run = services.source_sync(source=source, trigger=SourceRun.Trigger.MANUAL)
+    assert run.status == RunStatus.FAILED and "401" in run.error and "credentials" in run.error
+    assert "wrong-xxxxxxxx" not in run.error
+    assert "s3cret" not in caplog.text and "wrong-xxxxxxxx" not in caplog.text
+    assert all("wrong-xxxxxxxx" not in m.body for m in mail.outbox)
+
+    client.force_login(admin_user)
+    page = client.get(f"/admin/sources/layersource/{source.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "wrong-xxxxxxxx" not in html and "s3cret" not in html
+    assert "set (not shown)" in html or "đã đặt" in html.lower() or 'name="new_secret"' in html
+    # Saving the form without a new secret keeps the stored one.
+    form = {
+        "layer": target.pk,
+        "kind": "file",
+        "url": source.url,
+        "source_layer": "",
+        "options": "{}",
+        "mode": "upsert",
+        "key_field": "ma",
+        "auth": "header",
+        "username": "",
+        "enabled": "on",
+        "interval": "",
+        "crontab": "",
+        "new_secret": "",
+        "runs-TOTAL_FORMS": "0",
+        "runs-INITIAL_FORMS": "0",
+    }
+    saved = client.post(f"/admin/sources/layersource/{source.pk}/change/", form)
+    assert saved.status_code == 302, saved.content.decode()[:3000]
+    source.refresh_from_db()
+    assert source.secret == "Bearer wrong-" + "x" * 8
+
+
+def test_the_admin_banner_sync_now_and_the_schedule(target, http_source, client):
+    staff = UserFactory(username="gis", is_staff=True, email="gis@hue.example.vn")
+    staff.user_permissions.add(*Permission.objects.filter(content_type__app_label="sources"))
+    client.force_login(staff)
+    source = file_source(target, f"{http_source.base}/missing.geojson")
+    assert "source-failures" not in client.get("/admin/").content.decode()
+
+    # "Sync now" queues the task (run here at once: tasks are eager in tests); it fails (404).
+    answer = client.post(
+        "/admin/sources/layersource/",
+        {"action": "sync_now", "_selected_action": [source.pk]},
+    )
+    assert answer.status_code == 302
+    run = source.runs.get()
+    assert run.trigger == "manual" and run.status == RunStatus.FAILED and "404" in run.error
+    assert "gis@hue.example.vn" in mail.outbox[-1].to
+    banner = client.get("/admin/").content.decode()
+    assert 'id="source-failures"' in banner and "di-tich" in banner
+
+    # A schedule set in the admin becomes beat's entry; the task goes to the imports queue.
+    every = IntervalSchedule.objects.create(every=30, period=IntervalSchedule.MINUTES)
+    source.interval = every
+    services.source_save(source=source)
+    task = PeriodicTask.objects.get(pk=source.periodic_task_id)
+    assert (task.task, json.loads(task.args), task.enabled) == (
+        "sources.tasks.source_sync",
+        [source.pk],
+        True,
+    )
+    assert route_task(task.task, [], {}, {})["queue"].endswith("imports")
+    nightly = CrontabSchedule.objects.create(minute="0", hour="2")
+    source.interval, source.crontab = None, nightly
+    services.source_save(source=source)
+    task.refresh_from_db()
+    assert task.crontab_id == nightly.pk and task.interval_id is None
+    source.crontab = None
+    services.source_save(source=source)
+    assert not PeriodicTask.objects.filter(pk=task.pk).exists()
+
+
+def test_beat_loads_the_static_schedule_and_the_sources_from_the_database(target, settings):
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    from mapserver.celery import app
+
+    every = IntervalSchedule.objects.create(every=5, period=IntervalSchedule.MINUTES)
+    source = LayerSource(
+        layer=target, kind="file", url="http://127.0.0.1/x.geojson", mode="replace"
+    )
+    source.interval = every
+    services.source_save(source=source)
+    assert app.conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
+    scheduler = DatabaseScheduler(app=app, lazy=True)
+    scheduler.setup_schedule()
+    names = set(scheduler.all_as_schedule())
+    assert {"jobs-sweep", "outbox-flush", "exports-cleanup"} <= names
+    assert f"Layer source {source.pk}: di-tich" in names
+
+
+def test_urls_built_for_gdal():
+    assert gdal_path(LayerSource(kind="oapif", url="https://gis.hue.vn/ogc/collections/roads")) == (
+        "OAPIF:https://gis.hue.vn/ogc/collections/roads",
+        None,
+        {"PAGE_SIZE": "1000"},
+    )
+    path, layer, options = gdal_path(
+        LayerSource(kind="wfs", url="https://gis.hue.vn/wfs", source_layer="ns:roads")
+    )
+    assert path == "WFS:https://gis.hue.vn/wfs?SERVICE=WFS&VERSION=2.0.0" and layer == "ns:roads"
+    assert (
+        wfs_url("https://x/wfs?service=WFS&version=1.1.0")
+        == "https://x/wfs?service=WFS&version=1.1.0"
+    )
+    query = arcgis_query_url("https://x/arcgis/rest/services/Roads/FeatureServer/0", "tok")
+    assert query.startswith("https://x/arcgis/rest/services/Roads/FeatureServer/0/query?")
+    assert "where=1%3D1" in query and "f=json" in query and "token=tok" in query
+    source = LayerSource(kind="arcgis", url="https://x/arcgis/rest/services/Roads/MapServer/3",
+                         auth="token")  # fmt: skip
+    source.secret = "tok-123"
+    path, _layer, options = gdal_path(source)
+    assert path.startswith("ESRIJSON:") and options == {"FEATURE_SERVER_PAGING": "YES"}
+    assert "tok-123" not in scrub(f"error fetching {path}", source)
+    with pytest.raises(Exception, match="FeatureServer/<n>"):
+        arcgis_query_url("https://x/arcgis/rest/services/Roads")
