@@ -58,6 +58,7 @@ class Fault:
     kind: str
     start_s: float
     end_s: float
+    size: float | None = None  # a spike's or drop's height in noise units
 
 
 @dataclass
@@ -171,12 +172,13 @@ def inject(
                 i = place(width)
                 if i is None:
                     continue
-                jump = scale * rng.uniform(3, 20)
+                size = rng.uniform(3, 20)
+                jump = scale * size
                 if kind == "spike":
                     v[i : i + width] += jump
                 else:  # a drop stops at the physical minimum (a PM2.5 sensor reading 0)
                     v[i : i + width] = np.maximum(v[i : i + width] - jump, floor)
-                faults.append(Fault(kind, t[i], t[i + width - 1]))
+                faults.append(Fault(kind, t[i], t[i + width - 1], size))
             elif kind == "flatline":
                 length = int(rng.integers(24, 48))  # 4 to 8 h stuck
                 i = place(length)
@@ -290,20 +292,43 @@ def detect_incrementally(series: Series, chunk: int = 6) -> list[Finding]:
     return merged
 
 
+def naive_spikes(series: Series) -> list[Finding]:
+    """The textbook one-sided detector, for comparison: median and MAD of the 12 readings before."""
+    p = series.params
+    values, w = series.values, p.spike_window
+    found = []
+    if not p.spikes:
+        return found
+    for i in range(w, len(values)):
+        window = values[i - w : i]
+        median = np.median(window)
+        scale = max(1.4826 * np.median(np.abs(window - median)), p.min_scale)
+        z = (values[i] - median) / scale
+        if abs(z) > p.spike_threshold:
+            kind = "spike" if z > 0 else "drop"
+            found.append(Finding(kind, series.times_s[i], series.times_s[i], abs(z), ""))
+    return found
+
+
 def score(series_list: list[Series], findings: list[list[Finding]]) -> dict[str, dict]:
     per_kind = {k: {"injected": 0, "found": 0, "findings": 0, "true": 0} for k in KINDS}
     event_flags = 0
+    by_size = {"small": [0, 0], "large": [0, 0]}  # spikes and drops under / from 8 units
     for series, found in zip(series_list, findings, strict=True):
         tol = STEP_S
         for fault in series.faults:
             per_kind[fault.kind]["injected"] += 1
-            if any(
+            hit = any(
                 f.kind == fault.kind
                 and f.start_s <= fault.end_s + tol
                 and f.end_s >= fault.start_s - tol
                 for f in found
-            ):
-                per_kind[fault.kind]["found"] += 1
+            )
+            per_kind[fault.kind]["found"] += hit
+            if fault.size is not None:
+                bucket = by_size["large" if fault.size >= 8 else "small"]
+                bucket[0] += 1
+                bucket[1] += hit
         for f in found:
             per_kind[f.kind]["findings"] += 1
             if any(
@@ -317,6 +342,7 @@ def score(series_list: list[Series], findings: list[list[Finding]]) -> dict[str,
                 a, b = series.true_event
                 event_flags += f.start_s <= b and f.end_s >= a
     per_kind["_event"] = {"flags": event_flags}
+    per_kind["_size"] = by_size
     return per_kind
 
 
@@ -334,6 +360,7 @@ def report(args) -> str:
     incremental = [detect_incrementally(s) for s in series_list]
     incremental_s = time.perf_counter() - started
     results = {"batch": score(series_list, batch), "incremental": score(series_list, incremental)}
+    naive = score(series_list, [naive_spikes(series) for series in series_list])
 
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
@@ -362,12 +389,30 @@ def report(args) -> str:
             f"| {_ratio(i['found'], i['injected'])} "
             f"| {_ratio(i['true'], i['findings'])} ({i['true']} / {i['findings']}) |"
         )
+    naive_precision = " / ".join(
+        _ratio(naive[kind]["true"], naive[kind]["findings"]) for kind in ("spike", "drop")
+    )
+    naive_recall = " / ".join(
+        _ratio(naive[kind]["found"], naive[kind]["injected"]) for kind in ("spike", "drop")
+    )
+    small, large = results["batch"]["_size"]["small"], results["batch"]["_size"]["large"]
+    lines += [
+        "",
+        f"Spikes and drops by height (batch): from 8 noise units, recall "
+        f"{_ratio(large[1], large[0])} ({large[1]} / {large[0]}); under 8, "
+        f"{_ratio(small[1], small[0])} ({small[1]} / {small[0]}). The detector's threshold is 6 "
+        "robust standard deviations of the local noise, which at rush hour is larger than the "
+        "unit: small faults there are missed on purpose (true readings are noisy too).",
+    ]
     lines += [
         "",
         f"The flood rise and fall (a true event) flagged as spikes or drops: "
         f"**{results['batch']['_event']['flags']}** finding(s) in batch, "
         f"**{results['incremental']['_event']['flags']}** incrementally, over {args.stations} "
-        f"floods. Speed: batch {readings / batch_s:,.0f} readings/s; incremental (one call per "
+        f"floods. For comparison, the textbook one-sided rule (median and MAD of the 12 "
+        f"readings before, same threshold) flags **{naive['_event']['flags']}** readings of the "
+        f"floods; its spike / drop precision is {naive_precision}, recall {naive_recall}. "
+        f"Speed: batch {readings / batch_s:,.0f} readings/s; incremental (one call per "
         f"hour of readings, each with 2 days of context, 15 for PM2.5) "
         f"{readings / incremental_s:,.0f} readings/s, one core.",
         MARK_END,
