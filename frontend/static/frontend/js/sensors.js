@@ -29,7 +29,8 @@ const RANGES = [
   { key: '24h', hours: 24, agg: 'raw' },
   { key: '7d', hours: 24 * 7, agg: 'hour' },
 ];
-const CHART_HEIGHT_PX = 130;
+const CHART_HEIGHT_PX = 110;
+const POPUP_MARGIN_PX = 10;
 export const REPLAY_DAYS = 30;
 const REPLAY_STEP_MIN = 5;
 const REPLAY_PAUSE_MS = 250; // ask once the slider rests, not for every step it passes
@@ -240,10 +241,25 @@ export class SensorLive {
     return this.snapshots.get(layer.slug)?.stations.get(Number(id)) || null;
   }
 
-  /** Place the open popup again after its content grew (MapLibre places it only when it moves). */
+  /**
+   * Place the open popup again after its content grew (MapLibre places it only when it moves),
+   * and move the map a little when the popup runs past its edges, as a map's popups auto-pan.
+   */
   relayout() {
     const popup = this.webmap.identify?.popup;
-    if (popup?.isOpen()) popup.setLngLat(popup.getLngLat());
+    if (!popup?.isOpen()) return;
+    popup.setLngLat(popup.getLngLat());
+    const box = popup.getElement().getBoundingClientRect();
+    const frame = this.map.getContainer().getBoundingClientRect();
+    const past = (low, high, frameLow, frameHigh) => {
+      if (high - low > frameHigh - frameLow - 2 * POPUP_MARGIN_PX) return low - frameLow - POPUP_MARGIN_PX;
+      if (high > frameHigh - POPUP_MARGIN_PX) return high - frameHigh + POPUP_MARGIN_PX;
+      if (low < frameLow + POPUP_MARGIN_PX) return low - frameLow - POPUP_MARGIN_PX;
+      return 0;
+    };
+    const dx = past(box.left, box.right, frame.left, frame.right);
+    const dy = past(box.top, box.bottom, frame.top, frame.bottom);
+    if (Math.abs(dx) > 1 || Math.abs(dy) > 1) this.map.panBy([dx, dy], { duration: 250 });
   }
 
   buildLegend() {
