@@ -3,6 +3,7 @@
 The demo is loaded once for the module (committed, as `make demo` would) and removed afterwards.
 """
 
+import json
 from io import StringIO
 
 import pytest
@@ -12,7 +13,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
 
-from layers.demo.catalogue import catalogue_load
+from layers.demo.catalogue import CATALOGUE_PATH, CatalogueError, catalogue_load
 from layers.demo.osm import OTHER, kind_of
 from layers.demo.real import read_collection
 from layers.models import Category, Feature, Layer
@@ -366,3 +367,30 @@ def test_loading_again_leaves_the_2025_layers_as_they_are(demo):
     lines = [line for line in out.getvalue().splitlines() if line.endswith("features  unchanged")]
     assert len(lines) == len(BOUNDARIES_2025 + OSM_LAYERS)
     assert before["hue_wards_2025"][2]["search_fields"] == ["before_merger", "huyen_cu"]
+
+
+def test_a_former_province_finds_the_province_it_joined(demo, client):
+    response = client.get("/api/v1/search/", {"q": "Quảng Nam", "layers": "vn_provinces_2025"})
+    assert [hit["name"] for hit in response.json()["results"]] == ["Thành phố Đà Nẵng"]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"time_start_field": "ten"}, "is not a date attribute"),
+        ({"time_end_field": "khong_co"}, "is not a date attribute"),
+        ({"search_fields": ["khong_co"]}, "a searched field"),
+        ({"feature_attributes": {"khong_co": 1}}, "a feature attribute"),
+        ({"region_bbox": [108, 16, 107, 17]}, "is not (west, south, east, north)"),
+        ({"title_vi": "x" * 201}, "title_vi longer than 200"),
+    ],
+)
+def test_a_catalogue_that_contradicts_itself_is_refused(tmp_path, change, problem):
+    data = json.loads(CATALOGUE_PATH.read_text(encoding="utf-8"))
+    wards = next(layer for layer in data["layers"] if layer["slug"] == "hue_wards_2025")
+    wards.update(change)
+    path = tmp_path / "catalogue.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(CatalogueError, match=r"Demo layer hue_wards_2025: .*") as error:
+        catalogue_load(path)
+    assert problem in str(error.value)
