@@ -11,9 +11,9 @@
 //   alerts. An open popup follows new readings.
 // - Replay: `setTime(instant)` asks `latest?at=` and draws the stations as they were then;
 //   `setTime(null)` goes back to the live values. The legend holds a replay slider over the last
-//   REPLAY_DAYS (5-minute steps, "Live" at its right end); another time control (the map's time
-//   slider) drives the same thing by dispatching `webmap:time` on `document` with
-//   `detail: {instant}` (a Date or ISO string; null for now).
+//   REPLAY_DAYS (5-minute steps, "Live" at its right end); the map's time slider (timeslider.js,
+//   for time-enabled layers) drives the same thing: it dispatches `webmap:time` on `document`
+//   with `detail: {instant}` (ISO 8601; null for now).
 //
 // The module loads when a sensor layer is first switched on (main.js).
 
@@ -32,6 +32,7 @@ const RANGES = [
 const CHART_HEIGHT_PX = 110;
 const POPUP_MARGIN_PX = 10;
 export const REPLAY_DAYS = 30;
+const DEFAULT_COLOUR = '#2563eb';
 const REPLAY_STEP_MIN = 5;
 const REPLAY_PAUSE_MS = 250; // ask once the slider rests, not for every step it passes
 
@@ -51,10 +52,18 @@ function rangeLabel(key) {
   return key === '7d' ? _('7 days') : _('24 hours');
 }
 
+/** Say whether a style value reads the zoom (MapLibre allows that only at the top level). */
+function readsZoom(value) {
+  return Array.isArray(value) && (value[0] === 'zoom' || value.some(readsZoom));
+}
+
 /** Return a MapLibre colour expression: the station's state, else the style's own colour. */
 export function stateColour(original) {
   const cases = STATES.flatMap((state) => [state, STATE_COLOURS[state]]);
-  return ['match', ['coalesce', ['feature-state', 'state'], ''], ...cases, original ?? '#2563eb'];
+  // A colour that changes with the zoom cannot sit inside `match`: stations without a state
+  // then take the default colour.
+  const otherwise = original === undefined || original === null || readsZoom(original) ? DEFAULT_COLOUR : original;
+  return ['match', ['coalesce', ['feature-state', 'state'], ''], ...cases, otherwise];
 }
 
 function when(iso) {
@@ -171,8 +180,10 @@ export class SensorLive {
     if (iso === this.at) return this.pending;
     this.at = iso;
     this.legend.querySelector('.sensor-replay').textContent = iso ? fmt(_('As at %(time)s'), { time: when(iso) }) : '';
+    // The legend's slider follows, whoever moved the time (it, or the map's time slider).
     const slider = this.legend.querySelector('.sensor-replay-slider');
-    if (!iso) slider.value = '0';
+    const minutes = iso ? Math.round((Date.parse(iso) - Date.now()) / 60000 / REPLAY_STEP_MIN) * REPLAY_STEP_MIN : 0;
+    slider.value = String(Math.min(0, Math.max(Number(slider.min), minutes)));
     this.legend.querySelector('.sensor-live').disabled = !iso;
     return this.refresh();
   }
