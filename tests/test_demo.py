@@ -16,7 +16,8 @@ from django.test import override_settings
 from layers.demo.catalogue import CATALOGUE_PATH, CatalogueError, catalogue_load
 from layers.demo.osm import OTHER, kind_of
 from layers.demo.real import read_collection
-from layers.models import Category, Feature, Layer
+from layers.exports import export_run
+from layers.models import Category, ExportJob, Feature, Layer
 from tests.factories import LayerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -237,7 +238,8 @@ def test_hue_has_40_wards_and_communes_from_july_2025(demo):
         assert ward.name == attributes["ten"] and attributes["ten"].split()[0] in ("Phường", "Xã")
         assert attributes["dan_so"] > 0 and attributes["dien_tich_km2"] > 0, ward.name
         assert attributes["mat_do_dan_so"] > 0 and attributes["tru_so"], ward.name
-        assert attributes["valid_from"] == "2025-07-01" and "valid_to" not in attributes
+        # The open end is an explicit null: every feature has both time fields (exports keep both).
+        assert attributes["valid_from"] == "2025-07-01" and attributes["valid_to"] is None
         assert attributes["huyen_cu"], ward.name
         if attributes["sap_nhap"]:
             assert isinstance(attributes["before_merger"], list) and attributes["before_merger"]
@@ -394,3 +396,14 @@ def test_a_catalogue_that_contradicts_itself_is_refused(tmp_path, change, proble
     with pytest.raises(CatalogueError, match=r"Demo layer hue_wards_2025: .*") as error:
         catalogue_load(path)
     assert problem in str(error.value)
+
+
+@pytest.mark.parametrize("fmt", ["gpkg", "shp.zip"])
+def test_the_time_enabled_boundaries_export(demo, client, fmt):
+    """GDAL refuses to select a field no feature holds: the open end must be there as null."""
+    for slug in BOUNDARIES_2025 + BOUNDARIES_BEFORE:
+        response = client.get(f"/api/v1/layers/{slug}/export.{fmt}")
+        assert response.status_code == 303, response.content
+        job = export_run(job=ExportJob.objects.filter(layer__slug=slug).latest("pk"))
+        assert job.status == "succeeded", (slug, job.messages)
+        assert job.feature_count == Layer.objects.get(slug=slug).feature_count
