@@ -93,14 +93,20 @@ def evaluate_datastreams(
     now: datetime | None = None,
     thresholds: bool = True,
 ) -> EvaluationResult:
-    """Evaluate the observations of these datastreams from `since` (to `until`)."""
+    """Evaluate the observations of these datastreams from `since` (to `until`).
+
+    One transaction for them all (a commit per datastream cost more than evaluating one new
+    reading), their locks taken in id order so two tasks never wait on each other in a circle.
+    """
     now = now or timezone.now()
     total = EvaluationResult()
-    datastreams = Datastream.objects.filter(pk__in=datastream_ids).select_related(
-        "property", "station__layer"
+    datastreams = (
+        Datastream.objects.filter(pk__in=datastream_ids)
+        .select_related("property", "station__layer__sensor_config")
+        .order_by("pk")
     )
-    for datastream in datastreams:
-        with transaction.atomic():
+    with transaction.atomic():
+        for datastream in datastreams:
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, datastream.pk]
@@ -108,7 +114,7 @@ def evaluate_datastreams(
             result = evaluate_datastream(
                 datastream, since=since, until=until, now=now, thresholds=thresholds
             )
-        total.add(result)
+            total.add(result)
     return total
 
 
@@ -131,11 +137,24 @@ def evaluate_datastream(
     return result
 
 
-def _observations(datastream: Datastream, start: datetime, until: datetime | None):
-    rows = Observation.objects.filter(datastream=datastream, time__gte=start)
-    if until is not None:
-        rows = rows.filter(time__lt=until)
-    return list(rows.order_by("time").values_list("time", "value", "flag"))
+# Times as whole microseconds since the epoch: exact both ways, and ~10 times cheaper to load than
+# datetimes (a seasonal datastream loads 15 days of readings at each evaluation).
+SERIES_SQL = """
+SELECT (extract(epoch FROM time) * 1000000)::bigint, value
+FROM sensors_observation
+WHERE datastream_id = %s AND time >= %s AND (%s::timestamptz IS NULL OR time < %s)
+ORDER BY time
+"""
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _series(datastream: Datastream, start: datetime, until: datetime | None):
+    with connection.cursor() as cursor:
+        cursor.execute(SERIES_SQL, [datastream.pk, start, until, until])
+        rows = cursor.fetchall()
+    micros = np.array([row[0] for row in rows], dtype=np.int64)
+    values = np.array([row[1] for row in rows], dtype=np.float64)
+    return micros, values
 
 
 def _detect(
@@ -147,25 +166,29 @@ def _detect(
     result: EvaluationResult,
 ) -> None:
     context = timedelta(days=params.seasonal_days + 1) if params.seasonal else CONTEXT
-    rows = _observations(datastream, since - context, until)
-    if not rows:
+    micros, values = _series(datastream, since - context, until)
+    if not len(micros):
         return
-    times = [row[0] for row in rows]
-    times_s = np.array([t.timestamp() for t in times])
-    values = np.array([row[1] for row in rows], dtype=np.float64)
+    times_s = micros / 1e6
     first_new = int(np.searchsorted(times_s, since.timestamp()))
     # The last readings before `since` could not be judged as spikes then (too few after them).
     evaluate_from = times_s[max(0, first_new - params.spike_right - 1)] if first_new else None
     for finding in detect(times_s, values, params, evaluate_from_s=evaluate_from):
-        _store(datastream, finding, result)
+        # The exact times of the readings it starts and ends at (floats only approximate them).
+        first = int(np.searchsorted(times_s, finding.start_s - 1e-3))
+        last = int(np.searchsorted(times_s, finding.end_s - 1e-3))
+        start = EPOCH + timedelta(microseconds=int(micros[first]))
+        end = EPOCH + timedelta(microseconds=int(micros[last]))
+        _store(datastream, finding, start, end, result)
 
 
-def _as_time(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
-
-
-def _store(datastream: Datastream, finding: Finding, result: EvaluationResult) -> None:
-    start, end = _as_time(finding.start_s), _as_time(finding.end_s)
+def _store(
+    datastream: Datastream,
+    finding: Finding,
+    start: datetime,
+    end: datetime,
+    result: EvaluationResult,
+) -> None:
     overlapping = list(
         Anomaly.objects.filter(
             datastream=datastream, kind=finding.kind, time_start__lte=end, time_end__gte=start
