@@ -31,6 +31,9 @@ worker() {  # worker <kind> <concurrency> <queues…>
 worker imports "${CELERY_IMPORTS_CONCURRENCY:-1}" imports
 worker tiles "${CELERY_TILES_CONCURRENCY:-2}" tiles
 worker other "${CELERY_OTHER_CONCURRENCY:-1}" exports default
+# Sensor readings' evaluation (thresholds, alerts, anomalies), stale checks, partition upkeep: apart,
+# so an export or a seed never delays an alert.
+worker sensors "${CELERY_SENSORS_CONCURRENCY:-1}" sensors
 # The schedule lives in the database (django-celery-beat: settings.CELERY_BEAT_SCHEDULE and the
 # layer sources' schedules set in the admin).
 .venv/bin/celery -A mapserver beat --loglevel=INFO \
