@@ -60,6 +60,8 @@ apt_install fonts-noto-core
 [ -n "$PRODUCTION" ] || apt_install zbar-tools
 # tests/web read the printed PDFs back with poppler (pdfinfo, pdftotext, pdfimages, pdftoppm).
 [ -n "$PRODUCTION" ] || apt_install poppler-utils
+# tests/sources read a department's WFS 2.0 from MapServer's mapserv (run as a CGI program).
+[ -n "$PRODUCTION" ] || apt_install mapserver-bin
 # tests/test_deploy.py checks the units with systemd-analyze and makes a certificate with openssl.
 command -v systemd-analyze >/dev/null || apt_install systemd
 command -v openssl >/dev/null || apt_install openssl

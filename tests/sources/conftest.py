@@ -10,11 +10,15 @@
 - `department_db`: a second PostgreSQL database on the shared cluster (`src_dept_<random>`), with
   PostGIS and a table of places, dropped afterwards (or by the test: the source going away).
 - our own OGC API: a second layer of this server, served by pytest-django's `live_server`.
+- `wfs_source`: a department's WFS 2.0, MapServer's `mapserv` (Debian's mapserver-bin) run as
+  a CGI program behind http.server, over a GeoJSON file the test rewrites.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -261,3 +265,117 @@ def department_db(db):
         yield department
     finally:
         department.drop()
+
+
+MAPFILE = """MAP
+  NAME "dept"
+  EXTENT 107 16 109 17
+  PROJECTION "init=epsg:4326" END
+  WEB
+    METADATA
+      "wfs_title" "A department's WFS"
+      "wfs_onlineresource" "{base}/wfs?"
+      "wfs_srs" "EPSG:4326"
+      "wfs_enable_request" "*"
+    END
+  END
+  LAYER
+    NAME "places"
+    TYPE POINT
+    STATUS ON
+    CONNECTIONTYPE OGR
+    CONNECTION "{data}"
+    DATA "places"
+    PROJECTION "init=epsg:4326" END
+    METADATA
+      "wfs_title" "places"
+      "gml_include_items" "all"
+      "gml_featureid" "ma"
+      "gml_types" "auto"
+      "wfs_enable_request" "*"
+    END
+  END
+END
+"""
+
+
+class _MapServerHandler(SimpleHTTPRequestHandler):
+    """Runs MapServer's `mapserv` as a CGI program for /wfs, as a web server would."""
+
+    def log_message(self, format, *args):
+        return
+
+    def do_GET(self):
+        parts = urlsplit(self.path)
+        if parts.path != "/wfs":
+            self.send_error(404)
+            return
+        self.server.requests.append(self.path)
+        folder = self.server.folder
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "REQUEST_METHOD": "GET",
+            "QUERY_STRING": parts.query,
+            "MS_MAPFILE": str(folder / "dept.map"),
+            "MAPSERVER_CONFIG_FILE": str(folder / "mapserver.conf"),
+        }
+        output = subprocess.run(["mapserv"], env=env, capture_output=True, timeout=60).stdout
+        head, _, body = output.partition(b"\r\n\r\n")
+        if not body and b"\n\n" in output:
+            head, _, body = output.partition(b"\n\n")
+        headers = dict(
+            line.split(": ", 1) for line in head.decode("latin-1").splitlines() if ": " in line
+        )
+        status = int(headers.pop("Status", "200").split()[0])
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@dataclass
+class WfsSource:
+    folder: Path
+    server: ThreadingHTTPServer
+    thread: threading.Thread
+    stopped: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/wfs"
+
+    def publish(self, items: list[Place]) -> None:
+        (self.folder / "places.geojson").write_text(json.dumps(geojson(items)), encoding="utf-8")
+
+    def stop(self) -> None:
+        if not self.stopped:
+            self.server.shutdown()
+            self.server.server_close()
+            self.thread.join(timeout=10)
+            self.stopped = True
+
+
+@pytest.fixture
+def wfs_source(tmp_path):
+    """A WFS 2.0 of a department: MapServer (Debian's mapserver-bin) behind http.server."""
+    if shutil.which("mapserv") is None:
+        pytest.skip("MapServer is not installed (apt install mapserver-bin): no WFS to read")
+    folder = tmp_path / "wfs"
+    folder.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _MapServerHandler)
+    server.folder = folder
+    server.requests = []
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    (folder / "dept.map").write_text(
+        MAPFILE.format(base=base, data=folder / "places.geojson"), encoding="utf-8"
+    )
+    (folder / "mapserver.conf").write_text(
+        f'CONFIG\n  ENV\n    MS_MAP_PATTERN "^{folder}/"\n  END\nEND\n', encoding="utf-8"
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    source = WfsSource(folder=folder, server=server, thread=thread)
+    yield source
+    source.stop()

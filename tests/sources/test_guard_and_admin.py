@@ -276,3 +276,36 @@ def test_urls_built_for_gdal():
     assert "tok-123" not in scrub(f"error fetching {path}", source)
     with pytest.raises(Exception, match="FeatureServer/<n>"):
         arcgis_query_url("https://x/arcgis/rest/services/Roads")
+
+
+@pytest.mark.parametrize("kind", ["gpkg", "shp.zip"])
+def test_a_geopackage_or_zipped_shapefile_at_a_url(target, http_source, tmp_path, kind):
+    import shapely
+
+    from tests.importers.conftest import shapefile_parts, write_layer, zip_files
+
+    def publish(items, n):
+        folder = tmp_path / f"v{n}"
+        folder.mkdir()
+        geoms = [shapely.Point(p.lon, p.lat) for p in items]
+        fields = {"ma": [p.key for p in items], "ten": [p.name for p in items]}
+        if kind == "gpkg":
+            path = write_layer(folder / "places.gpkg", geoms, fields, driver="GPKG")
+        else:
+            shp = write_layer(
+                folder / "places.shp", geoms, fields, driver="ESRI Shapefile", encoding="UTF-8"
+            )
+            path = zip_files(folder / "places.zip", *shapefile_parts(shp))
+        return http_source.write(f"places.{kind}", path.read_bytes())
+
+    url = publish(places("A", "B", "C", "D"), 1)
+    source = file_source(target, url)
+    run = services.source_sync(source=source, trigger=SourceRun.Trigger.MANUAL)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.added == 4
+    publish(places("A", "B", "C", "E", B={"name": "Chùa Thiên Mụ mới"}), 2)
+    run = services.source_sync(source=source, trigger=SourceRun.Trigger.MANUAL)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert (run.added, run.changed, run.removed, run.unchanged) == (1, 1, 1, 2)
+    names = dict(Feature.objects.filter(layer=target).values_list("attributes__ma", "name"))
+    assert names == {"A": "Đại Nội", "B": "Chùa Thiên Mụ mới", "C": "Lăng Cô", "E": "Bạch Mã"}

@@ -274,3 +274,21 @@ def test_our_own_ogc_api_collection(target, category, live_server, dropped_tiles
         )
     )
     stays_in_step(source, publish, go_away, dropped_tiles)
+
+
+def test_a_wfs_feature_type(target, wfs_source, dropped_tiles):
+    """A department's WFS 2.0 (MapServer), read by GDAL's WFS driver."""
+    wfs_source.publish(places(*FIRST))
+    source = services.source_save(
+        source=LayerSource(
+            layer=target,
+            kind="wfs",
+            url=wfs_source.url,
+            source_layer="places",
+            mode="upsert",
+            key_field="ma",
+        )
+    )
+    stays_in_step(source, wfs_source.publish, wfs_source.stop, dropped_tiles)
+    assert any("REQUEST=GetFeature" in r or "request=GetFeature" in r.lower()
+               for r in wfs_source.server.requests)  # fmt: skip
