@@ -147,6 +147,10 @@ export class SensorLive {
       if (!document.hidden) this.schedule(0);
     });
     document.addEventListener('webmap:time', (event) => this.setTime(event.detail?.instant ?? null));
+    // The map's time slider may have moved before this module loaded: start at its day
+    // (its instant: the day's last second in the city's time, as timeslider.js says it).
+    const { time, today, utc_offset: offset } = this.config;
+    if (time && today && offset && time !== today) this.setTime(`${time}T23:59:59${offset}`);
   }
 
   /** Return the sensor layers that are on. */
