@@ -603,6 +603,8 @@ SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 # Staff are told of a failed run by e-mail (Django's mail settings) at these addresses, besides
 # ADMINS; empty: ADMINS only.
 SOURCES_NOTIFY_EMAILS = env.list("SOURCES_NOTIFY_EMAILS", default=[])
+# The runs kept per source (older ones are deleted as new ones finish).
+SOURCES_KEEP_RUNS = env.int("SOURCES_KEEP_RUNS", default=200)
 
 # Sensor layers (sensors/, docs/sensors.md). The MQTT broker the subscriber reads
 # (`manage.py sensors_subscribe`, started by scripts/serve.sh when set), e.g.

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.utils.html import format_html
+from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -77,27 +79,6 @@ class LayerSourceForm(forms.ModelForm):
         return data
 
 
-class SourceRunInline(admin.TabularInline):
-    model = SourceRun
-    extra = 0
-    max_num = 0
-    can_delete = False
-    fields = (
-        "started_at",
-        "finished_at",
-        "trigger",
-        "status",
-        "read",
-        "added",
-        "changed",
-        "removed",
-        "unchanged",
-        "error",
-    )
-    readonly_fields = fields
-    ordering = ("-started_at",)
-
-
 @admin.register(LayerSource)
 class LayerSourceAdmin(admin.ModelAdmin):
     form = LayerSourceForm
@@ -115,6 +96,7 @@ class LayerSourceAdmin(admin.ModelAdmin):
     search_fields = ("layer__slug", "layer__title_vi", "layer__title_en", "url")
     readonly_fields = (
         "credentials_state",
+        "latest_runs",
         "state",
         "consecutive_failures",
         "paused_at",
@@ -122,7 +104,6 @@ class LayerSourceAdmin(admin.ModelAdmin):
         "last_success_at",
     )
     actions = ["sync_now", "resume"]
-    inlines = [SourceRunInline]
     fieldsets = (
         (None, {"fields": ("layer", "kind", "url", "source_layer", "options")}),
         (_("Writing"), {"fields": ("mode", "key_field")}),
@@ -140,6 +121,7 @@ class LayerSourceAdmin(admin.ModelAdmin):
                     "paused_at",
                     "last_run_at",
                     "last_success_at",
+                    "latest_runs",
                 )
             },
         ),
@@ -157,6 +139,36 @@ class LayerSourceAdmin(admin.ModelAdmin):
     @admin.display(description=_("password or token"))
     def credentials_state(self, obj: LayerSource) -> str:
         return _("set (not shown)") if obj and obj.has_secret else _("not set")
+
+    @admin.display(description=_("latest runs"))
+    def latest_runs(self, obj: LayerSource) -> str:
+        if obj is None or obj.pk is None:
+            return "-"
+        runs = obj.runs.order_by("-started_at", "-id")[:10]
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>+{} ~{} -{} ={}</td><td>{}</td></tr>",
+            (
+                (
+                    formats.localize(timezone.localtime(run.started_at)),
+                    run.get_trigger_display(),
+                    run.get_status_display(),
+                    run.added,
+                    run.changed,
+                    run.removed,
+                    run.unchanged,
+                    run.error,
+                )
+                for run in runs
+            ),
+        )
+        every = reverse("admin:sources_sourcerun_changelist") + f"?source__id__exact={obj.pk}"
+        return format_html(
+            '<table id="source-runs">{}</table><p><a href="{}">{}</a></p>',
+            rows,
+            every,
+            _("All runs"),
+        )
 
     @admin.display(description=_("schedule"))
     def schedule(self, obj: LayerSource) -> str:
@@ -218,7 +230,7 @@ class SourceRunAdmin(admin.ModelAdmin):
         "removed",
         "unchanged",
     )
-    list_filter = ("status", "trigger")
+    list_filter = ("status", "trigger", "source")
     readonly_fields = [field.name for field in SourceRun._meta.fields]
 
     def has_add_permission(self, request):

@@ -32,7 +32,7 @@ from layers import services as layer_services
 from layers.importers import ImportFailed, ImportOptions
 from layers.importers.reader import read_batches
 from layers.importers.schema import guess_name_field
-from layers.importers.staging import Staging
+from layers.importers.staging import Staging, drop_tables
 from layers.imports import (
     _check_location,
     _dimension_plan,
@@ -163,7 +163,11 @@ def _claim(source: LayerSource) -> bool:
         .update(running_since=now)
     )
     if claimed:
-        # A run its worker never finished: say so.
+        # A run its worker never finished: say so, and drop the tables it left.
+        for run_id in SourceRun.objects.filter(source=source, status=RunStatus.RUNNING).values_list(
+            "pk", flat=True
+        ):
+            drop_tables(f"src{run_id}")
         SourceRun.objects.filter(source=source, status=RunStatus.RUNNING).update(
             status=RunStatus.FAILED,
             finished_at=now,
@@ -390,8 +394,20 @@ def _load(source, run, notes, staging, columns, srid) -> dict[str, int]:
     return counts
 
 
+def _prune_runs(source: LayerSource) -> None:
+    """Keep the last SOURCES_KEEP_RUNS runs of a source (a source synced every few minutes
+    would otherwise pile up runs nobody reads)."""
+    keep = list(
+        SourceRun.objects.filter(source=source)
+        .order_by("-started_at", "-id")
+        .values_list("pk", flat=True)[: settings.SOURCES_KEEP_RUNS]
+    )
+    SourceRun.objects.filter(source=source).exclude(pk__in=keep).delete()
+
+
 def _succeed(source: LayerSource, run: SourceRun, notes: _Notes, counts: dict) -> None:
     now = timezone.now()
+    _prune_runs(source)
     with transaction.atomic():
         SourceRun.objects.filter(pk=run.pk).update(
             status=RunStatus.SUCCEEDED,
@@ -427,6 +443,7 @@ def _succeed(source: LayerSource, run: SourceRun, notes: _Notes, counts: dict) -
 def _fail(source: LayerSource, run: SourceRun, notes: _Notes, message: str) -> None:
     """Record a failed run; pause the source after SOURCES_MAX_FAILURES in a row; tell staff."""
     now = timezone.now()
+    _prune_runs(source)
     if "not changed" not in message:
         message = f"{message.rstrip()} The layer was not changed."
     with transaction.atomic():

@@ -309,3 +309,29 @@ def test_a_geopackage_or_zipped_shapefile_at_a_url(target, http_source, tmp_path
     assert (run.added, run.changed, run.removed, run.unchanged) == (1, 1, 1, 2)
     names = dict(Feature.objects.filter(layer=target).values_list("attributes__ma", "name"))
     assert names == {"A": "Đại Nội", "B": "Chùa Thiên Mụ mới", "C": "Lăng Cô", "E": "Bạch Mã"}
+
+
+def test_the_change_page_lists_the_latest_runs_and_resume_restarts_a_paused_source(
+    target, http_source, admin_client, settings
+):
+    settings.SOURCES_KEEP_RUNS = 3
+    source = file_source(target, f"{http_source.base}/gone.geojson")
+    every = IntervalSchedule.objects.create(every=10, period=IntervalSchedule.MINUTES)
+    source.interval = every
+    services.source_save(source=source)
+    for _ in range(4):
+        services.source_sync(source=source, trigger=SourceRun.Trigger.MANUAL)
+    assert source.runs.count() == 3  # the oldest was pruned
+    source.refresh_from_db()
+    assert source.paused_at is not None
+    assert not PeriodicTask.objects.get(pk=source.periodic_task_id).enabled
+    page = admin_client.get(f"/admin/sources/layersource/{source.pk}/change/").content.decode()
+    assert page.count("<tr><td>") == 3 and "404" in page
+
+    answer = admin_client.post(
+        "/admin/sources/layersource/", {"action": "resume", "_selected_action": [source.pk]}
+    )
+    assert answer.status_code == 302
+    source.refresh_from_db()
+    assert (source.paused_at, source.consecutive_failures) == (None, 0)
+    assert PeriodicTask.objects.get(pk=source.periodic_task_id).enabled
