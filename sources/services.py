@@ -17,6 +17,7 @@ import json
 import logging
 import shutil
 import tempfile
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -205,8 +206,18 @@ def source_sync(*, source: LayerSource, trigger: str = SourceRun.Trigger.SCHEDUL
     try:
         with GuardProxy() as proxy:
             try:
-                with gdal_config(source, proxy.address):
-                    staging, columns, srid = _read(source, run, notes, workdir, proxy)
+                # GDAL's warnings (a retried request…) name the URL, which may carry a token:
+                # they go to the run's messages, scrubbed, never to Python's warnings and logs.
+                with (
+                    gdal_config(source, proxy.address),
+                    warnings.catch_warnings(record=True) as said,
+                ):
+                    warnings.simplefilter("always")
+                    try:
+                        staging, columns, srid = _read(source, run, notes, workdir, proxy)
+                    finally:
+                        for warning in said[:20]:
+                            notes.say("info", scrub(str(warning.message), source))
             except Exception as error:  # a connection the guard cut or refused says why
                 if proxy.budget.exceeded:
                     raise ImportFailed(_too_big()) from error

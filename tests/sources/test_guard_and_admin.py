@@ -335,3 +335,22 @@ def test_the_change_page_lists_the_latest_runs_and_resume_restarts_a_paused_sour
     source.refresh_from_db()
     assert (source.paused_at, source.consecutive_failures) == (None, 0)
     assert PeriodicTask.objects.get(pk=source.periodic_task_id).enabled
+
+
+def test_an_arcgis_token_is_in_no_warning_log_or_error_when_the_server_is_down(
+    target, http_source, caplog, recwarn
+):
+    url = http_source.publish_arcgis(places("A", "B", "C"))
+    source = LayerSource(layer=target, kind="arcgis", url=url, auth="token", mode="replace")
+    services.source_save(source=source, secret="tok-HUE-0123456789")
+    run = services.source_sync(source=source, trigger=SourceRun.Trigger.MANUAL)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert any("token=tok-HUE-0123456789" in r for r in http_source.requests)  # it was sent
+    http_source.stop()
+    caplog.set_level(logging.DEBUG)
+    run = services.source_sync(source=source, trigger=SourceRun.Trigger.MANUAL)
+    assert run.status == RunStatus.FAILED
+    said = [run.error, caplog.text, json.dumps(run.messages)]
+    said += [str(w.message) for w in recwarn] + [m.body for m in mail.outbox]
+    assert all("tok-HUE-0123456789" not in text for text in said)
+    assert any("token=***" in m["message"] for m in run.messages)  # GDAL said the URL
