@@ -289,8 +289,10 @@ export class SensorLive {
         pause = setTimeout(() => this.setTime(minutes < 0 ? new Date(Date.now() + minutes * 60000) : null), REPLAY_PAUSE_MS);
       },
     });
-    const legend = h('div', { class: 'maplibregl-ctrl sensor-legend', role: 'group', 'aria-label': _('Station state'), hidden: true },
-      h('strong', {}, _('Station state')),
+    // Folded on a phone, where it would cover the popups; a click on its title opens it.
+    const phone = window.matchMedia('(max-width: 720px)').matches;
+    const legend = h('details', { class: 'maplibregl-ctrl sensor-legend', hidden: true, open: !phone },
+      h('summary', {}, _('Station state')),
       h('ul', {}, STATES.map((state) => h('li', { 'data-state': state },
         h('span', { class: 'swatch', 'aria-hidden': 'true' }), stateLabel(state)))),
       h('div', { class: 'sensor-replay-control' },
