@@ -446,15 +446,24 @@ class Staging:
         ).format(geometry=geometry)
         params = {"layer_id": layer_id, "key": key, "multi": multi_dimensions, "event_id": event_id}
         statements = {
+            # A second feature with the same key (the layer was filled another way before).
+            "duplicates": sql.SQL(
+                """
+                DELETE FROM layers_feature AS f USING (
+                    SELECT id FROM (
+                        SELECT id, row_number() OVER (
+                            PARTITION BY attributes->>%(key)s ORDER BY id) AS nth
+                        FROM layers_feature WHERE layer_id = %(layer_id)s) AS numbered
+                    WHERE nth > 1) AS extra
+                WHERE f.layer_id = %(layer_id)s AND f.id = extra.id
+                """
+            ),
             "removed": sql.SQL(
                 """
                 DELETE FROM layers_feature AS f WHERE f.layer_id = %(layer_id)s AND (
                     coalesce(f.attributes->>%(key)s, '') = ''
                     OR NOT EXISTS (SELECT 1 FROM {prepared} AS p
-                                   WHERE p.geom IS NOT NULL AND {same_key})
-                    OR EXISTS (SELECT 1 FROM layers_feature AS g
-                               WHERE g.layer_id = %(layer_id)s AND g.id < f.id
-                                 AND g.attributes->>%(key)s = f.attributes->>%(key)s))
+                                   WHERE p.geom IS NOT NULL AND {same_key}))
                 """
             ),
             "changed": sql.SQL(
@@ -481,12 +490,18 @@ class Staging:
         }
         counts = {}
         with connection.cursor() as cursor:
+            # Fresh statistics, or the planner takes the new table for a small one and matches
+            # keys in nested loops (2,000 features: 0.6 s instead of milliseconds).
+            cursor.execute(
+                sql.SQL("ANALYZE {}").format(self.prepared).as_string(connection.connection)
+            )
             for name, statement in statements.items():
                 query = statement.format(
                     prepared=self.prepared, same_key=same_key, geometry=geometry, content=content
                 )
                 cursor.execute(query.as_string(connection.connection), params)
                 counts[name] = cursor.rowcount
+        counts["removed"] += counts.pop("duplicates")
         return counts
 
     def drop(self) -> None:

@@ -354,3 +354,29 @@ def test_an_arcgis_token_is_in_no_warning_log_or_error_when_the_server_is_down(
     said += [str(w.message) for w in recwarn] + [m.body for m in mail.outbox]
     assert all("tok-HUE-0123456789" not in text for text in said)
     assert any("token=***" in m["message"] for m in run.messages)  # GDAL said the URL
+
+
+def test_upsert_removes_the_layers_features_without_a_key_or_with_a_repeated_one(
+    target, http_source
+):
+    from django.contrib.gis.geos import Point
+
+    from layers.services import FeatureRecord, layer_replace_features
+
+    layer_replace_features(
+        layer=target,
+        records=[
+            FeatureRecord(Point(107.5775, 16.4698, srid=4326), {"ma": "A", "ten": "Đại Nội"}),
+            FeatureRecord(Point(107.5775, 16.4698, srid=4326), {"ma": "A", "ten": "Đại Nội"}),
+            FeatureRecord(Point(107.5454, 16.4535, srid=4326), {"ten": "không mã"}),
+        ],
+    )
+    first = Feature.objects.filter(layer=target).order_by("id").first()
+    http_source.write("p.geojson", json.dumps(geojson(places("A", "B"))))
+    source = file_source(target, f"{http_source.base}/p.geojson")
+    run = services.source_sync(source=source, trigger=SourceRun.Trigger.MANUAL)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert (run.added, run.removed) == (1, 2)
+    kept = Feature.objects.filter(layer=target).order_by("id")
+    assert [f.attributes["ma"] for f in kept] == ["A", "B"]
+    assert kept[0].pk == first.pk  # the first of the repeated ones stays, updated in place
