@@ -69,9 +69,11 @@ django.setup()
 
 import psycopg  # noqa: E402
 from django.db import connections  # noqa: E402
+from django.db.models import Sum  # noqa: E402
 from psycopg import sql  # noqa: E402
 
 from layers.models import Category, Layer, TileChange  # noqa: E402
+from layers.tiles.services import FULL_REBUILD_FEATURES  # noqa: E402
 from sources import services  # noqa: E402
 from sources.models import LayerSource, SourceRun  # noqa: E402
 
@@ -129,15 +131,16 @@ def write(path: Path, data: dict[int, list]) -> None:
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
 
 
-def change(data: dict[int, list], rng: random.Random, next_key: int) -> int:
-    """Change 1 % (half renamed, half moved), replace 0.5 % by new keys; return the next key."""
-    keys = rng.sample(sorted(data), len(data) // 100)
+def change(data: dict[int, list], rng: random.Random, next_key: int, share: float) -> int:
+    """Change `share` of the points (half renamed, half moved) and replace half as many by new
+    keys; return the next key."""
+    keys = rng.sample(sorted(data), int(len(data) * share))
     for i, key in enumerate(keys):
         if i % 2:
             data[key][0] += " (mới)"
         else:
             data[key][2] = round(data[key][2] + 0.0003, 6)
-    for key in rng.sample(sorted(data), len(data) // 200):
+    for key in rng.sample(sorted(data), int(len(data) * share / 2)):
         del data[key]
         data[next_key] = [f"Điểm {next_key}", "chợ", round(107.4 + rng.random() * 0.5, 6),
                           round(16.3 + rng.random() * 0.35, 6)]  # fmt: skip
@@ -146,19 +149,21 @@ def change(data: dict[int, list], rng: random.Random, next_key: int) -> int:
 
 
 def sync(source: LayerSource) -> tuple[float, SourceRun, int]:
+    """Sync; return the time, the run and how many features the tile invalidation follows."""
     TileChange.objects.filter(layer_id=source.layer_id).delete()
     started = time.perf_counter()
     run = services.source_sync(source=source, trigger=SourceRun.Trigger.MANUAL)
     seconds = time.perf_counter() - started
     assert run.status == "succeeded", run.error
-    boxes = TileChange.objects.filter(layer_id=source.layer_id).count()
-    return seconds, run, boxes
+    followed = TileChange.objects.filter(layer_id=source.layer_id).aggregate(n=Sum("feature_count"))
+    return seconds, run, followed["n"] or 0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--changed", type=float, default=0.2, help="percent changed a round")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     rng = random.Random(14)
@@ -191,7 +196,7 @@ def main() -> None:
         written = {"upsert": [], "replace": []}
         boxes = {"upsert": [], "replace": []}
         for round_ in range(args.rounds):
-            next_key = change(data, rng, next_key)
+            next_key = change(data, rng, next_key, args.changed / 100)
             write(folder / "points.geojson", data)
             order = ("upsert", "replace") if round_ % 2 == 0 else ("replace", "upsert")
             for mode in order:
@@ -201,29 +206,40 @@ def main() -> None:
                 boxes[mode].append(box_count)
                 say(
                     f"round {round_ + 1} {mode}: {seconds:.2f} s, +{run.added} ~{run.changed} "
-                    f"-{run.removed} ={run.unchanged}, {box_count} tile-change rows"
+                    f"-{run.removed} ={run.unchanged}, tiles follow {box_count} features"
                 )
         up, rep = statistics.median(times["upsert"]), statistics.median(times["replace"])
-        text = f"""## Layer sources: a sync with 1 % changed, upsert beside replace (issue 14)
 
-`bench/sources_sync.py --features {args.features} --rounds {args.rounds}`, {date.today()}, \
-{platform.machine()}, {os.cpu_count()} CPUs (shared with other work: read ratios, not seconds).
-A GeoJSON file of {args.features:,} points ({size / 2**20:.1f} MiB) on http.server; each round
-changes 1 % of the points at the source (half renamed, half moved) and replaces 0.5 % by new keys;
-both layers are synced by the real sync (download through the guard proxy, GDAL, staging,
-preparation, write), in alternating order. Median of {args.rounds} rounds:
+        def tiles(mode: str) -> str:
+            followed = statistics.median(boxes[mode])
+            if followed > FULL_REBUILD_FEATURES:
+                return f"{followed:,.0f} features: the whole layer reset"
+            return f"{followed:,.0f} features: only their tiles"
 
-| mode | sync time | rows written | tile-change rows recorded |
+        changed = statistics.median(written["upsert"])
+        title = f"a sync with {args.changed:g} % changed, upsert beside replace (issue 14)"
+        command = f"--features {args.features} --rounds {args.rounds} --changed {args.changed:g}"
+        text = f"""## Layer sources: {title}
+
+`bench/sources_sync.py {command}`, {date.today()}, {platform.machine()}, {os.cpu_count()} CPUs
+(shared with other work: read ratios, not seconds). A GeoJSON file of {args.features:,} points
+({size / 2**20:.1f} MiB) on http.server; each round changes {args.changed:g} % of the points at
+the source (half renamed, half moved) and
+replaces half as many by new keys; both layers are synced by the real sync (download through the
+guard proxy, GDAL, staging, preparation, write), in alternating order. Median of {args.rounds}
+rounds:
+
+| mode | sync time | rows written | tile invalidation follows |
 |---|---|---|---|
-| upsert by key (only what changed) | {up:.2f} s | {statistics.median(written["upsert"]):,.0f} | \
-{statistics.median(boxes["upsert"]):,.0f} |
-| replace (the whole layer swapped) | {rep:.2f} s | {statistics.median(written["replace"]):,.0f} | \
-{statistics.median(boxes["replace"]):,.0f} (one box over the layer: every cached tile goes) |
+| upsert by key | {up:.2f} s | {changed:,.0f} | {tiles("upsert")} |
+| replace | {rep:.2f} s | {statistics.median(written["replace"]):,.0f} | {tiles("replace")} |
 
 Upsert takes {up / rep:.2f}{chr(0xD7)} the time of replace: both read, stage and prepare the whole
-source (that is most of a sync); upsert then writes {statistics.median(written["upsert"]):,.0f}
-rows instead of {args.features:,}, and only their tiles are rebuilt, where replace resets the
-layer's whole tile cache.
+source, which is most of a sync, and upsert then compares every feature by key and content hash.
+It writes {changed / max(statistics.median(written["replace"]), 1) * 100:.1f} % of the rows
+replace writes (and of the history), and when fewer than {FULL_REBUILD_FEATURES:,} features
+changed (the tile invalidation's limit, layers/tiles/services.py) only the tiles over them are
+rebuilt, where replace resets the layer's whole tile cache.
 """
         print(text)
         if not args.no_write:
