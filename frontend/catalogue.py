@@ -12,9 +12,11 @@ import json
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
+from layers.features.temporal import temporal_extent
 from layers.models import Layer
 from layers.rich_text import clean_attribution
 from layers.selectors import layers_visible_to
@@ -100,6 +102,9 @@ def layer_entry(
         "version": layer.version,
         "base": layer.slug in base,
         "on": layer.slug in base or layer.slug in default_on,
+        # A time-enabled layer's extent ({interval: [[start, end]]}, null ends open): the map's
+        # time slider spans it and gives the layer's tiles `?datetime=` (js/timeslider.js).
+        "temporal": temporal_extent(layer),
         # Whether this visitor may edit the layer's features (the map shows its Edit tool).
         "editable": layer.slug in editable,
         # A sensor layer's reading URLs: the map colours its stations by state (js/sensors.js).
@@ -143,6 +148,10 @@ def map_config(*, user: AbstractBaseUser | AnonymousUser | None) -> dict:
         "center": list(settings.CITY_CENTER),
         "zoom": settings.WEBMAP_START_ZOOM,
         "region_bbox": list(settings.CITY_REGION_BBOX),
+        # The city's date today: the day time-enabled layers are drawn at unless the link or the
+        # time slider names another (js/timeslider.js).
+        "today": timezone.localdate().isoformat(),
+        "utc_offset": timezone.localtime().isoformat()[-6:],  # the city's, e.g. +07:00
         # Where an edited feature must lie: the map checks it before saving (the server too).
         "edit_extent": list(settings.CITY_REGION_BBOX),
         "categories": sorted(categories.values(), key=lambda c: (c["order"], c["slug"])),

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from layers.features.temporal import is_time_enabled
 from layers.models import Layer
 from layers.rich_text import clean_attribution
 
@@ -387,7 +388,9 @@ def map_style(
     order = drawing_order(layers, base_order=base_slugs)
     base = [layer for layer in order if layer.slug in base_slugs]
     base_max = min((min(layer.max_zoom, MAX_SOURCE_ZOOM) for layer in base), default=0)
-    composite = base + [
+    # A time-enabled layer keeps a source of its own, even in the base map: the web map's time
+    # slider gives its tiles `?datetime=` (js/timeslider.js), and the rest stays cached.
+    composite = [layer for layer in base if not is_time_enabled(layer)] + [
         layer
         for layer in order
         if layer.slug not in base_slugs
@@ -395,6 +398,7 @@ def map_style(
         and layer.slug in opens_on
         and min(layer.max_zoom, MAX_SOURCE_ZOOM) >= base_max
         and base
+        and not is_time_enabled(layer)
     ]
     sources: dict[str, dict] = {}
     if composite:

@@ -386,3 +386,23 @@ def test_admin_shows_the_time_fields(client, admin_user, boundaries):
     page = client.get(f"/admin/layers/layer/{boundaries.pk}/change/").content.decode()
     assert 'name="time_start_field"' in page and 'value="valid_from"' in page
     assert 'name="time_end_field"' in page and 'value="valid_to"' in page
+
+
+# --- the web map's style and configuration -------------------------------------------------------
+
+
+def test_a_time_enabled_layer_keeps_a_source_of_its_own(settings, boundaries, hue_places):
+    """The base map's composite tiles stay free of `datetime` (and cached): a time-enabled base
+    layer is drawn from a source of its own, which the map's time slider gives `datetime=`."""
+    from frontend.catalogue import map_config
+    from layers.styles import map_style
+
+    settings.WEBMAP_BASE_LAYERS = [hue_places.slug, boundaries.slug]
+    style = map_style([hue_places, boundaries], origin="http://testserver")
+    assert style["metadata"]["mapserver:composite"] == [hue_places.slug]
+    assert style["metadata"]["mapserver:base"] == [hue_places.slug, boundaries.slug]
+    assert f"/tiles/{boundaries.slug}/" in style["sources"][f"S:{boundaries.slug}"]["tiles"][0]
+    assert f"/tiles/{hue_places.slug}/" in style["sources"]["base"]["tiles"][0]
+    entries = {entry["slug"]: entry for entry in map_config(user=None)["layers"]}
+    assert entries[boundaries.slug]["temporal"]["interval"] == [["2008-08-01T00:00:00+07:00", None]]
+    assert entries[hue_places.slug]["temporal"] is None

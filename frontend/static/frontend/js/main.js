@@ -11,7 +11,7 @@ import { LayerOrder } from './order.js';
 import { Search } from './search.js';
 import {
   addToStyle, adoptStyle, buildStyle, creditComposite, extrusionOf, ids, inStyle,
-  refreshTiles, setOpacity, styleSpecs,
+  refreshTiles, setOpacity, styleSpecs, timeSources,
 } from './style.js';
 import { Measure, exportPng, shareView } from './tools.js';
 import { initialState, writeState } from './urlstate.js';
@@ -34,6 +34,18 @@ const ICONS = {
 function wantedLayers(config, state) {
   const wanted = state.layers ?? config.layers.filter((layer) => layer.on).map((layer) => layer.slug);
   return state.feature && !wanted.includes(state.feature.layer) ? [...wanted, state.feature.layer] : wanted;
+}
+
+/**
+ * Return the day the time-enabled layers are drawn at: the link's, else today (the city's), or
+ * the last day of their data when every one of them ended before today.
+ */
+function initialTime(config, state) {
+  if (state.time) return state.time;
+  const ends = config.layers.filter((layer) => layer.temporal).map((layer) => layer.temporal.interval[0][1]);
+  if (!ends.length || ends.includes(null)) return config.today;
+  const last = ends.map((end) => end.slice(0, 10)).sort().at(-1);
+  return last < config.today ? last : config.today;
 }
 
 /**
@@ -70,6 +82,9 @@ class WebMap {
     this.lastTileError = 0;
 
     const view = state.view || { center: config.center, zoom: config.zoom, bearing: 0, pitch: 0 };
+    // Time-enabled layers are drawn at one day (`config.time`), which the time slider changes.
+    config.time = initialTime(config, state);
+    timeSources(config);
     this.map = new maplibregl.Map({
       container: 'map',
       style: buildStyle(config, { on: this.on, threeD: this.threeD, order: this.order.slugs }),
@@ -156,6 +171,7 @@ class WebMap {
       if (this.initialFeature) this.openFeature(this.initialFeature.layer, this.initialFeature.id, { fit: !state.view });
       if (state.compare) this.toggleCompare(true, state.compare);
       if (state.table) this.restoreTable(state.table);
+      this.timeChanged();
       this.sensorsChanged();
     });
     if (missing.length) toast(_('Some layers of this link are not available to you.'), 'info');
@@ -198,6 +214,7 @@ class WebMap {
     this.compare?.layerChanged(slug, on);
     if (this.table?.open) this.table.layersChanged();
     if (layer.sensor) this.sensorsChanged();
+    if (layer.temporal) this.timeChanged();
     this.showOrder();
     this.saveState();
   }
@@ -418,6 +435,21 @@ class WebMap {
     return sensors;
   }
 
+  /** Time-enabled layers: the time slider shows while one is on; its module loads the first time. */
+  async timeChanged() {
+    if (!this.timeSlider && !this.config.layers.some((layer) => layer.temporal && this.on.has(layer.slug))) return null;
+    this.timeLoading ??= import('./timeslider.js').then(({ TimeSlider }) => TimeSlider.create({ webmap: this }))
+      .then((slider) => { this.timeSlider = slider; return slider; })
+      .catch((error) => {
+        this.timeLoading = null;
+        toast(fmt(_('The time slider could not be loaded (%(reason)s).'), { reason: error.message }), 'error');
+        return null;
+      });
+    const slider = await this.timeLoading;
+    slider?.layersChanged();
+    return slider;
+  }
+
   /** Fill a station's popup with its readings, chart and alerts (sensors.js). */
   async showStation(section, layer, id) {
     await this.sensorsChanged();
@@ -490,7 +522,10 @@ class WebMap {
   }
 
   saveState() {
-    writeState(this.map, this.order.slugs.filter((slug) => this.on.has(slug)), this.selected, this.compare?.state());
+    const layersOn = this.order.slugs.filter((slug) => this.on.has(slug));
+    // The day of the time-enabled layers, while one is on.
+    const timed = layersOn.some((slug) => this.bySlug.get(slug)?.temporal);
+    writeState(this.map, layersOn, this.selected, this.compare?.state(), timed ? this.config.time : null);
   }
 
   /** Show a bar while tiles load; say so when tiles fail (at most once in a while). */

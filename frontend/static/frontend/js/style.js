@@ -19,7 +19,7 @@ export const ids = {
   label: (slug) => `L:${slug}:label`,
   highlight: (slug, kind) => `L:${slug}:hl-${kind}`,
   extrusion: (slug) => `L:${slug}:3d`,
-  source: (layer) => (layer.base || layer.composite ? BASE_SOURCE : `S:${layer.slug}`),
+  source: (layer) => (layer.inBase ? BASE_SOURCE : `S:${layer.slug}`),
 };
 
 const IS_POINT = ['match', ['geometry-type'], ['Point', 'MultiPoint'], true, false];
@@ -49,6 +49,8 @@ export function adoptStyle(config, served) {
   for (const layer of config.layers) {
     layer.served = groups.get(layer.slug);
     layer.composite = !layer.base && composite.has(layer.slug);
+    // In the base map's composite source; a time-enabled base layer has a source of its own.
+    layer.inBase = composite.has(layer.slug);
   }
   config.style = { ...served, layers: background };
 }
@@ -68,6 +70,30 @@ function tileUrl(config, slugs, versions) {
   return `${window.location.origin}${path}?v=${versions.join('.')}`;
 }
 
+/** Return a tile URL asking for the features of one day (`datetime=`), or for all (null). */
+export function timedUrl(url, datetime) {
+  const [path, query = ''] = url.split('?');
+  const params = new URLSearchParams(query);
+  if (datetime) params.set('datetime', datetime); else params.delete('datetime');
+  const text = params.toString();
+  return text ? `${path}?${text}` : path;
+}
+
+/**
+ * Give the tiles of the time-enabled layers `?datetime=config.time` (each has a source of its
+ * own, layers/styles.py): in the first style (no `map`), or on the map, which then fetches them.
+ */
+export function timeSources(config, map = null) {
+  for (const layer of config.layers) {
+    if (!layer.temporal || layer.inBase) continue;
+    const served = config.style.sources[ids.source(layer)];
+    if (!served) continue;
+    served.tiles = served.tiles.map((url) => timedUrl(url, config.time));
+    const source = map?.getSource(ids.source(layer));
+    if (source && typeof source.setTiles === 'function') source.setTiles(served.tiles);
+  }
+}
+
 /** Return the credits of these layers, each once, as one line of cleaned HTML. */
 function creditsOf(layers) {
   return [...new Set(layers.map((layer) => layer.attribution).filter(Boolean))].join(' · ');
@@ -82,7 +108,7 @@ export function creditComposite(map, config, on) {
   const source = map.getSource(BASE_SOURCE);
   if (!source) return;
   source.attribution = creditsOf(drawingOrder(config)
-    .filter((layer) => (layer.base || layer.composite) && (layer.base || on.has(layer.slug))));
+    .filter((layer) => layer.inBase && (layer.base || on.has(layer.slug))));
 }
 
 /** Return the layers in drawing order: the base map from the bottom, then the themes. */
@@ -200,9 +226,12 @@ export function refreshTiles(map, config, slug, version) {
   const source = map.getSource(sourceId);
   if (!source || typeof source.setTiles !== 'function') return;
   const members = sourceId === BASE_SOURCE
-    ? drawingOrder(config).filter((item) => item.base || item.composite)
+    ? drawingOrder(config).filter((item) => item.inBase)
     : [layer];
-  source.setTiles([tileUrl(config, members.map((item) => item.slug), members.map((item) => item.version))]);
+  const url = tileUrl(config, members.map((item) => item.slug), members.map((item) => item.version));
+  const tiles = [layer.temporal && !layer.inBase ? timedUrl(url, config.time) : url];
+  if (config.style.sources[sourceId]) config.style.sources[sourceId].tiles = tiles;
+  source.setTiles(tiles);
 }
 
 // Geometries drawn over the map for a moment: another editor's version in a conflict (red), a

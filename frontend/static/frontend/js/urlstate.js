@@ -1,13 +1,14 @@
 // The shareable view in the URL's fragment:
 //   #map=zoom/lat/lon[/bearing/pitch]&layers=slug,slug&feature=slug/id
 //   [&compare=slug,slug&divider=percent[&compare_as_of=YYYY-MM-DD]]  (compare.js: the left side)
+//   [&time=YYYY-MM-DD]  (the day the time-enabled layers are drawn at: the time slider's)
 // `layers=` lists the layers on in drawing order, bottom first (order.js), so a link keeps the stack.
 // It changes as the view moves (replaceState: no history entry per pan) and restores on load.
 
 /** Parse the fragment into {view: {zoom, center, bearing, pitch} | null, layers: [] | null, feature}. */
 export function readState(hash = window.location.hash) {
   const params = new URLSearchParams(hash.replace(/^#/, ''));
-  const state = { view: null, layers: null, feature: null, compare: null };
+  const state = { view: null, layers: null, feature: null, compare: null, time: null };
   const map = (params.get('map') || '').split('/').map(Number);
   if (map.length >= 3 && map.slice(0, 3).every(Number.isFinite)) {
     const [zoom, lat, lon, bearing = 0, pitch = 0] = map;
@@ -24,6 +25,8 @@ export function readState(hash = window.location.hash) {
   if (feature.length === 2 && feature[0] && /^\d+$/.test(feature[1])) {
     state.feature = { layer: feature[0], id: Number(feature[1]) };
   }
+  const time = params.get('time') || '';
+  if (/^\d{4}-\d{2}-\d{2}$/.test(time) && !Number.isNaN(Date.parse(time))) state.time = time;
   if (params.has('compare')) {
     const divider = Number.parseFloat(params.get('divider'));
     const asOf = params.get('compare_as_of') || '';
@@ -36,8 +39,8 @@ export function readState(hash = window.location.hash) {
   return state;
 }
 
-/** Return the fragment describing this view and these layers. */
-export function stateFragment(map, layersOn, feature = null, compare = null) {
+/** Return the fragment describing this view and these layers (`time`: the time slider's day). */
+export function stateFragment(map, layersOn, feature = null, compare = null, time = null) {
   const center = map.getCenter();
   const parts = [
     map.getZoom().toFixed(2), center.lat.toFixed(5), center.lng.toFixed(5),
@@ -51,12 +54,13 @@ export function stateFragment(map, layersOn, feature = null, compare = null) {
     fragment += `&compare=${compare.layers.join(',')}&divider=${compare.divider}`;
     if (compare.asOf) fragment += `&compare_as_of=${compare.asOf}`;
   }
+  if (time) fragment += `&time=${time}`;
   return fragment;
 }
 
 /** Put the current view in the address bar without adding a history entry. */
-export function writeState(map, layersOn, feature = null, compare = null) {
-  const url = `${window.location.pathname}${window.location.search}${stateFragment(map, layersOn, feature, compare)}`;
+export function writeState(map, layersOn, feature = null, compare = null, time = null) {
+  const url = `${window.location.pathname}${window.location.search}${stateFragment(map, layersOn, feature, compare, time)}`;
   window.history.replaceState(null, '', url);
 }
 
