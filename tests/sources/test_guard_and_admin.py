@@ -380,3 +380,26 @@ def test_upsert_removes_the_layers_features_without_a_key_or_with_a_repeated_one
     kept = Feature.objects.filter(layer=target).order_by("id")
     assert [f.attributes["ma"] for f in kept] == ["A", "B"]
     assert kept[0].pk == first.pk  # the first of the repeated ones stays, updated in place
+
+
+def test_sync_now_runs_on_a_real_worker_where_loopback_is_refused_by_default(
+    target, http_source, celery_worker_process
+):
+    """ "Sync now" goes through the outbox and the broker to a real Celery worker (imports
+    queue). That worker runs with the default settings, which refuse loopback addresses: the
+    run fails, recorded, and says which setting would allow it."""
+    import time
+
+    http_source.write("p.geojson", json.dumps(geojson(places("A"))))
+    source = file_source(target, f"{http_source.base}/p.geojson")
+    dispatch = services.source_sync_start(source=source)
+    assert dispatch.sent is True
+    deadline = time.monotonic() + 60
+    while not SourceRun.objects.filter(source=source).exclude(status="running").exists():
+        assert time.monotonic() < deadline, "the worker did not run the sync"
+        time.sleep(0.2)
+    run = SourceRun.objects.get(source=source)
+    assert run.status == RunStatus.FAILED and run.trigger == "manual"
+    assert "loopback" in run.error and "SOURCES_ALLOWED_NETWORKS" in run.error
+    assert http_source.requests == []  # nothing reached the server
+    assert not Feature.objects.filter(layer=target).exists()
