@@ -403,3 +403,52 @@ def test_sync_now_runs_on_a_real_worker_where_loopback_is_refused_by_default(
     assert "loopback" in run.error and "SOURCES_ALLOWED_NETWORKS" in run.error
     assert http_source.requests == []  # nothing reached the server
     assert not Feature.objects.filter(layer=target).exists()
+
+
+def test_https_passes_the_guard_as_a_checked_tunnel(tmp_path, settings):
+    """An HTTPS source goes through the guard as a CONNECT tunnel: the address is checked the
+    same way, the bytes are counted, the proxy never sees the plain text."""
+    import ssl
+    import subprocess
+    import threading
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    import requests
+
+    from sources.guard import GuardProxy
+
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(tmp_path / "key.pem"),
+         "-out", str(tmp_path / "cert.pem")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "p.geojson").write_text(json.dumps(geojson(places("A"))))
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(tmp_path / "www"))
+    )
+    server.RequestHandlerClass.log_message = lambda *args: None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"https://127.0.0.1:{server.server_address[1]}/p.geojson"
+    try:
+        with GuardProxy() as proxy:
+            session = requests.Session()
+            session.trust_env = False
+            proxies = {"https": proxy.url}
+            answer = session.get(url, proxies=proxies, verify=str(tmp_path / "cert.pem"))
+            assert answer.json()["features"][0]["properties"]["ma"] == "A"
+            assert proxy.budget.used >= len(answer.content)
+            with pytest.raises(requests.exceptions.ProxyError):
+                session.get("https://169.254.169.254/latest/", proxies=proxies, timeout=10)
+            assert proxy.budget.refusals[-1][0] == 403
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
