@@ -198,6 +198,32 @@ def time_condition_sql(wanted: TimeFilter) -> tuple[sql.Composable, list]:
     return sql.SQL("({})").format(sql.SQL(" AND ").join(conditions)), params
 
 
+def time_selects_all(layer, wanted: TimeFilter) -> bool:
+    """Return whether every feature of the layer meets the time asked (then its plain, cached
+    tiles are the answer). Asked once per layer version and interval: kept in the cache."""
+    key = (
+        f"temporal-all:{layer.pk}:{layer.version}:{wanted.start_field}:{wanted.end_field}:"
+        f"{wanted.start and wanted.start.isoformat()}:{wanted.end and wanted.end.isoformat()}"
+    )
+    with contextlib.suppress(Exception):  # the cache (Redis) down: asked as without it
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+    condition, params = time_condition_sql(wanted)
+    query = sql.SQL(
+        "SELECT NOT EXISTS (SELECT 1 FROM layers_feature f WHERE f.layer_id = %s::bigint"
+        " AND NOT coalesce({condition}, false))"
+    ).format(condition=condition)
+    from mapserver.db_router import read_alias
+
+    with connections[read_alias()].cursor() as cursor:
+        cursor.execute(query.as_string(None), [layer.pk, *params])
+        (every,) = cursor.fetchone()
+    with contextlib.suppress(Exception):
+        cache.set(key, every, timeout=EXTENT_CACHE_S)
+    return every
+
+
 def _iso(moment: datetime.datetime | None) -> str | None:
     """Return an extent's end as RFC 3339 in the city's time (None: open)."""
     if moment is None:

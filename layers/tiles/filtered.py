@@ -1,6 +1,7 @@
 """Tiles drawn with a CQL2 `filter` (and `properties=` to pick their fields) or, on time-enabled
 layers, a `datetime` (layers/features/temporal.py): only the features that match, rendered for
-each request and never cached.
+each request and never cached. A `datetime` that every feature of a layer meets (today, on the
+current boundaries) is answered by the layer's plain, cached tile.
 
 Why never cached on the server: the tile cache's correctness (version links, the boxes a change
 touched, moving tiles when a layer's visibility changes) is kept per layer and tile; each filter
@@ -21,10 +22,10 @@ from psycopg import sql
 from layers.features.cql2 import compile_filter
 from layers.features.query import layer_fields, parse_properties
 from layers.features.temporal import (
-    is_time_enabled,
     parse_datetime,
     time_condition_sql,
     time_filter,
+    time_selects_all,
 )
 from layers.models import Layer
 
@@ -46,10 +47,15 @@ class TileFilter:
 
     def applies_to(self, layers: list[Layer]) -> bool:
         """Return whether these layers' tiles differ from the plain ones under this filter: a
-        `datetime` alone changes only time-enabled layers."""
+        `datetime` alone changes only time-enabled layers, and not those whose every feature
+        meets it (today on the current boundaries: their cached tiles are the answer)."""
         if self.text.strip() or self.properties is not None:
             return True
-        return any(is_time_enabled(layer) for layer in layers)
+        for layer in layers:
+            time = time_filter(layer, self.datetime)
+            if time is not None and not time_selects_all(layer, time):
+                return True
+        return False
 
 
 def tile_filter(request: HttpRequest) -> TileFilter | None:

@@ -8,7 +8,8 @@ kept by any proxy and fetched from any origin; the others are private to the req
 each time, never read from the tile cache nor written to it (the cache holds the layers as they
 are). `?datetime=` (OGC: an instant or an interval) draws only the features of time-enabled
 layers whose time meets it, rendered each time as filtered tiles are (`filtered.py`); a request
-whose layers are none of them time-enabled is the plain, cached tile.
+whose time-enabled layers all have every feature meeting it (or none is time-enabled) is the
+plain, cached tile.
 """
 
 from __future__ import annotations

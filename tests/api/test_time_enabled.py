@@ -307,6 +307,36 @@ def test_datetime_tiles_are_never_cached(api, boundaries, hue_places):
     assert tile_names(api(), boundaries.slug) == {boundaries.slug: set(BOUNDARIES)}
 
 
+def test_a_datetime_every_feature_meets_is_the_cached_tile(api, category):
+    """Today on the current boundaries: the plain tile, from the tile cache, is the answer."""
+    layer = LayerFactory(
+        slug="phuong-hien-tai", category=category, visibility="public", geometry_type="polygon",
+        attribute_schema=BOUNDARY_SCHEMA, time_start_field="valid_from",
+        time_end_field="valid_to", tile_fields=["ten"],
+    )  # fmt: skip
+    records = [
+        FeatureRecord(
+            geom=square(index), attributes={"ten": f"p{index}", "valid_from": "2025-07-01"}
+        )
+        for index in range(3)
+    ]
+    layer_replace_features(layer=layer, records=records)
+    layer.refresh_from_db()
+    x, y, _px, _py = tile_and_pixel(*HUE, Z)
+    key = TileKey.of(layer, TileCoord(Z, x, y))
+    assert tile_names(api(), layer.slug, "2025-06-30") == {}  # before: nothing, rendered
+    assert tile_cache().get(key) is None
+    assert tile_names(api(), layer.slug, "2026-01-01") == {layer.slug: {"p0", "p1", "p2"}}
+    assert tile_cache().get(key) is not None  # the plain tile, cached once sent
+    # A change of data is a new version: asked again, and now one feature does not meet it.
+    layer_replace_features(
+        layer=layer,
+        records=[*records, FeatureRecord(geom=square(4), attributes={"ten": "p4",
+                 "valid_from": "2027-01-01"})],
+    )  # fmt: skip
+    assert tile_names(api(), layer.slug, "2026-01-01") == {layer.slug: {"p0", "p1", "p2"}}
+
+
 def test_several_layers_filter_only_the_time_enabled_ones(api, boundaries, hue_places):
     plain = tile_names(api(), hue_places.slug)
     names = tile_names(api(), f"{boundaries.slug},{hue_places.slug}", "2025-07-01")
