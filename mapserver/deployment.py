@@ -80,6 +80,8 @@ def workers() -> list[Worker]:
         "exports": Worker(
             "exports", 1, settings.EXPORT_TIMEOUT_S + 30, "EXPORT_TIMEOUT_S, and the file stored"
         ),
+        # Evaluating a batch's datastreams (thresholds, anomalies) and partition upkeep.
+        "sensors": Worker("sensors", 1, 60, "an evaluation takes seconds"),
         "default": Worker("default", 1, 60, "housekeeping takes seconds"),
     }
     missing = [queue for queue in QUEUES if queue not in known]
@@ -100,9 +102,9 @@ class Subscriber:
         return f"mapserver-subscriber-{self.name}.service"
 
 
-# Long-running subscribers, each run as mapserver-subscriber-<name>.service. Empty for now: the MQTT
-# subscriber of sensor layers joins here, e.g. Subscriber("mqtt", "sensorsubscribe").
-SUBSCRIBERS: tuple[Subscriber, ...] = ()
+# Long-running subscribers, each run as mapserver-subscriber-<name>.service. The MQTT subscriber
+# of sensor layers exits at once (status 0, not restarted) while SENSORS_MQTT_URL is empty.
+SUBSCRIBERS: tuple[Subscriber, ...] = (Subscriber("mqtt", "sensors_subscribe"),)
 
 
 @dataclass(frozen=True)

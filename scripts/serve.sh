@@ -31,6 +31,19 @@ worker() {  # worker <kind> <concurrency> <queues…>
 worker imports "${CELERY_IMPORTS_CONCURRENCY:-1}" imports
 worker tiles "${CELERY_TILES_CONCURRENCY:-2}" tiles
 worker other "${CELERY_OTHER_CONCURRENCY:-1}" exports default
+# Evaluation of new sensor readings (thresholds, alerts, anomalies) and partition upkeep.
+worker sensors "${CELERY_SENSORS_CONCURRENCY:-1}" sensors
+# The MQTT subscriber of sensor layers, when a broker is set (SENSORS_MQTT_URL in the environment
+# or .env), or else when the local one scripts/setup.sh starts answers on 127.0.0.1:1883.
+mqtt_url=${SENSORS_MQTT_URL:-$( [ -f .env ] && sed -n 's/^SENSORS_MQTT_URL=//p' .env | tail -n 1 )}
+if [ -z "$mqtt_url" ] && (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
+    mqtt_url=mqtt://127.0.0.1:1883
+fi
+if [ -n "$mqtt_url" ]; then
+    export SENSORS_MQTT_URL=$mqtt_url
+    .venv/bin/python manage.py sensors_subscribe &
+    pids+=($!)
+fi
 # Sensor readings' evaluation (thresholds, alerts, anomalies), stale checks, partition upkeep: apart,
 # so an export or a seed never delays an alert.
 worker sensors "${CELERY_SENSORS_CONCURRENCY:-1}" sensors

@@ -121,6 +121,22 @@ else
     say "Using the Redis at REDIS_URL"
 fi
 
+# --- Mosquitto (the MQTT broker of the sensor readings; docs/sensors.md) --------------------------
+# Not in production: there SENSORS_MQTT_URL names the city's broker. Here a local one on
+# 127.0.0.1:1883 (anonymous, loopback only), started like Redis when nothing answers there; an
+# already running broker (the system's service) is used as it is.
+if [ -z "$PRODUCTION" ] && [ -z "$(setting SENSORS_MQTT_URL)" ]; then
+    command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || apt_install mosquitto
+    if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
+        say "Starting Mosquitto on 127.0.0.1:1883"
+        mkdir -p var/mosquitto
+        printf 'listener 1883 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest file %s\n' \
+            "$PWD/var/mosquitto/mosquitto.log" > var/mosquitto/mosquitto.conf
+        PATH="$PATH:/usr/sbin" mosquitto -d -c var/mosquitto/mosquitto.conf
+        for _ in $(seq 20); do (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && break; sleep 0.5; done
+    fi
+fi
+
 # --- Python ---------------------------------------------------------------------------------
 if [ ! -x .venv/bin/python ]; then
     say "Creating .venv"

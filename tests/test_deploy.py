@@ -29,7 +29,7 @@ from django.db import connection
 
 from layers.tiles.nginx import standalone_config
 from mapserver.celery import QUEUES
-from mapserver.deployment import ENV_EXAMPLE, settings_file_values, workers
+from mapserver.deployment import ENV_EXAMPLE, SUBSCRIBERS, settings_file_values, workers
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "maps.hue.example"
@@ -182,6 +182,7 @@ def test_the_units_pass_systemd_analyze(deploy_dir, certificate):
     assert [path.name for path in services] == sorted(
         ["mapserver-web.service", "mapserver-beat.service"]
         + [f"mapserver-worker-{queue}.service" for queue in QUEUES]
+        + [subscriber.unit for subscriber in SUBSCRIBERS]
     )
 
     assert systemd_verify(*services, target) == ""
