@@ -273,3 +273,32 @@ def test_select_and_expand(client, sta):
         **{"$expand": "Datastreams"},
     )
     assert [d["@iot.id"] for d in props["Datastreams"]] == [sta["kim_long_level"].pk]
+
+
+def test_a_sensorthings_client_library_reads_the_api(live_server, sta):
+    """istsos4-client (PyPI), a typed SensorThings client, against the live server."""
+    istsos = pytest.importorskip("istsos4_client")
+    requests = pytest.importorskip("requests")
+    with istsos.Client(f"{live_server.url}{ROOT}", max_retries=0) as sta_client:
+        things = sta_client.list(istsos.Thing)
+        assert sorted(t.name for t in things) == ["A Lưới", "Kim Long"]
+        locations = sta_client.list(istsos.Location)
+        assert {loc.location["type"] for loc in locations} == {"Point"}
+        streams = {d.iot_id: d for d in sta_client.list(istsos.Datastream)}
+        assert set(streams) == {sta["kim_long_level"].pk, sta["a_luoi_rain"].pk}
+        level = streams[sta["kim_long_level"].pk]
+        assert level.unit_of_measurement.symbol == "m"
+        assert level.phenomenon_time.start == START
+        assert {s.name for s in sta_client.list(istsos.Sensor)} >= {"Mực nước sensor"}
+        assert len(sta_client.list(istsos.ObservedProperty)) == 2
+        # Two pages of two, the client following @iot.nextLink.
+        readings = sta_client.list(
+            istsos.Observation,
+            filter="Datastream/Thing/name eq 'Kim Long' and result gt 2",
+            orderby="phenomenonTime desc",
+            top=2,
+        )
+        assert [o.result for o in readings] == [3.6, 2.9, 2.3]
+        assert readings[0].phenomenon_time == START + 5 * STEP
+        with pytest.raises(requests.HTTPError):
+            sta_client.get(istsos.Thing, sta["secret"].pk)
