@@ -43,6 +43,12 @@ if [ -n "$mqtt_url" ]; then
     export SENSORS_MQTT_URL=$mqtt_url
     .venv/bin/python manage.py sensors_subscribe &
     pids+=($!)
+    # The demo stations' live readings (sensors/publisher.py; idle while the demo is not loaded);
+    # SENSORS_DEMO_PUBLISH=0 leaves it out.
+    if [ "${SENSORS_DEMO_PUBLISH:-1}" != 0 ]; then
+        .venv/bin/python manage.py sensors_demo_publish &
+        pids+=($!)
+    fi
 fi
 # Sensor readings' evaluation (thresholds, alerts, anomalies), stale checks, partition upkeep: apart,
 # so an export or a seed never delays an alert.

@@ -17,6 +17,7 @@ import threading
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
+from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
 from layers.models import Layer
@@ -97,6 +98,19 @@ class DemoPublisher:
             published += message.is_published()
         return published
 
+    def _waiting_for(self) -> str:
+        """Return what a round must wait for ("" when it can publish)."""
+        if not self.client.is_connected():
+            return f"the MQTT broker at {self.broker.host}:{self.broker.port}"
+        close_old_connections()  # a long-running process: never keep a dead connection
+        try:
+            loaded = Layer.objects.filter(slug=LAYER_SLUG).exists()
+        except DatabaseError:
+            return "the database"
+        # Without the demo stations (a real deployment, or loaddemo without --sensors) nothing
+        # would take these readings.
+        return "" if loaded else "the sensor demo to be loaded (loaddemo --sensors)"
+
     def run_forever(self, stop: threading.Event) -> None:
         """Publish a round every `every_s` seconds until `stop` is set; never raise on a round."""
         # Connected in the background and again after any loss: a broker that starts later or
@@ -104,14 +118,20 @@ class DemoPublisher:
         self.client.connect_async(self.broker.host, self.broker.port)
         self.client.loop_start()
         try:
+            waiting = ""
             while not stop.is_set():
-                if not self.client.is_connected():
-                    logger.info("Waiting for the MQTT broker at %s", self.broker.host)
-                else:
+                reason = self._waiting_for()
+                if reason != waiting:  # said once, not every round
+                    if reason:
+                        logger.info("Waiting for %s", reason)
+                    else:
+                        logger.info("Publishing demo readings every %g s", self.every_s)
+                    waiting = reason
+                if not reason:
                     try:
                         count = self.publish_round()
                         logger.debug("Published %d demo packs", count)
-                    except Exception:  # a slow ack, a lost connection: try again next round
+                    except Exception:  # the database or the broker away: try again next round
                         logger.exception("A round of demo readings could not be published")
                 stop.wait(self.every_s)
         finally:

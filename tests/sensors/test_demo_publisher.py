@@ -13,13 +13,15 @@ from datetime import UTC, datetime, timedelta
 import paho.mqtt.client as mqtt
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
-from sensors.demo import STATIONS, value_at
+from sensors.demo import LAYER_SLUG, STATIONS, value_at
 from sensors.models import Datastream, Observation, ObservedProperty, SensorSource
 from sensors.mqtt import Subscriber
-from sensors.publisher import demo_topic
+from sensors.publisher import DemoPublisher, demo_topic
 from sensors.senml import parse_senml
+from tests.factories import LayerFactory
 from tests.sensors.conftest import make_station
 from tests.sensors.test_mqtt import Broker, run_until
 
@@ -123,3 +125,32 @@ def test_without_a_broker_url_it_says_so_and_exits(settings, capsys):
     settings.SENSORS_MQTT_URL = ""
     call_command("sensors_demo_publish", "--once")
     assert "SENSORS_MQTT_URL is empty" in capsys.readouterr().out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_running_publisher_waits_for_the_demo_then_publishes_until_stopped(broker):
+    listener = Listener(broker.port)
+    stop = threading.Event()
+
+    def run():
+        try:
+            DemoPublisher(url=broker.url, topic="hue/sensors/+/+", every_s=0.2).run_forever(stop)
+        finally:
+            connection.close()  # the thread's own connection
+
+    thread = threading.Thread(target=run)
+    try:
+        assert listener.subscribed.wait(10)
+        thread.start()
+        stop.wait(1.5)  # several rounds: the demo is not loaded, nothing is published
+        assert listener.messages == {}
+        LayerFactory(slug=LAYER_SLUG)
+        deadline = timezone.now() + timedelta(seconds=10)
+        while len(listener.messages) < len(STATIONS) and timezone.now() < deadline:
+            threading.Event().wait(0.05)
+        assert len(listener.messages) == len(STATIONS)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        listener.close()
+    assert not thread.is_alive()
