@@ -147,6 +147,10 @@ def test_datastream_carries_unit_type_and_time_interval(client, sta):
     prop = _get(client, f"Datastreams({sta['kim_long_level'].pk})/ObservedProperty")
     assert sensor["@iot.id"] == prop["@iot.id"] == sta["kim_long_level"].property_id
     assert prop["definition"].startswith("http")
+    english = client.get(
+        f"{ROOT}/ObservedProperties({prop['@iot.id']})", HTTP_ACCEPT_LANGUAGE="en"
+    ).json()
+    assert (prop["name"], english["name"]) == ("Mực nước", "Water level")
     thing = _get(client, f"Datastreams({sta['kim_long_level'].pk})/Thing")
     assert thing["name"] == "Kim Long"
 
