@@ -160,7 +160,8 @@ def _collection_json(
     if options.count:
         body["@iot.count"] = queryset.count()
     # One row more than the page tells whether there is a next page without counting.
-    rows = list(queryset[options.skip : options.skip + options.top + 1])
+    # ($top=0 asks for the count alone: no page, so no next one to loop on.)
+    rows = list(queryset[options.skip : options.skip + options.top + 1]) if options.top else []
     if len(rows) > options.top:
         rows = rows[: options.top]
         body["@iot.nextLink"] = _next_link(request, options)

@@ -165,6 +165,11 @@ def test_observations_newest_first_paged_by_next_link(client, sta):
     following = client.get(page["@iot.nextLink"].removeprefix("http://testserver")).json()
     assert [o["result"] for o in following["value"]] == KIM_LONG_LEVELS[::-1][4:]
     assert "@iot.nextLink" not in following
+    # $top=0: the count alone, and no next page to follow for ever.
+    assert _get(client, path, **{"$top": "0", "$count": "true"}) == {
+        "@iot.count": len(KIM_LONG_LEVELS),
+        "value": [],
+    }
 
 
 @pytest.mark.parametrize(
