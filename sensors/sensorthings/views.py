@@ -147,9 +147,26 @@ def _entity_json(entity: Entity, obj: Model, options: QueryOptions, context: Con
         related = apply_filter_and_order(related, inner, target)
         if inner.count:
             body[f"{name}@iot.count"] = related.count()
-        rows = list(related[inner.skip : inner.skip + inner.top])
+        rows = list(related[inner.skip : inner.skip + inner.top + 1]) if inner.top else []
+        if len(rows) > inner.top:
+            rows = rows[: inner.top]
+            link = f"{entity.self_link(obj, context)}/{name}"
+            body[f"{name}@iot.nextLink"] = f"{link}?{_expanded_next_query(inner)}"
         body[name] = [_entity_json(target, row, inner, context) for row in rows]
     return body
+
+
+def _expanded_next_query(options: QueryOptions) -> str:
+    """Return the query of the next page of an expanded collection, at its navigation link."""
+    params = [("$top", str(options.top)), ("$skip", str(options.skip + options.top))]
+    if options.filter is not None:
+        params.append(("$filter", options.filter))
+    if options.orderby:
+        order = ",".join(f"{n} desc" if desc else n for n, desc in options.orderby)
+        params.append(("$orderby", order))
+    if options.select is not None:
+        params.append(("$select", ",".join(options.select)))
+    return urlencode(params, safe="$(),'")
 
 
 def _collection_json(

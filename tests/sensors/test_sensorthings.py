@@ -274,6 +274,16 @@ def test_select_and_expand(client, sta):
         **{"$expand": "Observations($filter=result gt 3;$orderby=result desc;$count=true)"},
     )
     assert expanded["Observations@iot.count"] == 1
+    # An expanded collection longer than its $top links to the rest, with the same options.
+    paged = _get(
+        client,
+        f"Datastreams({sta['kim_long_level'].pk})",
+        **{"$expand": "Observations($filter=result gt 1;$orderby=result desc;$top=2)"},
+    )
+    assert [o["result"] for o in paged["Observations"]] == [3.6, 2.9]
+    rest = client.get(paged["Observations@iot.nextLink"].removeprefix("http://testserver")).json()
+    assert [o["result"] for o in rest["value"]] == [2.3, 1.6]
+    assert "@iot.nextLink" in rest  # 1.1 is left
     assert [o["result"] for o in expanded["Observations"]] == [3.6]
     # Expanding never reaches a hidden station's rows.
     props = _get(
