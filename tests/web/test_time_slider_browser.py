@@ -187,3 +187,26 @@ def test_the_slider_under_the_content_security_policy(watched, live_server, refo
     watched.keyboard.press("Home")
     wait_until(watched, "window.webmap.config.time === '2024-06-30'")
     assert violations(watched) == [] and watched.errors == []
+
+
+def test_only_matching_in_the_table_keeps_the_day(map_page, reform):
+    """The attribute table's "only matching" source of a time-enabled layer follows the slider."""
+    page = map_page.page
+    map_page.open(VIEW + "&time=2025-06-30")
+    page.locator("#time-range").wait_for()
+    page.evaluate(
+        "async (slug) => { const table = await window.webmap.toggleTable(true);"
+        " table.restore({layer: slug, filters: {[slug]: {ten: {text: 'huyen'}}}, only: [slug]}); }",
+        DISTRICTS,
+    )
+    page.wait_for_function(f"window.webmap.map.getSource('F:{DISTRICTS}') !== undefined")
+    map_page.wait_idle()
+    # The six "Huyện" of the former province, drawn from the filtered source at 30 June 2025.
+    assert drawn(map_page, DISTRICTS) == {
+        "Huyện Phong Điền", "Huyện Quảng Điền", "Huyện Phú Vang", "Huyện A Lưới",
+        "Huyện Phú Lộc", "Huyện Nam Đông",
+    }  # fmt: skip
+    page.locator("#time-range").focus()
+    page.keyboard.press("ArrowRight")
+    settle(map_page, "2025-07-01")
+    assert not drawn(map_page, DISTRICTS)

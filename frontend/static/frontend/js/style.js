@@ -91,6 +91,10 @@ export function timeSources(config, map = null) {
     served.tiles = served.tiles.map((url) => timedUrl(url, config.time));
     const source = map?.getSource(ids.source(layer));
     if (source && typeof source.setTiles === 'function') source.setTiles(served.tiles);
+    // The attribute table's "only matching" source of the layer (table.js), when it has one.
+    const filtered = map?.getSource(`F:${layer.slug}`);
+    const spec = filtered && map.getStyle().sources[`F:${layer.slug}`];
+    if (spec?.tiles) filtered.setTiles(spec.tiles.map((url) => timedUrl(url, config.time)));
   }
 }
 

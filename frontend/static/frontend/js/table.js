@@ -505,6 +505,8 @@ export class AttributeTable {
   filteredTiles(layer, filter) {
     const path = this.config.urls.tiles.replace('{layers}', encodeURIComponent(layer.slug));
     const params = new URLSearchParams({ v: String(layer.version), filter, 'filter-lang': FILTER_LANG });
+    // A time-enabled layer stays at the time slider's day (timeslider.js).
+    if (layer.temporal && this.config.time) params.set('datetime', this.config.time);
     // MapLibre fills {z}/{x}/{y}: they stay as they are, outside the encoded query.
     return `${window.location.origin}${path}?${params}`;
   }
