@@ -210,20 +210,23 @@ def _write(kept: list[tuple[Reading, Station, ObservedProperty]], result: Ingest
         rows: dict[tuple[int, datetime], float] = {}
         for reading, station, prop in kept:
             rows[(ids[(station.pk, prop.pk)], reading.time.astimezone(UTC))] = reading.value
-        keys = list(rows)
+        # In key order, as every writer does: two batches touching the same rows lock them in
+        # the same order, so they wait for each other rather than deadlock.
+        keys = sorted(rows)
         with connection.cursor() as cursor:
             cursor.execute(
                 WRITE_SQL,
-                [[k[0] for k in keys], [k[1] for k in keys], list(rows.values())],
+                [[k[0] for k in keys], [k[1] for k in keys], [rows[k] for k in keys]],
             )
             written, since, datastream_ids = cursor.fetchone()
             newest: dict[int, tuple[datetime, float]] = {}
             for (datastream_id, at), value in rows.items():
                 if datastream_id not in newest or newest[datastream_id][0] < at:
                     newest[datastream_id] = (at, value)
+            order = sorted(newest)
             cursor.execute(
                 LATEST_SQL,
-                [list(newest), [v[0] for v in newest.values()], [v[1] for v in newest.values()]],
+                [order, [newest[d][0] for d in order], [newest[d][1] for d in order]],
             )
         result.accepted = written
         result.duplicates = len(kept) - written
