@@ -164,3 +164,14 @@ def test_a_topic_without_source_and_station_is_refused():
         Subscriber(url="mqtt://127.0.0.1:1", topic="hue/sensors/#")
     with pytest.raises(ValueError, match="mqtt://"):
         Subscriber(url="http://127.0.0.1", topic="hue/sensors/+/+")
+
+
+def test_without_a_broker_the_command_says_so_and_ends(settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.SENSORS_MQTT_URL = ""
+    out = StringIO()
+    call_command("sensors_subscribe", stdout=out)
+    assert "SENSORS_MQTT_URL is empty" in out.getvalue()
