@@ -55,6 +55,14 @@ QUERY_PARAMETERS = [
     OpenApiParameter(
         "as_of", str, description="An ISO 8601 instant: the layer's features as they were then."
     ),
+    OpenApiParameter(
+        "datetime",
+        str,
+        description="On a time-enabled layer (`temporal` in its detail): the features whose time "
+        "meets this instant or interval, as in OGC API - Features: 2025-07-01T00:00:00Z, a date "
+        "(the whole day), 2025-01-01/2025-06-30, ../2025-06-30, 2025-07-01/... Other layers "
+        "ignore it.",
+    ),
     CRS_PARAMETER,
 ]
 FILTER_HELP = (
