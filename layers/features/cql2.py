@@ -28,6 +28,7 @@ from layers.errors import InvalidParameter
 
 from .crs import CRS84_CRS, OfferedCrs, covers, crs_from_name, lon_lat_box, swapped_axes
 from .query import AttributeField, attribute_value_sql, mercator_box
+from .temporal import INSTANT_TYPES, stored_moment_sql
 
 LANGUAGES = ("cql2-text", "cql2-json")
 MAX_FILTER_CHARACTERS = 8000
@@ -36,14 +37,6 @@ MAX_NOTS = 50
 MAX_NODES = 500
 MAX_DEPTH = 30
 GEOMETRY = "geometry"
-# Attribute types that hold an instant as ISO 8601 text (imports write dates and timestamps so).
-INSTANT_TYPES = frozenset({"date", "datetime", "timestamp"})
-# A stored instant: a date, else a date and time, with an offset or none (the city's time then).
-# Only text of this shape whose date exists is cast, so no stored value can make the cast fail.
-INSTANT_PATTERN = (
-    r"^\d{4}-\d{2}-\d{2}([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?"
-    r"(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?)?$"
-)
 MAX_DISTANCE_M = 100_000
 METRE_NAMES = frozenset({"meters", "metres", "meter", "metre", "m"})
 COMPARISONS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -446,18 +439,9 @@ def _instant_key(text: str) -> datetime.datetime:
 
 
 def _instant_sql(name: str) -> tuple[sql.Composable, list, str]:
-    """Return a stored date or timestamp as timestamptz (NULL when it is not one)."""
-    value = sql.SQL("(f.attributes ->> %s)")
-    return (
-        sql.SQL(
-            "(CASE WHEN {v} ~ {pattern} AND jsonb_path_exists(to_jsonb(left({v}, 10)),"
-            " '$.datetime()', '{{}}', true) THEN (CASE WHEN length({v}) > 10"
-            " AND {v} ~ '(Z|[+-][0-9:]+)$' THEN {v}::timestamptz"
-            " ELSE {v}::timestamp AT TIME ZONE %s END) END)"
-        ).format(v=value, pattern=sql.Literal(INSTANT_PATTERN)),
-        [name, name, name, name, name, name, settings.TIME_ZONE],
-        "instant",
-    )
+    """Return a stored date or timestamp as timestamptz (NULL when it is not one or missing)."""
+    value, values = stored_moment_sql(name, end=False, missing_open=False)
+    return value, values, "instant"
 
 
 def _grown(box: tuple, distance_m: float) -> tuple[float, float, float, float]:

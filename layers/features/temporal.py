@@ -4,9 +4,9 @@ features, and a layer's temporal extent.
 A layer is time-enabled when it names the attribute that holds each feature's time
 (`Layer.time_start_field`): alone it is an instant per feature, with `time_end_field` a validity
 interval whose missing or empty ends are open. Values are ISO 8601 text in the JSONB attributes,
-read as CQL2 reads date properties (`cql2.INSTANT_PATTERN`): with no offset in the city's time
-zone; text that is not an instant makes the feature match no `datetime` at all (it never fails
-the query).
+read as CQL2 reads date properties (one reading for both, `stored_moment_sql`): with no offset in
+the city's time zone; text that is not an instant makes the feature match no `datetime` at all
+(it never fails the query).
 
 Everything is a closed interval of instants, at PostgreSQL's resolution of a microsecond: a date
 is its whole day, from its midnight to one microsecond before the next one (so a validity "to
@@ -36,8 +36,16 @@ from layers.errors import InvalidParameter
 logger = logging.getLogger(__name__)
 
 PARAMETER = "datetime"
-# The attribute types a time field may have (`layers.features.cql2.INSTANT_TYPES`).
-TIME_TYPES = frozenset({"date", "datetime", "timestamp"})
+# Attribute types that hold an instant as ISO 8601 text (imports write dates and timestamps so):
+# a time field's, and the date properties of CQL2 filters.
+INSTANT_TYPES = frozenset({"date", "datetime", "timestamp"})
+TIME_TYPES = INSTANT_TYPES
+# A stored instant: a date, else a date and time, with an offset or none (the city's time then).
+# Only text of this shape whose date exists is cast, so no stored value can make the cast fail.
+INSTANT_PATTERN = (
+    r"^\d{4}-\d{2}-\d{2}([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?"
+    r"(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?)?$"
+)
 ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # RFC 3339 as OGC API asks (`T` or a space, seconds and their fraction optional, `Z` or an offset;
@@ -138,33 +146,35 @@ def time_filter(layer, value: str | None) -> TimeFilter | None:
     )
 
 
-def stored_moment_sql(name: str, *, end: bool) -> tuple[sql.Composable, list]:
+def stored_moment_sql(
+    name: str, *, end: bool, missing_open: bool = True
+) -> tuple[sql.Composable, list]:
     """Return SQL for the instant an attribute of the features `f` holds, as one end of the
-    feature's interval: -infinity (+infinity at the `end`) when it is missing or empty, NULL
-    when it is not an instant; a date is its midnight in the city's time, or at the `end` one
-    microsecond before the next one."""
+    feature's interval: -infinity (+infinity at the `end`) when it is missing or empty (NULL
+    unless `missing_open`), NULL when it is not an instant; a date is its midnight in the city's
+    time, or at the `end` one microsecond before the next one."""
     value = sql.SQL("(f.attributes ->> %s)")
     day = (
         sql.SQL("((left({v}, 10)::date + 1)::timestamp AT TIME ZONE %s - interval '1 microsecond')")
         if end
         else sql.SQL("(left({v}, 10)::date::timestamp AT TIME ZONE %s)")
     ).format(v=value)
-    from .cql2 import INSTANT_PATTERN  # cql2.py imports query.py, which imports this module
-
+    missing = (
+        sql.SQL("WHEN coalesce(btrim({v}), '') = '' THEN {open}::timestamptz ").format(
+            v=value, open=sql.Literal("infinity" if end else "-infinity")
+        )
+        if missing_open
+        else sql.SQL("")
+    )
     condition = sql.SQL(
-        "(CASE WHEN coalesce(btrim({v}), '') = '' THEN {open}::timestamptz"
-        " WHEN {v} ~ {pattern} AND jsonb_path_exists(to_jsonb(left({v}, 10)), '$.datetime()',"
-        " '{{}}', true) THEN (CASE WHEN length({v}) <= 10 THEN {day}"
+        "(CASE {missing}WHEN {v} ~ {pattern} AND jsonb_path_exists(to_jsonb(left({v}, 10)),"
+        " '$.datetime()', '{{}}', true) THEN (CASE WHEN length({v}) <= 10 THEN {day}"
         " WHEN {v} ~ '(Z|[+-][0-9:]+)$' THEN {v}::timestamptz"
         " ELSE {v}::timestamp AT TIME ZONE %s END) END)"
-    ).format(
-        v=value,
-        open=sql.Literal("infinity" if end else "-infinity"),
-        pattern=sql.Literal(INSTANT_PATTERN),
-        day=day,
-    )
+    ).format(missing=missing, v=value, pattern=sql.Literal(INSTANT_PATTERN), day=day)
     zone = settings.TIME_ZONE
-    return condition, [name, name, name, name, name, zone, name, name, name, zone]
+    params = [name, name, name, name, zone, name, name, name, zone]
+    return condition, [name, *params] if missing_open else params
 
 
 def feature_period_sql(
