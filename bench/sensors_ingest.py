@@ -34,6 +34,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -41,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -271,7 +273,20 @@ def bench_mqtt(codes: list[str], total: int, pack: int, start: datetime, work: P
             cwd=ROOT, env=os.environ.copy(),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
-        time.sleep(3)  # connected and subscribed (its log says so; a fixed wait is enough here)
+        # Publish only once the subscription is granted (a clean session gets nothing sent
+        # before it); its log is read to the end meanwhile, so the pipe never fills.
+        granted = threading.Event()
+
+        def read_log() -> None:
+            for line in subscriber.stderr:
+                if b"subscription to" in line and b"granted" in line:
+                    granted.set()
+                log_lines.append(line.decode(errors="replace").rstrip())
+
+        log_lines: list[str] = []
+        threading.Thread(target=read_log, daemon=True).start()
+        if not granted.wait(120):
+            raise RuntimeError(f"the subscriber never subscribed: {log_lines[-5:]}")
         before = count_rows()
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
         client.max_inflight_messages_set(1000)
@@ -280,7 +295,7 @@ def bench_mqtt(codes: list[str], total: int, pack: int, start: datetime, work: P
         client.loop_start()
         per_station = total // len(codes)
         started = time.perf_counter()
-        last = None
+        pending: deque = deque()
         for first in range(0, per_station, pack):
             for code in codes:
                 bt = (start + timedelta(minutes=first)).timestamp()
@@ -294,8 +309,12 @@ def bench_mqtt(codes: list[str], total: int, pack: int, start: datetime, work: P
                     }
                     for m in range(1, min(pack, per_station - first))
                 ]
-                last = client.publish(f"hue/sensors/bench/{code}", json.dumps(body), qos=1)
-        last.wait_for_publish(timeout=600)
+                pending.append(client.publish(f"hue/sensors/bench/{code}", json.dumps(body), qos=1))
+                # Message ids wrap at 65,535: keep fewer than that on their way.
+                while len(pending) > 10_000:
+                    pending.popleft().wait_for_publish(timeout=600)
+        while pending:
+            pending.popleft().wait_for_publish(timeout=600)
         published = time.perf_counter() - started
         expected = before + per_station * len(codes)
         deadline = time.monotonic() + 900
@@ -305,6 +324,8 @@ def bench_mqtt(codes: list[str], total: int, pack: int, start: datetime, work: P
         client.disconnect()
         client.loop_stop()
         got = count_rows() - before
+        if got != expected - before:
+            say(f"MQTT: {got} of {expected - before} written; subscriber says {log_lines[-3:]}")
         return {
             "readings": got,
             "messages": per_station * len(codes) // pack,
@@ -429,6 +450,8 @@ def main() -> None:
     parser.add_argument("--skip-year", action="store_true", help="no latest-value part")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    # Stopped from outside: still clean up (servers, the bench database).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     load_before = os.getloadavg()
     say(f"Creating {DB_NAME}")
     create_database()

@@ -145,6 +145,7 @@ class Subscriber:
             logger.warning("MQTT broker refused the subscription to %s", self.topic)
             return
         self.subscribed.set()
+        logger.info("MQTT subscription to %s granted", self.topic)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()
