@@ -22,6 +22,7 @@ from layers.features.search import (
     metres_per_pixel,
     search_features,
 )
+from layers.features.temporal import parse_datetime, time_filter
 from layers.models import Layer
 
 from .base import ApiView, query_params
@@ -151,6 +152,12 @@ class IdentifyApi(ApiView):
                 "`geometry_omitted: true`.",
             ),
             OpenApiParameter("limit", int, description=f"At most {MAX_IDENTIFY_RESULTS}; 50."),
+            OpenApiParameter(
+                "datetime",
+                str,
+                description="Of the time-enabled layers, only the features whose time meets "
+                "this instant or interval (OGC syntax, as on the features); others ignore it.",
+            ),
         ],
         responses={
             200: OpenApiResponse(OpenApiTypes.OBJECT, description="GeoJSON FeatureCollection"),
@@ -183,6 +190,12 @@ class IdentifyApi(ApiView):
             raise InvalidParameter("geometry must be true or false.", parameter="geometry")
         layers = layers_asked(request.user, params.get("layers"))
         by_id = {layer.pk: layer for layer in layers}
+        moment = params.get("datetime") or None
+        if moment:
+            parse_datetime(moment)  # a bad one is a 400, whether or not a layer has time
+        times = {
+            layer.pk: time for layer in layers if (time := time_filter(layer, moment)) is not None
+        }
         features = identify_features(
             layer_ids=list(by_id),
             lon=lon,
@@ -192,6 +205,7 @@ class IdentifyApi(ApiView):
             limit=limit,
             with_geometry=with_geometry == "true",
             max_vertices=settings.API_MAX_VERTICES,
+            times=times,
         )
         for feature in features:
             layer = by_id[feature.pop("layer_id")]

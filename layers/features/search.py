@@ -18,6 +18,7 @@ from layers.errors import TimedOut
 from mapserver.db_router import read_connection
 
 from .query import escape_like, text_words
+from .temporal import TimeFilter, time_condition_sql
 
 # PostgreSQL's SQLSTATE for a statement cancelled (here: by statement_timeout).
 QUERY_CANCELED = "57014"
@@ -256,8 +257,12 @@ def identify_features(
     limit: int,
     with_geometry: bool,
     max_vertices: int | None = None,
+    times: dict[int, TimeFilter] | None = None,
 ) -> list[dict]:
     """Return the features of these layers within a few pixels of a point, as GeoJSON dicts.
+
+    `times`: a time-enabled layer's `datetime` by layer id; of those layers, only the features
+    whose time meets it (what the map draws at the time slider's day).
 
     They come in the order of `layer_ids` (the map's drawing order, top first), nearest first
     within a layer; each carries its layer's id, its distance in metres and its bbox. With
@@ -274,6 +279,7 @@ def identify_features(
         budget = [max_vertices if max_vertices is not None else 2**62] * 2
     else:
         geometry, omitted, budget = sql.SQL("NULL::json"), sql.SQL("false"), []
+    timed, time_params = _times_sql(times or {})
     statement = sql.SQL(
         """
         WITH point AS (SELECT ST_Transform(ST_SetSRID(ST_MakePoint(%s, %s), 4326), 3857) AS geom),
@@ -281,7 +287,7 @@ def identify_features(
             SELECT f.id, array_position(%s::bigint[], f.layer_id) AS layer_rank,
                    ST_Distance(f.geom_3857, point.geom) AS distance
             FROM layers_feature f, point
-            WHERE f.layer_id = ANY(%s) AND ST_DWithin(f.geom_3857, point.geom, %s)
+            WHERE f.layer_id = ANY(%s) AND ST_DWithin(f.geom_3857, point.geom, %s){timed}
             ORDER BY layer_rank, distance, f.id
             LIMIT %s
         ),
@@ -299,9 +305,9 @@ def identify_features(
         FROM hit JOIN layers_feature f ON f.id = hit.id
         ORDER BY hit.layer_rank, hit.distance, hit.id
         """  # noqa: E501
-    ).format(geometry=geometry, omitted=omitted)
+    ).format(geometry=geometry, omitted=omitted, timed=timed)
     radius = identify_radius_3857(zoom=zoom, tolerance_px=tolerance_px)
-    params = [lon, lat, layer_ids, layer_ids, radius, limit, lat, *budget]
+    params = [lon, lat, layer_ids, layer_ids, radius, *time_params, limit, lat, *budget]
     features = []
     with read_connection.cursor() as cursor:
         cursor.execute(statement, params)
@@ -311,6 +317,19 @@ def identify_features(
                 feature["geometry_omitted"] = True
             features.append(feature)
     return features
+
+
+def _times_sql(times: dict[int, TimeFilter]) -> tuple[sql.Composable, list]:
+    """Return the condition that keeps, of the time-enabled layers, the features of the time."""
+    if not times:
+        return sql.SQL(""), []
+    branches = [sql.SQL("f.layer_id <> ALL(%s::bigint[])")]
+    params: list = [list(times)]
+    for layer_id, wanted in times.items():
+        condition, values = time_condition_sql(wanted)
+        branches.append(sql.SQL("(f.layer_id = %s::bigint AND {})").format(condition))
+        params += [layer_id, *values]
+    return sql.SQL(" AND ({})").format(sql.SQL(" OR ").join(branches)), params
 
 
 def metres_per_pixel(*, zoom: float, lat: float) -> float:

@@ -436,3 +436,26 @@ def test_a_time_enabled_layer_keeps_a_source_of_its_own(settings, boundaries, hu
     entries = {entry["slug"]: entry for entry in map_config(user=None)["layers"]}
     assert entries[boundaries.slug]["temporal"]["interval"] == [["2008-08-01T00:00:00+07:00", None]]
     assert entries[hue_places.slug]["temporal"] is None
+
+
+def test_identify_finds_the_features_of_the_time(api, boundaries, hue_places):
+    centre = square(0).centroid  # huyen-cu, valid to 2025-06-30
+    url = "/api/v1/identify/"
+    params = {"lon": centre.x, "lat": centre.y, "zoom": 18,
+              "layers": f"{boundaries.slug},{hue_places.slug}"}  # fmt: skip
+
+    def names(datetime=None):
+        extra = {"datetime": datetime} if datetime else {}
+        response = api().get(url, params | extra)
+        assert response.status_code == 200, response.content
+        return [feature["properties"].get("ten") for feature in response.json()["features"]]
+
+    assert names() == ["huyen-cu"]
+    assert names("2025-06-30") == ["huyen-cu"]
+    assert names("2025-07-01") == []
+    bad = api().get(url, params | {"datetime": "2025-07-01/2025-01-01"})
+    assert bad.status_code == 400 and bad.json()["parameter"] == "datetime"
+    # A layer without time is not filtered: Đại Nội is found at any datetime.
+    dai_noi = {"lon": 107.5786, "lat": 16.4698, "zoom": 18, "layers": hue_places.slug}
+    found = api().get(url, dai_noi | {"datetime": "1900-01-01"}).json()["features"]
+    assert [feature["properties"]["ten"] for feature in found] == ["Đại Nội"]

@@ -141,7 +141,14 @@ def test_the_slider_draws_the_boundaries_of_the_day(map_page, reform):
     times = page.evaluate("window.__times")
     assert times[0] == ["2024-06-30", "2024-06-30T23:59:59+07:00"], times
     assert [day for day, _instant in times[-2:]] == ["2025-06-30", "2025-07-01"], times
+    # A click in A Lưới identifies what is drawn: the ward or commune there, not the old district.
+    map_page.click_at(107.25, 16.20)
+    popup = page.locator(".maplibregl-popup .feature-popup")
+    popup.wait_for()
+    text = page.locator(".maplibregl-popup").inner_text().lower()  # layer names in capitals
+    assert WARDS in text and DISTRICTS not in text and "huyện a lưới" not in text, text
     # End: the last day, today (the wards' end is open), which is "now" for the sensors' replay.
+    slider.focus()
     page.keyboard.press("End")
     today = page.evaluate("window.webmap.config.today")
     settle(map_page, today)

@@ -90,6 +90,10 @@ export class Identify {
       lon: lngLat.lng.toFixed(7), lat: lngLat.lat.toFixed(7), zoom: this.map.getZoom().toFixed(2),
       layers: slugs.join(','), tolerance: String(TOLERANCE_PX),
     });
+    // Time-enabled layers: what the map draws at the time slider's day (timeslider.js).
+    if (this.config.time && slugs.some((slug) => this.config.layers.find((layer) => layer.slug === slug)?.temporal)) {
+      params.set('datetime', this.config.time);
+    }
     let features;
     let failed = false;
     try {
