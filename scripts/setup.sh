@@ -125,8 +125,11 @@ fi
 # Not in production: there SENSORS_MQTT_URL names the city's broker. Here a local one on
 # 127.0.0.1:1883 (anonymous, loopback only), started like Redis when nothing answers there; an
 # already running broker (the system's service) is used as it is.
-if [ -z "$PRODUCTION" ] && [ -z "$(setting SENSORS_MQTT_URL)" ]; then
+# The tests start brokers of their own from the same package, so it is installed either way.
+if [ -z "$PRODUCTION" ]; then
     command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || apt_install mosquitto
+fi
+if [ -z "$PRODUCTION" ] && [ -z "$(setting SENSORS_MQTT_URL)" ]; then
     if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
         say "Starting Mosquitto on 127.0.0.1:1883"
         mkdir -p var/mosquitto

@@ -14,7 +14,9 @@ from django.utils import timezone
 from sensors.models import Latest, Observation
 from sensors.mqtt import Subscriber, topic_fields
 
-pytestmark = pytest.mark.skipif(not shutil.which("mosquitto"), reason="Debian's mosquitto")
+# Debian's mosquitto, installed by scripts/setup.sh (in /usr/sbin, not always on a user's PATH).
+MOSQUITTO = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
+pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="no mosquitto: run scripts/setup.sh")
 
 
 def free_port() -> int:
@@ -36,7 +38,7 @@ class Broker:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["mosquitto", "-c", str(self.config)],
+            [MOSQUITTO, "-c", str(self.config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
