@@ -41,7 +41,7 @@ def test_healthz_details_for_staff(client, staff, tmp_path, settings):
     checks = body["checks"]
     assert body["status"] == "ok"
     assert checks["database"] == {"ok": True, "outbox": 0}
-    assert set(checks["broker"]["queues"]) == {"imports", "tiles", "exports", "default"}
+    assert set(checks["broker"]["queues"]) == {"imports", "tiles", "exports", "sensors", "default"}
     assert checks["tile_cache"]["ok"] is True
     assert checks["tile_cache"]["free_bytes"] > 0
 
