@@ -50,9 +50,6 @@ if [ -n "$mqtt_url" ]; then
         pids+=($!)
     fi
 fi
-# Sensor readings' evaluation (thresholds, alerts, anomalies), stale checks, partition upkeep: apart,
-# so an export or a seed never delays an alert.
-worker sensors "${CELERY_SENSORS_CONCURRENCY:-1}" sensors
 # The schedule lives in the database (django-celery-beat: settings.CELERY_BEAT_SCHEDULE and the
 # layer sources' schedules set in the admin).
 .venv/bin/celery -A mapserver beat --loglevel=INFO \
