@@ -385,6 +385,14 @@ def export_wait(*, job: ExportJob, timeout_s: float, poll_s: float = 0.25) -> Ex
 
 def export_file(*, job: ExportJob) -> File:
     """Return the finished export's file, open; raise Conflict before it is done, Gone after."""
+    if job.status == JobStatus.FAILED:
+        reasons = [m["message"] for m in job.messages if m.get("level") == "error"]
+        raise Conflict(
+            f"The export failed: {reasons[-1] if reasons else 'the worker gave no reason'}. "
+            f"Ask for a new one (POST /api/v1/layers/{job.layer.slug}/exports/), narrowed or in "
+            "another format if the reason says so.",
+            reason=reasons[-1] if reasons else "",
+        )
     if job.status != JobStatus.SUCCEEDED:
         raise Conflict(
             f"The export is {job.status} ({job.progress_percent}%); the file is there once it "

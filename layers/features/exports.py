@@ -223,10 +223,9 @@ def write_gpkg(
     on_batch: OnBatch | None = None,
 ) -> Path:
     """Write the matching features to a GeoPackage in `directory` and return its path."""
-    source = directory / "features.geojsonl"
-    _write_lines(source, geojson.feature_page_stream(query, limit=limit, offset=offset), on_batch)
+    source, columns, empty = _write_source(layer, query, directory, limit, offset, on_batch)
     target = directory / f"{layer.slug}.gpkg"
-    kinds = _kinds_present(query)
+    kinds = _kinds_present(query) or _layer_kind(layer)
     # One kind: a typed table (GDAL sees the kind), multi if any feature is; mixed: any geometry.
     geometry_type = []
     if len(kinds) != 1:
@@ -236,17 +235,67 @@ def write_gpkg(
     _ogr2ogr(
         "-f", "GPKG", str(target), str(source),
         "-nln", layer.slug, "-a_srs", _srs(query), *geometry_type,
-        *_select(layer, query),
+        *_select(columns), *(_NOTHING if empty else []),
     )  # fmt: skip
     return target
 
 
-def _select(layer: Layer, query: FeatureQuery) -> list[str]:
-    """Return ogr2ogr's arguments to keep the fields in the layer's order, when it has a schema."""
-    names = list(query.properties) if query.properties is not None else list(layer_fields(layer))
-    if not names or any("," in name for name in names):
+# An export that matches nothing is still a file (an empty layer with the export's columns), as
+# the GeoJSON and CSV are: ogr2ogr cannot open an empty source, so it reads one placeholder
+# feature and this filter leaves it out.
+_NOTHING = ["-where", "1 = 0"]
+_PLACEHOLDER_GEOMETRY = {
+    "points": {"type": "Point", "coordinates": [0, 0]},
+    "lines": {"type": "LineString", "coordinates": [[0, 0], [1, 1]]},
+    "polygons": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]},
+}
+
+
+def _write_source(
+    layer: Layer,
+    query: FeatureQuery,
+    directory: Path,
+    limit: int | None,
+    offset: int,
+    on_batch: OnBatch | None,
+) -> tuple[Path, list[str], bool]:
+    """Write the GeoJSON lines ogr2ogr converts; return their path, the export's columns, and
+    whether no feature matched (the file then holds a placeholder, left out by `_NOTHING`).
+
+    Every column is in each feature's properties (null where it has none), lists and objects as
+    JSON text (`query.flat_properties_sql`).
+    """
+    source = directory / "features.geojsonl"
+    columns = export_columns(layer, query)
+    lines = geojson.feature_page_stream(query, limit=limit, offset=offset, columns=columns)
+    if _write_lines(source, lines, on_batch):
+        return source, columns, False
+    (kind,) = _layer_kind(layer)
+    placeholder = {
+        "type": "Feature",
+        "geometry": _PLACEHOLDER_GEOMETRY[kind],
+        "properties": dict.fromkeys(columns),
+    }
+    source.write_text(json.dumps(placeholder, ensure_ascii=False) + "\n", encoding="utf-8")
+    return source, columns, True
+
+
+def _layer_kind(layer: Layer) -> dict[str, bool]:
+    """Return the layer's declared geometry kind as `_kinds_present` does (points if mixed), for
+    an export with no feature to look at."""
+    kind = {"line": "lines", "polygon": "polygons"}.get(layer.geometry_type, "points")
+    return {kind: False}
+
+
+def _select(columns: list[str]) -> list[str]:
+    """Return ogr2ogr's arguments to keep the columns in the export's order (schema first).
+
+    Every column is in every line (`_flat_stream`), so none is missing from GDAL's layer. A
+    name with a comma cannot be said in `-select`: then GDAL's own order is kept.
+    """
+    if not columns or any("," in name for name in columns):
         return []
-    return ["-select", ",".join(names)]
+    return ["-select", ",".join(columns)]
 
 
 def _kinds_present(query: FeatureQuery) -> dict[str, bool]:
@@ -275,9 +324,8 @@ def write_shapefile_zip(
     on_batch: OnBatch | None = None,
 ) -> Path:
     """Write the matching features as zipped Shapefile(s) (.shp, .shx, .dbf, .prj, .cpg)."""
-    source = directory / "features.geojsonl"
-    _write_lines(source, geojson.feature_page_stream(query, limit=limit, offset=offset), on_batch)
-    kinds = _kinds_present(query)
+    source, columns, empty = _write_source(layer, query, directory, limit, offset, on_batch)
+    kinds = _kinds_present(query) or _layer_kind(layer)
     shapes = directory / "shapes"
     shapes.mkdir()
     for kind, has_multi in kinds.items():
@@ -288,9 +336,9 @@ def write_shapefile_zip(
             "-nln", name, "-a_srs", _srs(query), "-lco", "ENCODING=UTF-8",
             # OGR_GEOMETRY is OGR SQL's name for the geometry type; the list is ours, not a
             # request's.
-            "-where", f"OGR_GEOMETRY IN ({geometry_types})",
+            *(_NOTHING if empty else ["-where", f"OGR_GEOMETRY IN ({geometry_types})"]),
             *(["-nlt", "PROMOTE_TO_MULTI"] if has_multi else []),
-            *_select(layer, query),
+            *_select(columns),
         )  # fmt: skip
     target = directory / f"{layer.slug}.shp.zip"
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -325,8 +373,7 @@ def write_kml(
     layer's title. Dates stay ISO 8601 text (`DATE_AS_STRING`), as they are stored.
     """
     check_kml_crs(query.srid)
-    source = directory / "features.geojsonl"
-    _write_lines(source, geojson.feature_page_stream(query, limit=limit, offset=offset), on_batch)
+    source, columns, empty = _write_source(layer, query, directory, limit, offset, on_batch)
     target = directory / f"{layer.slug}.kml"
     named = bool(layer.name_field) and (
         query.properties is None or layer.name_field in query.properties
@@ -334,6 +381,7 @@ def write_kml(
     naming = ["--config", "LIBKML_NAME_FIELD", layer.name_field] if named else []
     _ogr2ogr(
         "-f", "LIBKML", str(target), str(source), "-oo", "DATE_AS_STRING=YES",
-        "-nln", layer.slug, "-dsco", f"NAME={layer.title}", *naming, *_select(layer, query),
+        "-nln", layer.slug, "-dsco", f"NAME={layer.title}", *naming, *_select(columns),
+        *(_NOTHING if empty else []),
     )  # fmt: skip
     return target

@@ -20,7 +20,14 @@ from psycopg import sql
 from layers.errors import TooLarge
 from mapserver.db_router import read_connection
 
-from .query import FeatureQuery, feature_relation, order_sql, properties_sql, where_sql
+from .query import (
+    FeatureQuery,
+    feature_relation,
+    flat_properties_sql,
+    order_sql,
+    properties_sql,
+    where_sql,
+)
 
 # Nine decimals of a degree is under a millimetre: what is stored comes back.
 COORDINATE_DIGITS = 9
@@ -81,9 +88,15 @@ def crs_member(srid: int) -> dict:
     return {"type": "name", "properties": {"name": f"urn:ogc:def:crs:EPSG::{int(srid)}"}}
 
 
-def _feature_json_sql(query: FeatureQuery) -> tuple[sql.Composable, list]:
-    """Return the SQL expression of one feature's GeoJSON text (over the features `f`)."""
-    properties, params = properties_sql(query)
+def _feature_json_sql(
+    query: FeatureQuery, *, columns: list[str] | None = None
+) -> tuple[sql.Composable, list]:
+    """Return the SQL expression of one feature's GeoJSON text (over the features `f`); with
+    `columns`, its properties are those columns as a flat table's row (`flat_properties_sql`)."""
+    if columns is None:
+        properties, params = properties_sql(query)
+    else:
+        properties, params = flat_properties_sql(columns)
     # Options 0: no `crs` member in each geometry; the answer names its CRS once (Content-Crs,
     # or the collection's `crs`).
     options = sql.SQL("") if query.srid == 4326 else sql.SQL(", 0")
@@ -143,9 +156,12 @@ def rows_sql(
     return statement, [*select_params, *where_params, *order_params, limit, offset]
 
 
-def page_sql(query: FeatureQuery, *, limit: int | None, offset: int) -> tuple[sql.Composable, list]:
-    """Return the SQL that lists one page of matching features as GeoJSON texts, in order."""
-    feature, feature_params = _feature_json_sql(query)
+def page_sql(
+    query: FeatureQuery, *, limit: int | None, offset: int, columns: list[str] | None = None
+) -> tuple[sql.Composable, list]:
+    """Return the SQL that lists one page of matching features as GeoJSON texts, in order (with
+    `columns`, their properties as a flat table's rows)."""
+    feature, feature_params = _feature_json_sql(query, columns=columns)
     return rows_sql(query, select=feature, select_params=feature_params, limit=limit, offset=offset)
 
 
@@ -215,14 +231,17 @@ def feature_page_stream(
     offset: int,
     rows: int = STREAM_ROWS,
     budget: VertexBudget | None = None,
+    columns: list[str] | None = None,
 ) -> Iterator[list[str]]:
     """Yield one page of matching features (all if `limit` is None) as GeoJSON texts, in batches
-    (within the budget, if given)."""
+    (within the budget, if given; with `columns`, properties as a flat table's rows)."""
     if budget is None:
-        statement, params = page_sql(query, limit=limit, offset=offset)
+        statement, params = page_sql(query, limit=limit, offset=offset, columns=columns)
         for batch in stream_rows(statement, params, rows=rows):
             yield [row[0] for row in batch]
         return
+    if columns is not None:
+        raise ValueError("A budgeted page keeps the features' own properties.")
     statement, params = budget_page_sql(query, limit=limit, offset=offset, budget=budget)
     returned, page_size = 0, 0
     for batch in stream_rows(statement, params, rows=rows):

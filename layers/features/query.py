@@ -608,6 +608,26 @@ def order_sql(query: FeatureQuery) -> tuple[sql.Composable, list]:
     return sql.SQL(", ").join(parts), params
 
 
+def flat_properties_sql(columns: list[str]) -> tuple[sql.Composable, list]:
+    """Return the SQL for a feature's properties as one row of a flat table (JSONB): every column
+    present, null where the feature has no value, and a list or an object as its JSON text.
+
+    For the file exports GDAL writes: GDAL makes columns only of keys it sees, so a schema field
+    no exported feature has yet would be missing (and `-select` of it fails), and it reads a list
+    as a list type that GeoPackage and Shapefile lack ("(2:a,b)" in the file).
+    """
+    return (
+        sql.SQL(
+            "(SELECT COALESCE(jsonb_object_agg(c.name, CASE"
+            " WHEN jsonb_typeof(f.attributes -> c.name) IN ('array', 'object')"
+            " THEN to_jsonb((f.attributes -> c.name)::text)"
+            " ELSE COALESCE(f.attributes -> c.name, 'null'::jsonb) END), '{}'::jsonb)"
+            " FROM unnest(%s::text[]) AS c(name))"
+        ),
+        [list(columns)],
+    )
+
+
 def properties_sql(query: FeatureQuery) -> tuple[sql.Composable, list]:
     """Return the SQL for a feature's properties (JSONB): all, or the ones asked for."""
     if query.properties is None:

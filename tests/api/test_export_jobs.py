@@ -398,3 +398,22 @@ def test_a_cql2_filter_narrows_a_job_asked_for_by_post_or_by_url(
         format="json",
     )  # fmt: skip
     assert bad.status_code == 400 and bad.json()["parameter"] == "filter"
+
+
+def test_a_failed_export_says_why_when_its_file_is_asked_for(
+    api, hue_places, owner, django_capture_on_commit_callbacks
+):
+    # A field named WKT cannot be written beside the CSV's own geometry column: the job fails.
+    feature = hue_places.features.first()
+    feature.attributes = {**feature.attributes, "WKT": "POINT (0 0)"}
+    feature.save()
+    client = api(owner)
+    response = create(client, hue_places.slug, django_capture_on_commit_callbacks, format="csv")
+    job = client.get(local(response["Location"])).json()
+    assert job["status"] == "failed"
+    download = client.get(local(job["download_url"] or response["Location"] + "download/"))
+    assert download.status_code == 409
+    body = download.json()
+    assert "field named WKT" in body["detail"] and "another format" in body["detail"]
+    assert body["detail"].startswith("The export failed: ")
+    assert "field named WKT" in body["reason"]
