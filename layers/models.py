@@ -150,7 +150,10 @@ class Layer(models.Model):
         _("metadata"),
         default=dict,
         blank=True,
-        help_text=_("Further metadata: keywords, contact, update frequency…"),
+        help_text=_(
+            'Further metadata: keywords, contact, update frequency…; "search_fields": the '
+            "attributes search reads beside the name (e.g. former names)."
+        ),
     )
     source = models.TextField(_("source"), blank=True)
     licence = models.CharField(_("licence"), max_length=200, blank=True)
@@ -237,11 +240,53 @@ class Layer(models.Model):
                 {"name_field": _("The naming field must be one of the layer's attributes.")}
             )
         self._clean_time_fields()
+        self._clean_search_fields()
         from layers.styles import layer_style_errors  # it builds styles from layers
 
         if self.slug and (errors := layer_style_errors(self)):
             raise ValidationError(
                 {"style": [_("This style does not make a valid MapLibre style:"), *errors]}
+            )
+
+    def _clean_search_fields(self) -> None:
+        """Check `metadata["search_fields"]`: a list of the schema's attributes search also reads.
+
+        Search itself skips what is not a name (layers/features/search.py), so a typo would only
+        make a former name silently unfindable: say so here instead.
+        """
+        searched = (
+            (self.metadata or {}).get("search_fields") if isinstance(self.metadata, dict) else None
+        )
+        if searched is None:
+            return
+        declared = [
+            field.get("name")
+            for field in self.attribute_schema or []
+            if isinstance(field, dict) and field.get("name")
+        ]
+        if not isinstance(searched, list) or not all(
+            isinstance(name, str) and name for name in searched
+        ):
+            raise ValidationError(
+                {
+                    "metadata": _(
+                        '"search_fields" must be a list of attribute names, e.g. ["before_merger"].'
+                    )
+                }
+            )
+        unknown = [name for name in searched if declared and name not in declared]
+        if unknown:
+            raise ValidationError(
+                {
+                    "metadata": _(
+                        '"search_fields" names %(fields)s, which this layer does not have; its '
+                        "attributes are: %(names)s."
+                    )
+                    % {
+                        "fields": ", ".join(f"'{name}'" for name in unknown),
+                        "names": ", ".join(declared),
+                    }
+                }
             )
 
     def _clean_time_fields(self) -> None:

@@ -7,11 +7,13 @@ layers that name them, only of layers the requester may see, ranked after name m
 
 import pytest
 from django.contrib.gis.geos import Polygon
+from django.core.exceptions import ValidationError
+from rest_framework.test import APIClient
 
 from layers.features.search import layer_searched_fields, search_features
 from layers.models import Layer
 from layers.services import FeatureRecord, layer_append_features
-from tests.factories import LayerFactory
+from tests.factories import CategoryFactory, LayerFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +101,36 @@ def test_words_with_like_wildcards_match_only_themselves():
     assert _names([layer], "%") == []
     assert _names([layer], "dong_ba") == []
     assert _names([layer], '"]') == []
+
+
+def test_a_searched_field_the_layer_does_not_have_is_refused_with_its_attributes(staff):
+
+    layer = LayerFactory.build(
+        slug="phuong-sai",
+        category=CategoryFactory(),
+        attribute_schema=SCHEMA,
+        metadata={"search_fields": ["before_merger"]},
+    )
+    layer.full_clean()  # fine
+    layer.metadata = {"search_fields": ["befor_merger"]}
+    with pytest.raises(ValidationError) as error:
+        layer.full_clean()
+    said = error.value.message_dict["metadata"][0]
+    assert "'befor_merger'" in said and "ten, before_merger, ghi_chu" in said
+    layer.metadata = {"search_fields": "before_merger"}
+    with pytest.raises(ValidationError) as error:
+        layer.full_clean()
+    assert "must be a list of attribute names" in str(error.value.message_dict["metadata"])
+    # Through the API (staff change a layer's metadata there too): a 400 that says the same.
+    saved = _wards("phuong-api", metadata={})
+    client = APIClient()
+    client.force_login(staff)
+    bad = client.patch(
+        f"/api/v1/layers/{saved.slug}/",
+        {"metadata": {"search_fields": ["ghichu"]}},
+        format="json",
+    )
+    assert bad.status_code == 400, bad.content
+    assert "'ghichu'" in bad.content.decode()
+    saved.refresh_from_db()
+    assert saved.metadata == {}
