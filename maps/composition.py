@@ -11,7 +11,8 @@ reads and writes the same), version 1:
                "filters": {"buildings": {"so_tang": {"min": "5"}}}, "only": ["buildings"]},
                          optional: the attribute table (table.js `state()`): the layer shown, its
                          sort, each layer's column filters as typed, layers drawn matching only
-     "compare": {"layers": ["plan"], "divider": 50, "asOf": null}}   optional: Compare's left side
+     "compare": {"layers": ["plan"], "divider": 50, "asOf": null},   optional: Compare's left side
+     "time": "2025-06-30"}    optional: the day time-enabled layers are drawn at (the time slider's)
 
 It is checked against `SCHEMA` (JSON Schema 2020-12, with `jsonschema`) when saved, so every stored
 composition has one known shape; a later version adds a schema and an upgrade here.
@@ -130,9 +131,16 @@ SCHEMA = {
                 "asOf": {"type": ["string", "null"], "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
             },
         },
+        "time": {
+            "type": ["string", "null"],
+            "format": "date",
+            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+            "description": "The day the time-enabled layers are drawn at (the time slider's).",
+        },
     },
 }
-_VALIDATOR = Draft202012Validator(SCHEMA)
+# The format checker makes "format": "date" a real check (2025-02-30 is no day).
+_VALIDATOR = Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def _where(path) -> str:

@@ -217,3 +217,36 @@ def test_only_matching_in_the_table_keeps_the_day(map_page, reform):
     page.keyboard.press("ArrowRight")
     settle(map_page, "2025-07-01")
     assert not drawn(map_page, DISTRICTS)
+
+
+def test_a_saved_map_keeps_the_day(map_page, reform):
+    """Saved with the slider at 30 June 2025, the map reopens by its short link at that day."""
+    from maps.models import SavedMap
+    from tests.factories import UserFactory
+    from tests.web.test_editing_browser import sign_in
+
+    UserFactory(username="planner")
+    sign_in(map_page, "planner")
+    page = map_page.page
+    map_page.open(VIEW + "&time=2025-06-29")
+    slider = page.locator("#time-range")
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    settle(map_page, "2025-06-30")
+    page.get_by_role("button", name="Bản đồ đã lưu").click()
+    panel = page.locator("#maps-panel")
+    panel.get_by_label("Tên").fill("Huyện trước sáp nhập")
+    panel.get_by_role("button", name="Lưu", exact=True).click()
+    panel.locator("li.maps-item", has_text="Huyện trước sáp nhập").wait_for()
+    saved = SavedMap.objects.get(name="Huyện trước sáp nhập")
+    assert saved.state["time"] == "2025-06-30"
+    # Opened elsewhere (today is the default day): the districts of that day, not today's wards.
+    page.goto("about:blank")
+    page.goto(f"{map_page.base_url}/m/{saved.code}")
+    settle(map_page, "2025-06-30")
+    assert len(drawn(map_page, DISTRICTS)) == 9 and not drawn(map_page, WARDS)
+    assert (
+        page.locator("#time-range").get_attribute("aria-valuetext")
+        == page.locator("#time-label").inner_text()
+    )
+    assert page.errors == []

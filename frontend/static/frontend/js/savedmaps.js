@@ -1,9 +1,9 @@
 // Saved maps: "Save this map" (a name, who it is shared with) and "My maps" (open, copy the short
 // link, its QR code, delete). What is saved is the map's composition (`composition`): the view,
-// the layers on in drawing order with their opacity, the selected feature, Compare's left side
-// and the attribute table's state, version 1 of maps/composition.py's schema. The server keeps
-// it under a short code; /m/{code} opens it again for whoever it is shared with, with only the
-// layers they may see. Loaded the first time the panel is opened (main.js).
+// the layers on in drawing order with their opacity, the selected feature, Compare's left side,
+// the attribute table's state and the time slider's day, version 1 of maps/composition.py's
+// schema. The server keeps it under a short code; /m/{code} opens it again for whoever it is
+// shared with, with only the layers they may see. Loaded the first time the panel is opened (main.js).
 
 import { _, fmt, h, toast } from './dom.js';
 import { ApiError, send } from './featureapi.js';
@@ -33,6 +33,8 @@ export function composition(webmap) {
   // The attribute table, once it has been opened: its layer, sort, filters and "only matching".
   const table = webmap.table?.state?.();
   if (table) state.table = { ...table, open: Boolean(webmap.table.open) };
+  // The time slider's day, while a time-enabled layer is on (the map opens at today otherwise).
+  if (state.layers.some(({ slug }) => webmap.bySlug.get(slug)?.temporal)) state.time = webmap.config.time;
   return state;
 }
 

@@ -82,5 +82,6 @@ export function initialState(config, hash = window.location.hash) {
     opacity: Object.fromEntries(saved.layers.filter((layer) => (layer.opacity ?? 1) < 1)
       .map((layer) => [layer.slug, layer.opacity])),
     table: saved.table || null,
+    time: saved.time || null,
   };
 }
