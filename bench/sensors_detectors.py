@@ -289,7 +289,7 @@ def detect_incrementally(series: Series, chunk: int = 6) -> list[Finding]:
                         min(old.start_s, f.start_s),
                         max(old.end_s, f.end_s),
                         max(old.score, f.score),
-                        f.explanation,
+                        details=f.details,
                     )
                     break
             else:
@@ -311,7 +311,7 @@ def naive_spikes(series: Series) -> list[Finding]:
         z = (values[i] - median) / scale
         if abs(z) > p.spike_threshold:
             kind = "spike" if z > 0 else "drop"
-            found.append(Finding(kind, series.times_s[i], series.times_s[i], abs(z), ""))
+            found.append(Finding(kind, series.times_s[i], series.times_s[i], abs(z)))
     return found
 
 

@@ -17,6 +17,7 @@ from django.utils.translation import ngettext
 from layers.models import Layer
 
 from . import reviews
+from .explanations import explain
 from .models_alerts import Alert, AlertNotification, Anomaly, Threshold
 
 
@@ -145,6 +146,7 @@ class AnomalyAdmin(admin.ModelAdmin):
         "time_start",
         "time_end",
         "score_rounded",
+        "explanation_shown",
         "status",
         "reviewed_by",
     ]
@@ -158,7 +160,7 @@ class AnomalyAdmin(admin.ModelAdmin):
         "time_start",
         "time_end",
         "score",
-        "explanation",
+        "explanation_shown",
         "details",
         "status",
         "reviewed_by",
@@ -185,6 +187,10 @@ class AnomalyAdmin(admin.ModelAdmin):
     @admin.display(description=_("property"), ordering="datastream__property__code")
     def property_code(self, anomaly: Anomaly) -> str:
         return anomaly.datastream.property.code
+
+    @admin.display(description=_("explanation"))
+    def explanation_shown(self, anomaly: Anomaly) -> str:
+        return explain(anomaly.kind, anomaly.details, fallback=anomaly.explanation)
 
     @admin.display(description=_("score"), ordering="score")
     def score_rounded(self, anomaly: Anomaly) -> str:

@@ -2,7 +2,8 @@
 
 Each detector takes the series as two arrays, the times in seconds since the epoch (sorted, no
 duplicates) and the values, and returns `Finding`s: a kind, the time range it covers, the indices
-of the observations it covers (none for a gap), a score (larger is stranger) and an explanation.
+of the observations it covers (none for a gap), a score (larger is stranger) and the numbers that
+explain it (`details`; sensors/explanations.py words them in the reader's language).
 `detect` runs all of them with one `DetectorParams`. The services (sensors/evaluation.py) load a
 series with enough preceding context, call `detect`, and store what it finds; the benchmark
 (bench/sensors_detectors.py) scores the same functions on synthetic series.
@@ -74,13 +75,12 @@ class DetectorParams:
 
 @dataclass(frozen=True)
 class Finding:
-    """One anomaly found in a series."""
+    """One anomaly found in a series; `details` holds what sensors/explanations.py words."""
 
     kind: str
     start_s: float
     end_s: float
     score: float
-    explanation: str
     indices: tuple[int, ...] = ()
     details: dict = field(default_factory=dict)
 
@@ -131,18 +131,6 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.4g}"
-
-
-def _duration(seconds: float) -> str:
-    minutes = round(seconds / 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours and minutes:
-        return f"{hours} h {minutes} min"
-    return f"{hours} h" if hours else f"{minutes} min"
-
-
 def detect_out_of_range(
     times_s: np.ndarray, values: np.ndarray, params: DetectorParams
 ) -> list[Finding]:
@@ -162,20 +150,19 @@ def detect_out_of_range(
         worst = int(np.argmax(excess)) + first
         # The score grows with how far out it is, relative to the range's width when known.
         score = 1.0 + float(excess.max()) / span if span else 1.0 + float(excess.max())
-        limits = f"[{_fmt(low) if low is not None else '-inf'}, "
-        limits += f"{_fmt(high) if high is not None else '+inf'}]"
         findings.append(
             Finding(
                 kind="out_of_range",
                 start_s=float(times_s[first]),
                 end_s=float(times_s[last]),
                 score=score,
-                explanation=(
-                    f"{last - first + 1} reading(s) outside the physical range {limits}; "
-                    f"the furthest is {_fmt(values[worst])}"
-                ),
                 indices=tuple(range(first, last + 1)),
-                details={"value": float(values[worst]), "min": low, "max": high},
+                details={
+                    "value": float(values[worst]),
+                    "min": low,
+                    "max": high,
+                    "count": last - first + 1,
+                },
             )
         )
     return findings
@@ -237,13 +224,12 @@ def detect_spikes(
                     start_s=float(times_s[first]),
                     end_s=float(times_s[last]),
                     score=float(segment.max()),
-                    explanation=(
-                        f"{_fmt(values[worst])} is {float(segment.max()):.1f} robust standard "
-                        f"deviations {'above' if kind == 'spike' else 'below'} its neighbours "
-                        f"(median before {_fmt(baseline)}); the readings after it came back"
-                    ),
                     indices=tuple(range(first, last + 1)),
-                    details={"value": float(values[worst]), "baseline": baseline},
+                    details={
+                        "value": float(values[worst]),
+                        "baseline": baseline,
+                        "deviations": float(segment.max()),
+                    },
                 )
             )
     return findings
@@ -273,10 +259,6 @@ def detect_flatlines(
                 start_s=float(times_s[first]),
                 end_s=float(times_s[last]),
                 score=duration / params.flatline_min_s,
-                explanation=(
-                    f"{count} readings stayed at {_fmt(value)} for {_duration(duration)}: "
-                    "a stuck or disconnected sensor?"
-                ),
                 indices=tuple(range(first, last + 1)),
                 details={"value": value, "count": count, "duration_s": duration},
             )
@@ -308,11 +290,11 @@ def detect_gaps(times_s: np.ndarray, values: np.ndarray, params: DetectorParams)
                 start_s=float(times_s[i]),
                 end_s=float(times_s[i + 1]),
                 score=float(spacing[i] / interval),
-                explanation=(
-                    f"no reading for {_duration(float(spacing[i]))} "
-                    f"(about {missing} missing at one every {_duration(interval)})"
-                ),
-                details={"missing": missing, "expected_interval_s": interval},
+                details={
+                    "missing": missing,
+                    "expected_interval_s": interval,
+                    "duration_s": float(spacing[i]),
+                },
             )
         )
     return findings
@@ -387,21 +369,20 @@ def detect_seasonal(
             continue
         segment = z[first : last + 1]
         worst = int(np.argmax(np.abs(segment))) + first
-        direction = "above" if z[worst] > 0 else "below"
         findings.append(
             Finding(
                 kind="seasonal",
                 start_s=float(times_s[first]),
                 end_s=float(times_s[last]),
                 score=float(np.abs(segment).max()),
-                explanation=(
-                    f"{last - first + 1} readings {direction} the usual level for this hour of "
-                    f"day: {_fmt(values[worst])} against a median of {_fmt(medians[worst])} over "
-                    f"the previous {params.seasonal_days} days ({abs(z[worst]):.1f} robust "
-                    "standard deviations)"
-                ),
                 indices=tuple(range(first, last + 1)),
-                details={"value": float(values[worst]), "baseline": float(medians[worst])},
+                details={
+                    "value": float(values[worst]),
+                    "baseline": float(medians[worst]),
+                    "deviations": float(z[worst]),
+                    "count": last - first + 1,
+                    "days": params.seasonal_days,
+                },
             )
         )
     return findings

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from . import notifications
 from .detectors import DetectorParams, Finding, detect, params_for_property
+from .explanations import explain_in_english
 from .models import Datastream, Latest, Observation, ObservedProperty, Station
 from .models_alerts import Alert, Anomaly, EvaluationCursor, Severity, Threshold
 
@@ -207,7 +208,7 @@ def _store(
             anomaly.time_start = min(anomaly.time_start, start)
             anomaly.time_end = max(anomaly.time_end, end)
             anomaly.score = max(anomaly.score, finding.score)
-            anomaly.explanation = finding.explanation
+            anomaly.explanation = explain_in_english(finding.kind, finding.details)
             anomaly.details = finding.details
             anomaly.save()
             result.anomalies_extended += 1
@@ -218,7 +219,7 @@ def _store(
             time_start=start,
             time_end=end,
             score=finding.score,
-            explanation=finding.explanation,
+            explanation=explain_in_english(finding.kind, finding.details),
             details=finding.details,
         )
         result.anomalies_new += 1

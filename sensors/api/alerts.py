@@ -19,6 +19,7 @@ from layers.api.base import ApiView, query_params
 from layers.errors import Forbidden, InvalidParameter, NotAuthenticated, NotFound
 
 from .. import reviews, selectors
+from ..explanations import explain
 from ..models_alerts import Alert, Anomaly
 
 DEFAULT_LIMIT = 100
@@ -74,7 +75,8 @@ def anomaly_json(anomaly: Anomaly, *, staff: bool) -> dict:
         "start": _iso(anomaly.time_start),
         "end": _iso(anomaly.time_end),
         "score": round(anomaly.score, 3),
-        "explanation": anomaly.explanation,
+        # In the requester's language (Accept-Language, the site's cookie): made from the numbers.
+        "explanation": explain(anomaly.kind, anomaly.details, fallback=anomaly.explanation),
         "status": anomaly.status,
         "reviewed_at": _iso(anomaly.reviewed_at),
     }

@@ -20,7 +20,7 @@ def shown_key(response) -> str:
     (key,) = [
         match[1]
         for message in get_messages(response.wsgi_request)
-        if (match := re.search(r"is (sk_\S+) ", str(message)))
+        if (match := re.search(r"\b(sk_\S+) ", str(message)))  # in any language
     ]
     return key
 

@@ -104,6 +104,45 @@ def test_injected_faults_are_found_with_their_kind_and_flagged_suspect(
 
 
 @pytest.mark.django_db
+def test_an_anomaly_is_explained_in_the_readers_language(
+    stations, sources, water_level_range, django_capture_on_commit_callbacks, admin_client
+):
+    kept, _every = faulty_water_level()
+    post(sources.river_key, "KIM_LONG", "water_level", kept, django_capture_on_commit_callbacks)
+    url = "/api/v1/sensors/layers/river-gauges/anomalies"
+    said = {}
+    for language in ("vi", "en"):
+        answer = APIClient().get(url, HTTP_ACCEPT_LANGUAGE=language)
+        assert answer.status_code == 200, answer.content
+        said[language] = {row["kind"]: row["explanation"] for row in answer.json()["anomalies"]}
+    assert set(said["vi"]) == {"spike", "drop", "flatline", "gap", "out_of_range"}
+    # English as stored; Vietnamese made from the same numbers, no English left, no placeholder.
+    for kind, text in said["en"].items():
+        assert text == Anomaly.objects.get(kind=kind).explanation
+    assert "phạm vi vật lý [-3, 15]" in said["vi"]["out_of_range"]
+    assert "cao hơn các số đo lân cận" in said["vi"]["spike"]
+    assert "thấp hơn các số đo lân cận" in said["vi"]["drop"]
+    assert "giữ nguyên" in said["vi"]["flatline"] and "giờ" in said["vi"]["flatline"]
+    assert "không có số đo trong 2 giờ 50 phút" in said["vi"]["gap"], said["vi"]["gap"]
+    assert "no reading for 2 h 50 min" in said["en"]["gap"]
+    for text in said["vi"].values():
+        assert "%(" not in text and "reading" not in text and "neighbours" not in text
+    # The admin, in the staff's language (the site's is Vietnamese).
+    spike = Anomaly.objects.get(kind="spike")
+    page = admin_client.get(f"/admin/sensors/anomaly/{spike.pk}/change/").content.decode()
+    assert said["vi"]["spike"] in page
+    listing = admin_client.get("/admin/sensors/anomaly/").content.decode()
+    assert said["vi"]["flatline"] in listing
+
+
+def test_an_anomaly_stored_before_its_numbers_were_kept_keeps_its_text():
+    from sensors.explanations import explain
+
+    assert explain("spike", {"value": 3.0}, fallback="3 is high") == "3 is high"
+    assert explain("unknown-kind", {}, fallback="as stored") == "as stored"
+
+
+@pytest.mark.django_db
 def test_readings_arriving_an_hour_at_a_time_give_the_same_anomalies_once(
     stations, sources, water_level_range, django_capture_on_commit_callbacks
 ):
