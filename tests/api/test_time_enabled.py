@@ -18,6 +18,7 @@ import mapbox_vector_tile
 import pytest
 from django.contrib.gis.geos import Point, Polygon
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from layers.services import FeatureRecord, layer_replace_features
 from layers.tiles.cache import TileKey, tile_cache
@@ -379,6 +380,7 @@ def test_exports_keep_datetime(api, boundaries):
 # --- validation ----------------------------------------------------------------------------------
 
 
+@translation.override("en")  # the site speaks Vietnamese by default
 def test_time_fields_are_validated(category):
     layer = LayerFactory.build(slug="kiem-tra", category=category, attribute_schema=BOUNDARY_SCHEMA)
     layer.time_start_field = "valid_from"
@@ -405,10 +407,18 @@ def test_time_fields_are_validated(category):
 
 def test_staff_set_the_time_fields_through_the_api(api, staff, hue_places):
     bad = api(staff).patch(
-        f"/api/v1/layers/{hue_places.slug}/", {"time_start_field": "ten"}, format="json"
+        f"/api/v1/layers/{hue_places.slug}/",
+        {"time_start_field": "ten"},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
     )
     assert bad.status_code == 400, bad.content
     assert "date or datetime" in bad.content.decode()
+    # In the site's language otherwise.
+    bad = api(staff).patch(
+        f"/api/v1/layers/{hue_places.slug}/", {"time_start_field": "ten"}, format="json"
+    )
+    assert "ngày hoặc ngày giờ" in bad.json()["detail"], bad.json()
 
 
 def test_admin_shows_the_time_fields(client, admin_user, boundaries):
