@@ -68,7 +68,8 @@ class LayerSource(models.Model):
         _("credentials"), max_length=16, choices=SourceAuth, default=SourceAuth.NONE
     )
     username = models.CharField(_("user name"), max_length=255, blank=True)
-    # Write-only: the admin never shows it again, logs and run errors never carry it.
+    # Write-only: the admin never shows it again, logs and run errors never carry it. Stored
+    # sealed (sources/sealing.py): `plain_secret()` reads it, `source_save` seals it.
     secret = models.TextField(_("password or token"), blank=True, editable=False)
     options = models.JSONField(
         _("read options"),
@@ -140,6 +141,12 @@ class LayerSource(models.Model):
     @property
     def has_secret(self) -> bool:
         return bool(self.secret)
+
+    def plain_secret(self) -> str:
+        """Return the password or token (SecretUnreadable if this server's key cannot open it)."""
+        from .sealing import unseal  # cryptography is loaded only where a secret is read
+
+        return unseal(self.secret)
 
 
 class SourceRun(models.Model):

@@ -56,8 +56,12 @@ CONFIG_KEYS = (
 def scrub(text: str, source: LayerSource) -> str:
     """Return a message with the source's secret, and any password or token in it, masked."""
     text = str(text)
-    if source.secret:
-        text = text.replace(source.secret, "***")
+    try:
+        plain = source.plain_secret()
+    except ImportFailed:
+        plain = ""  # unreadable: then it was never sent, so no message can carry it
+    if plain:
+        text = text.replace(plain, "***")
     text = re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", text, flags=re.IGNORECASE)
     text = re.sub(r"([?&]token=)[^&\s]+", r"\1***", text, flags=re.IGNORECASE)
     return re.sub(r"(://[^/\s:@]+:)[^@\s/]+@", r"\1***@", text)
@@ -117,7 +121,7 @@ def gdal_path(source: LayerSource) -> tuple[str, str | None, dict[str, str]]:
             raise ImportFailed("A WFS source needs its feature type (e.g. ns:roads).")
         return f"WFS:{wfs_url(url)}", source.source_layer, {}
     if source.kind == SourceKind.ARCGIS:
-        token = source.secret if source.auth == SourceAuth.TOKEN else ""
+        token = source.plain_secret() if source.auth == SourceAuth.TOKEN else ""
         return f"ESRIJSON:{arcgis_query_url(url, token)}", None, {"FEATURE_SERVER_PAGING": "YES"}
     raise ValueError(source.kind)
 
@@ -174,7 +178,7 @@ def dump_table(source: LayerSource, workdir: Path) -> Path:
     timeout_s = settings.SOURCES_HTTP_TIMEOUT_S
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PGPASSWORD": source.secret if source.auth == SourceAuth.BASIC else "",
+        "PGPASSWORD": source.plain_secret() if source.auth == SourceAuth.BASIC else "",
         "PGOPTIONS": f"-c statement_timeout={timeout_s * 1000} -c default_transaction_read_only=on",
         "PGCONNECT_TIMEOUT": str(settings.SOURCES_HTTP_CONNECT_TIMEOUT_S),
     }
@@ -230,10 +234,10 @@ def gdal_config(source: LayerSource, proxy_address: str):
         "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     }
     if source.auth == SourceAuth.BASIC and source.kind != SourceKind.POSTGRES:
-        options["GDAL_HTTP_USERPWD"] = f"{source.username}:{source.secret}"
+        options["GDAL_HTTP_USERPWD"] = f"{source.username}:{source.plain_secret()}"
         options["GDAL_HTTPAUTH"] = "BASIC"
     elif source.auth == SourceAuth.HEADER:
-        options["GDAL_HTTP_HEADERS"] = f"Authorization: {source.secret}"
+        options["GDAL_HTTP_HEADERS"] = f"Authorization: {source.plain_secret()}"
     pyogrio.set_gdal_config_options(options)
     try:
         yield
@@ -248,9 +252,9 @@ def download(source: LayerSource, proxy_url: str, target: Path) -> Path:
     session.proxies = {"http": proxy_url, "https": proxy_url}
     headers, auth = {}, None
     if source.auth == SourceAuth.BASIC:
-        auth = (source.username, source.secret)
+        auth = (source.username, source.plain_secret())
     elif source.auth == SourceAuth.HEADER:
-        headers["Authorization"] = source.secret
+        headers["Authorization"] = source.plain_secret()
     url = source.url.strip()
     for _hop in range(6):
         check_url(url)

@@ -48,6 +48,7 @@ from layers.queueing import Dispatch, enqueue
 from .guard import GuardProxy, SourceRefused
 from .models import LayerSource, RunStatus, SourceMode, SourceRun
 from .readers import gdal_config, open_source, scrub
+from .sealing import seal
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def source_save(
     if clear_secret:
         source.secret = ""
     elif secret:
-        source.secret = secret
+        source.secret = seal(secret)
     if source.pk is None:
         source.save()
     else:

@@ -3,6 +3,7 @@ are never shown again, "sync now", the banner of failing sources, and beat's sch
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
@@ -189,7 +190,68 @@ def test_credentials_are_sent_never_shown_nor_logged(
     saved = client.post(f"/admin/sources/layersource/{source.pk}/change/", form)
     assert saved.status_code == 302, saved.content.decode()[:3000]
     source.refresh_from_db()
-    assert source.secret == "Bearer wrong-" + "x" * 8
+    assert source.plain_secret() == "Bearer wrong-" + "x" * 8
+
+
+def test_a_secret_is_sealed_at_rest_and_survives_a_key_rotation(target, http_source, settings):
+    """A dump of the database holds no password; the key follows Django's SECRET_KEY rotation."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    token = "Bearer kho-du-lieu-Hue-2025"
+    http_source.server.required_auth = token
+    http_source.write("places.geojson", json.dumps(geojson(places("A", "B"))))
+    source = file_source(target, f"{http_source.base}/places.geojson", auth="header")
+    services.source_save(source=source, secret=token)
+
+    def stored() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT secret FROM sources_layersource WHERE id = %s", [source.pk])
+            return cursor.fetchone()[0]
+
+    at_rest = stored()
+    assert at_rest.startswith("fernet:") and "kho-du-lieu" not in at_rest
+    run = services.source_sync(source=source, trigger=SourceRun.Trigger.MANUAL)
+    assert run.status == RunStatus.SUCCEEDED, run.error  # the server got the token itself
+
+    # Rotation: the old key as a fallback still opens it; re-sealed, the new key alone does.
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-key-" + "k" * 40, [old_key]
+    source.refresh_from_db()
+    assert source.plain_secret() == token
+    call_command("sources_reseal", stdout=io.StringIO())
+    assert stored() != at_rest
+    settings.SECRET_KEY_FALLBACKS = []
+    source.refresh_from_db()
+    assert source.plain_secret() == token
+
+    # A key that cannot open it: the run fails, says what to do, and changes nothing.
+    settings.SECRET_KEY = "yet-another-key-" + "z" * 40
+    before = sorted(Feature.objects.filter(layer=target).values_list("name", flat=True))
+    http_source.write("places.geojson", json.dumps(geojson(places("C"))))
+    run = services.source_sync(source=source, trigger=SourceRun.Trigger.MANUAL)
+    assert run.status == RunStatus.FAILED
+    assert "SECRET_KEY" in run.error and "Type the password or token again" in run.error
+    assert sorted(Feature.objects.filter(layer=target).values_list("name", flat=True)) == before
+    assert len(before) == 2
+    with pytest.raises(Exception, match="SECRET_KEY_FALLBACKS"):
+        call_command("sources_reseal", stdout=io.StringIO())
+
+
+def test_the_migration_seals_what_was_stored_plain(target):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("sources.migrations.0002_seal_secrets")
+    source = file_source(target, "https://data.hue.gov.vn/places.geojson", auth="header")
+    LayerSource.objects.filter(pk=source.pk).update(secret="Bearer plain-old")
+    migration.seal_stored(apps, None)
+    source.refresh_from_db()
+    assert source.secret.startswith("fernet:") and source.plain_secret() == "Bearer plain-old"
+    migration.unseal_stored(apps, None)
+    source.refresh_from_db()
+    assert source.secret == "Bearer plain-old"
 
 
 def test_the_admin_banner_sync_now_and_the_schedule(target, http_source, client):
