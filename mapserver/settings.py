@@ -1,6 +1,7 @@
 """Settings, all read from the environment (and `.env` when present); see `.env.example`."""
 
 import os
+import socket
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -614,6 +615,12 @@ SENSORS_MQTT_TOPIC = env.str("SENSORS_MQTT_TOPIC", default="hue/sensors/+/+")
 # The subscriber writes what arrived every this many seconds or this many messages, whichever first.
 SENSORS_MQTT_FLUSH_S = env.float("SENSORS_MQTT_FLUSH_S", default=0.5)
 SENSORS_MQTT_FLUSH_MESSAGES = env.int("SENSORS_MQTT_FLUSH_MESSAGES", default=2000)
+# The subscriber's MQTT client id: with one, the broker keeps its session and queues the readings
+# published while it is down (sensors/mqtt.py); empty: a clean session, which loses them. One per
+# host by default, so two hosts' subscribers never take each other's session.
+SENSORS_MQTT_CLIENT_ID = env.str(
+    "SENSORS_MQTT_CLIENT_ID", default=f"mapserver-sensors-{socket.gethostname()}"[:128]
+)
 # The most records one HTTP batch may hold, and the most points one series answer holds.
 SENSORS_MAX_BATCH = env.int("SENSORS_MAX_BATCH", default=10_000)
 SENSORS_SERIES_MAX_POINTS = env.int("SENSORS_SERIES_MAX_POINTS", default=20_000)

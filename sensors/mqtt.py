@@ -12,6 +12,13 @@ unknown source or station, a wrong unit) is counted and logged, never raised; a 
 (the database away) is retried with the same batch until it succeeds; any other failure of
 a write drops that batch, logged.
 paho reconnects by itself (1 s, doubling to 30 s) and subscribes again on every connect.
+
+With a client id (`SENSORS_MQTT_CLIENT_ID`, by default one per host) the session is persistent
+(clean_session off): while the subscriber is down (a restart, a deploy, a crash) the broker keeps
+the QoS 1 readings for it and delivers them when it is back, so none is lost in between (up to the
+broker's `max_queued_messages`; stations must publish at QoS 1). Ingestion is idempotent, so a
+reading delivered twice is written once. Without a client id the session is clean and what is
+published while the subscriber is away is lost.
 """
 
 from __future__ import annotations
@@ -116,10 +123,11 @@ class Subscriber:
         # Set once the broker has granted the subscription (cleared on a disconnect).
         self.subscribed = threading.Event()
         self._last_summary = time.monotonic()
+        self.persistent = bool(client_id)
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            clean_session=True,
+            clean_session=not self.persistent,
         )
         if self.broker.username:
             self.client.username_pw_set(self.broker.username, self.broker.password)
@@ -138,7 +146,12 @@ class Subscriber:
             return
         client.subscribe(self.topic, qos=1)
         self.connected.set()
-        logger.info("MQTT connected to %s:%s, subscribed to %s", *self._where(), self.topic)
+        logger.info(
+            "MQTT connected to %s:%s, subscribed to %s (%s session)",
+            *self._where(),
+            self.topic,
+            "resumed" if flags.session_present else "persistent" if self.persistent else "clean",
+        )
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         if any(code.is_failure for code in reason_codes):

@@ -153,6 +153,35 @@ def test_the_subscriber_reconnects_after_the_broker_restarts(stations, broker, s
     assert Observation.objects.get().datastream.station.code == "PHU_OC"
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("client_id", ["mapserver-sensors-test", ""])
+def test_readings_published_while_the_subscriber_is_down_arrive_when_it_is_back(
+    stations, broker, client_id
+):
+    """A persistent session (a client id) gets what the broker queued meanwhile; a clean one
+    loses it (which is why the subscriber runs with a client id by default)."""
+    first = Subscriber(url=broker.url, topic="hue/sensors/+/+", flush_s=0.2, client_id=client_id)
+    first.start()
+    assert first.subscribed.wait(10)
+    first.stop()  # a restart, a deploy, a crash: nobody reads for a while
+    readings = [pack(1.0 + n / 10, seconds_ago=600 - 60 * n)[0] for n in range(5)]
+    publish(broker, [("hue/sensors/river/KIM_LONG", payload) for payload in readings])
+    back = Subscriber(url=broker.url, topic="hue/sensors/+/+", flush_s=0.2, client_id=client_id)
+    back.start()
+    try:
+        assert back.subscribed.wait(10)
+        if client_id:
+            run_until(back, lambda: back.counts["written"] == 5)
+            assert Observation.objects.count() == 5
+        else:
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline:
+                back.run_once(timeout_s=0.2)
+            assert back.counts["received"] == 0 and Observation.objects.count() == 0
+    finally:
+        back.stop()
+
+
 def test_topic_fields():
     pattern = "hue/sensors/+/+"
     assert topic_fields(pattern, "hue/sensors/river/KIM_LONG") == ("river", "KIM_LONG")

@@ -30,6 +30,7 @@ class Command(BaseCommand):
                 topic=topic or settings.SENSORS_MQTT_TOPIC,
                 flush_s=settings.SENSORS_MQTT_FLUSH_S,
                 flush_messages=settings.SENSORS_MQTT_FLUSH_MESSAGES,
+                client_id=settings.SENSORS_MQTT_CLIENT_ID,
             )
         except ValueError as error:
             raise CommandError(str(error)) from None
