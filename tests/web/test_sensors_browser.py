@@ -132,7 +132,8 @@ def test_replay_draws_the_stations_as_they_were(map_page, settings):
     assert slider.input_value() == "-185"
     wait_for(page, f"() => ({state_of(phu_cam)})() === 'normal'")
     assert close_to(drawn_colour(map_page, *STATIONS["PHU_CAM"]), GREEN)
-    assert page.locator(".sensor-legend .sensor-replay").inner_text().startswith("As at")
+    replay = page.locator(".sensor-legend .sensor-replay").inner_text()
+    assert replay.startswith("Tại thời điểm"), replay  # "As at …", in the page's Vietnamese
 
     map_page.click_at(*STATIONS["PHU_CAM"])
     wait_for(page, "() => document.querySelector('.sensor-chart')?.dataset.points")

@@ -250,3 +250,38 @@ def test_a_saved_map_keeps_the_day(map_page, reform):
         == page.locator("#time-label").inner_text()
     )
     assert page.errors == []
+
+
+LEFT_DISTRICTS = f"""() => {{
+    const map = window.webmap.compare.map;
+    const layers = map.getStyle().layers.map((l) => l.id)
+      .filter((id) => id.startsWith('L:{DISTRICTS}:') && !id.includes(':hl-')
+        && !id.endsWith(':label'));
+    return [...new Set(map.queryRenderedFeatures({{ layers }}).map((f) => f.properties.ten))];
+}}"""
+
+
+def test_compare_left_side_follows_the_slider_unless_it_has_its_own_date(map_page, reform):
+    from tests.web.test_compare_browser import _wait_both
+
+    page = map_page.page
+    map_page.open(VIEW + "&time=2025-07-01")
+    page.locator("#time-range").wait_for()
+    page.evaluate(
+        f"() => window.webmap.toggleCompare(true, {{layers: ['{DISTRICTS}'], divider: 50}})"
+    )
+    _wait_both(map_page)
+    assert page.evaluate(LEFT_DISTRICTS) == []  # the districts ended on 2025-06-30
+    page.locator("#time-range").focus()
+    page.keyboard.press("ArrowLeft")
+    settle(map_page, "2025-06-30")
+    page.wait_for_function(f"({LEFT_DISTRICTS})().length === 9")
+    # A date of its own (today): the left side is the map of that day, whatever the slider says.
+    today = page.evaluate("window.webmap.config.today")
+    page.locator("#compare-as-of").fill(today)
+    page.locator("#compare-as-of").dispatch_event("change")
+    _wait_both(map_page)
+    page.wait_for_function(f"({LEFT_DISTRICTS})().length === 0")
+    assert len(drawn(map_page, DISTRICTS)) == 9  # the right side still at the slider's day
+    assert "compare_as_of=" in page.url and "time=2025-06-30" in page.url
+    assert page.errors == []

@@ -8,6 +8,10 @@
 // the keyboard nor pointer events (mouse and touch only), and it clips with the deprecated CSS
 // `clip`. What it does is small; docs/webmap.md "Compare" says more.
 //
+// Time-enabled layers on the left are drawn at the left side's date when one is set (the map as it
+// was that day: valid then, and as the data were then), else at the time slider's day, following
+// it as it moves.
+//
 // The state travels in the link (urlstate.js): `compare=` the left side's layers,
 // `divider=` the divider's place in percent of the map's width, `compare_as_of=` the left
 // side's date.
@@ -15,9 +19,10 @@
 import * as maplibregl from 'maplibre-gl';
 
 import { _, fmt, h, toast } from './dom.js';
-import { buildStyle } from './style.js';
+import { buildStyle, ids, timedUrl } from './style.js';
 
 export const DEFAULT_DIVIDER = 50;
+const TIME_EVENT = 'webmap:time'; // timeslider.js's, not imported: it loads only when needed
 const KEY_STEP = 2; // percent of the width per arrow key; ten times that with Shift
 const CSS_URL = new URL('../compare.css', import.meta.url).href;
 
@@ -120,6 +125,8 @@ export class Compare {
 
     this.handle.addEventListener('pointerdown', (event) => this.drag(event));
     this.handle.addEventListener('keydown', (event) => this.key(event));
+    // The time slider moved: without a date of its own, the left side follows it.
+    document.addEventListener(TIME_EVENT, () => { if (!this.asOf) this.retime(); });
     this.render();
     this.place(this.divider);
   }
@@ -128,7 +135,34 @@ export class Compare {
   style() {
     this.threeD = this.webmap.threeD;
     const style = buildStyle(this.config, { on: this.left, threeD: this.threeD });
-    return styleAsOf(style, this.asOf ? asOfInstant(this.asOf) : null);
+    const sources = { ...style.sources };
+    for (const [id, tiles] of this.timedTiles(style)) sources[id] = { ...sources[id], tiles };
+    return styleAsOf({ ...style, sources }, this.asOf ? asOfInstant(this.asOf) : null);
+  }
+
+  /** The day the left side's time-enabled layers are drawn at: its own date, else the slider's. */
+  day() {
+    return this.asOf || this.config.time;
+  }
+
+  /** Return [source id, tiles at the left side's day] for the time-enabled layers' sources. */
+  timedTiles(style) {
+    const found = [];
+    for (const layer of this.config.layers) {
+      if (!layer.temporal || layer.inBase) continue;
+      const source = style.sources[ids.source(layer)];
+      if (source?.tiles) found.push([ids.source(layer), source.tiles.map((url) => timedUrl(url, this.day()))]);
+    }
+    return found;
+  }
+
+  /** Draw the left side's time-enabled layers at its day again (the slider moved). */
+  retime() {
+    if (!this.map.isStyleLoaded()) {
+      this.map.once('load', () => this.retime());
+      return;
+    }
+    for (const [id, tiles] of this.timedTiles(this.map.getStyle())) this.map.getSource(id)?.setTiles(tiles);
   }
 
   /** What the link keeps of the comparison (urlstate.js), or null when it is closed. */
