@@ -151,6 +151,11 @@ def test_public_investment_parcels_carry_what_investors_filter_on(demo):
         assert attributes["dien_tich_m2"] > 0
         assert attributes["gia_khoi_diem_trieu_vnd_m2"] > 0
         assert attributes["trang_thai"] and attributes["phuong"] and attributes["lien_he"]
+    # The ward of today, as an investor reads an address: one of the 40 units since July 2025.
+    today = set(Feature.objects.filter(layer__slug="hue_wards_2025").values_list("name", flat=True))
+    assert len(today) == 40
+    assert {parcel.attributes["phuong"] for parcel in parcels} <= today
+    assert all(parcel.attributes["phuong"].lower() in parcel.name.lower() for parcel in parcels)
 
 
 def test_attributes_match_each_layers_schema(demo):

@@ -111,6 +111,26 @@ class City:
     def investment_sites(self) -> list[MetricFeature]:
         return planning.investment_sites(self)
 
+    @cached_property
+    def wards_2025(self) -> list[tuple[shapely.Geometry, str]]:
+        """Return the 40 real wards and communes of Thành phố Huế from 1 July 2025 (in metres)."""
+        return [
+            (self.frame.to_metric(geom), properties["fullName"])
+            for geom, properties in real.read_collection("hue_wards_2025")
+        ]
+
+    def ward_names_2025(self, points: list[Point] | np.ndarray) -> list[str]:
+        """Return the 2025 ward or commune each point lies in ("" outside the city).
+
+        What an investor today reads in an address; the sample layers' own wards (`wards`) are
+        the pre-2025 ones, which the synthetic city was drawn with."""
+        tree = shapely.STRtree([geom for geom, _name in self.wards_2025])
+        names = [""] * len(points)
+        point_index, ward_index = tree.query(points, predicate="within")
+        for p, w in zip(point_index, ward_index, strict=True):
+            names[p] = self.wards_2025[w][1]
+        return names
+
     def ward_names(self, points: list[Point] | np.ndarray) -> list[str]:
         """Return the ward each point lies in ("" outside the city)."""
         names = [""] * len(points)

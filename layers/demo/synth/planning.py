@@ -89,7 +89,8 @@ def investment_sites(city: City) -> list[MetricFeature]:
             continue
         geom = max(parts, key=lambda p: p.area)
         code = item["ma_quy_hoach"]
-        ward = city.ward_names([geom.representative_point()])[0]
+        # The ward of today (since the 2025 reform), as an investor reads an address.
+        ward = city.ward_names_2025([geom.representative_point()])[0]
         price = BASE_PRICE_MVND_M2[code] * float(rng.uniform(0.7, 1.3))
         attributes = {
             "ma_lo": f"HUE-ĐT-{len(features) + 1:02d}",
