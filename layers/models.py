@@ -254,9 +254,8 @@ class Layer(models.Model):
         Search itself skips what is not a name (layers/features/search.py), so a typo would only
         make a former name silently unfindable: say so here instead.
         """
-        searched = (
-            (self.metadata or {}).get("search_fields") if isinstance(self.metadata, dict) else None
-        )
+        metadata = self.metadata if isinstance(self.metadata, dict) else {}
+        searched = metadata.get("search_fields")
         if searched is None:
             return
         declared = [

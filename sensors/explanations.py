@@ -46,25 +46,22 @@ def _out_of_range(d: dict) -> str:
     ) % {"count": d["count"], "low": low, "high": high, "value": number(d["value"])}
 
 
-def _spike(d: dict) -> str:
-    return _(
-        "%(value)s is %(deviations).1f robust standard deviations above its neighbours (median "
-        "before %(baseline)s); the readings after it came back"
-    ) % {
+def _spike_or_drop(d: dict, *, above: bool) -> str:
+    if above:
+        sentence = _(
+            "%(value)s is %(deviations).1f robust standard deviations above its neighbours "
+            "(median before %(baseline)s); the readings after it came back"
+        )
+    else:
+        sentence = _(
+            "%(value)s is %(deviations).1f robust standard deviations below its neighbours "
+            "(median before %(baseline)s); the readings after it came back"
+        )
+    baseline = number(d["baseline"])
+    return sentence % {
         "value": number(d["value"]),
         "deviations": d["deviations"],
-        "baseline": number(d["baseline"]),
-    }
-
-
-def _drop(d: dict) -> str:
-    return _(
-        "%(value)s is %(deviations).1f robust standard deviations below its neighbours (median "
-        "before %(baseline)s); the readings after it came back"
-    ) % {
-        "value": number(d["value"]),
-        "deviations": d["deviations"],
-        "baseline": number(d["baseline"]),
+        "baseline": baseline,
     }
 
 
@@ -75,10 +72,8 @@ def _flatline(d: dict) -> str:
 
 
 def _gap(d: dict) -> str:
-    return ngettext(
-        "no reading for %(duration)s (about %(missing)d missing at one every %(interval)s)",
-        "no reading for %(duration)s (about %(missing)d missing at one every %(interval)s)",
-        d["missing"],
+    return _(
+        "no reading for %(duration)s (about %(missing)d missing at one every %(interval)s)"
     ) % {
         "duration": duration(d["duration_s"]),
         "missing": d["missing"],
@@ -111,8 +106,8 @@ def _seasonal(d: dict) -> str:
 
 SENTENCES = {
     "out_of_range": _out_of_range,
-    "spike": _spike,
-    "drop": _drop,
+    "spike": lambda d: _spike_or_drop(d, above=True),
+    "drop": lambda d: _spike_or_drop(d, above=False),
     "flatline": _flatline,
     "gap": _gap,
     "seasonal": _seasonal,

@@ -37,6 +37,7 @@ from layers.importers import ImportFailed, ImportOptions, Source, open_upload
 
 from .guard import SourceRefused, check_host, check_url
 from .models import LayerSource, SourceAuth, SourceKind
+from .sealing import SecretUnreadable
 
 DOWNLOAD_CHUNK = 1 << 20
 CONFIG_KEYS = (
@@ -58,7 +59,7 @@ def scrub(text: str, source: LayerSource) -> str:
     text = str(text)
     try:
         plain = source.plain_secret()
-    except ImportFailed:
+    except SecretUnreadable:
         plain = ""  # unreadable: then it was never sent, so no message can carry it
     if plain:
         text = text.replace(plain, "***")

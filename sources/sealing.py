@@ -1,6 +1,6 @@
 """A source's password or token, sealed at rest (Fernet, from the `cryptography` package).
 
-Why: a database dump, a backup (`scripts/backup.sh`) or a read replica must not hand a
+Why: a database dump, a backup (`manage.py backup`) or a read replica must not hand a
 department's password to whoever reads it. Fernet is authenticated encryption (AES-128-CBC and
 HMAC-SHA256) made for exactly this: small secrets a server must read back.
 

@@ -119,14 +119,17 @@ class City:
             for geom, properties in real.read_collection("hue_wards_2025")
         ]
 
+    @cached_property
+    def ward_tree_2025(self) -> shapely.STRtree:
+        return shapely.STRtree([geom for geom, _name in self.wards_2025])
+
     def ward_names_2025(self, points: list[Point] | np.ndarray) -> list[str]:
         """Return the 2025 ward or commune each point lies in ("" outside the city).
 
         What an investor today reads in an address; the sample layers' own wards (`wards`) are
         the pre-2025 ones, which the synthetic city was drawn with."""
-        tree = shapely.STRtree([geom for geom, _name in self.wards_2025])
         names = [""] * len(points)
-        point_index, ward_index = tree.query(points, predicate="within")
+        point_index, ward_index = self.ward_tree_2025.query(points, predicate="within")
         for p, w in zip(point_index, ward_index, strict=True):
             names[p] = self.wards_2025[w][1]
         return names

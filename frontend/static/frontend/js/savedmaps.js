@@ -3,7 +3,8 @@
 // the layers on in drawing order with their opacity, the selected feature, Compare's left side,
 // the attribute table's state and the time slider's day, version 1 of maps/composition.py's
 // schema. The server keeps it under a short code; /m/{code} opens it again for whoever it is
-// shared with, with only the layers they may see. Loaded the first time the panel is opened (main.js).
+// shared with, with only the layers they may see. Loaded the first time the panel is opened
+// (main.js).
 
 import { _, fmt, h, toast } from './dom.js';
 import { ApiError, send } from './featureapi.js';
