@@ -276,6 +276,8 @@ def test_compare_left_side_follows_the_slider_unless_it_has_its_own_date(map_pag
     page.keyboard.press("ArrowLeft")
     settle(map_page, "2025-06-30")
     page.wait_for_function(f"({LEFT_DISTRICTS})().length === 9")
+    _wait_both(map_page)
+    map_page.screenshot("compare-left-follows-the-slider")
     # A date of its own (today): the left side is the map of that day, whatever the slider says.
     today = page.evaluate("window.webmap.config.today")
     page.locator("#compare-as-of").fill(today)
